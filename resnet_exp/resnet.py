@@ -1,0 +1,85 @@
+"""The network: stem, residual stages, head; and its layer-by-layer shape summary."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from resnet_exp.blocks import get_block
+
+
+class ResNet(nn.Sequential):
+    """The seed's ResNet, with the residual-unit ordering chosen by name.
+
+    stem: conv7x7/2 (``stem_channels``), BN, ReLU, max-pool 3/2; then one stage per entry of
+    ``channels``/``blocks``, every stage after the first starting with a strided unit; global
+    average pool; a linear classifier. Conv and linear weights are Xavier-uniform, biases zero.
+    """
+
+    def __init__(
+        self,
+        order: str = "post",
+        stem_channels: int = 32,
+        channels: Sequence[int] = (32, 64, 128),
+        blocks: Sequence[int] = (2, 2, 2),
+        num_classes: int = 10,
+        in_channels: int = 1,
+    ) -> None:
+        if len(channels) != len(blocks):
+            raise ValueError(
+                f"model.channels has {len(channels)} stages but model.blocks has {len(blocks)}; "
+                "give one block count per stage"
+            )
+        unit = get_block(order)
+        layers: OrderedDict[str, nn.Module] = OrderedDict({
+            "conv": nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3),
+            "bn": nn.BatchNorm2d(stem_channels),
+            "relu": nn.ReLU(),
+            "pool": nn.MaxPool2d(3, stride=2, padding=1),
+        })
+        width = stem_channels
+        for i, (out_channels, n) in enumerate(zip(channels, blocks)):
+            stride = 1 if i == 0 else 2
+            stage = [unit(width, out_channels, stride)]
+            stage += [unit(out_channels, out_channels) for _ in range(n - 1)]
+            layers[f"stage{i + 1}"] = nn.Sequential(*stage)
+            width = out_channels
+        layers["gap"] = nn.AdaptiveAvgPool2d(1)
+        layers["fc"] = nn.Sequential(nn.Flatten(), nn.Linear(width, num_classes))
+        super().__init__(layers)
+        self.order = order
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform conv and linear weights, zero biases; BatchNorm keeps its defaults."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+def shape_summary(net: nn.Sequential, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+    """Each top-level layer's name and output shape for a zero input of ``input_shape``."""
+    rows = []
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        x = torch.zeros(*input_shape)
+        for name, layer in net.named_children():
+            x = layer(x)
+            rows.append((name, tuple(x.shape)))
+    net.train(was_training)
+    return rows
+
+
+def format_summary(net: nn.Sequential, input_shape: Sequence[int]) -> str:
+    """The summary as the seed printed it: one ``name output shape: (...)`` line per layer."""
+    rows = shape_summary(net, input_shape)
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}} output shape: {shape}" for name, shape in rows]
+    params = sum(p.numel() for p in net.parameters())
+    lines.append(f"{params:,} parameters")
+    return "\n".join(lines)
