@@ -1,0 +1,232 @@
+"""Fashion-MNIST: finding and checking the files, and the LightningDataModule that serves it.
+
+The data set is found, in this order: ``data.root`` if set; Debian's ``dataset-fashion-mnist``
+directory; torchvision's own download into ``data.cache_dir`` (when the network allows). Each of
+the four IDX files may be gzipped or not; each is checked (magic number, image count and size,
+label range) before use, and an error names the file that fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import FashionMNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.transforms import v2
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLASSES = FashionMNIST.classes
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+SIDE = 28
+
+
+class DataError(Exception):
+    """The data set cannot be found or a file of it is not what it should be."""
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    images: str
+    labels: str
+    count: int
+
+
+SPLITS = {
+    "train": Split("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
+    "test": Split("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
+}
+
+
+def idx_file(directory: Path, stem: str) -> Path | None:
+    """The IDX file ``stem`` in ``directory``, plain or gzipped (plain preferred), or None."""
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def missing_files(directory: Path) -> list[str]:
+    """The names of the four IDX files that ``directory`` lacks in either form."""
+    stems = [s for split in SPLITS.values() for s in (split.images, split.labels)]
+    return [s for s in stems if idx_file(directory, s) is None]
+
+
+def _raw_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{path}: cannot be read ({e}); the file is truncated or corrupt") from None
+
+
+def _check_header(path: Path, data: bytes, magic: int, count: int) -> None:
+    """Check an IDX file's magic number, item count, image size and length against the split."""
+    dims = 3 if magic == IMAGE_MAGIC else 1
+    header = 4 * (dims + 1)
+    if len(data) < header:
+        raise DataError(f"{path}: only {len(data)} bytes, too short for an IDX header; the file is truncated")
+    got_magic, *shape = struct.unpack(f">{dims + 1}I", data[:header])
+    if got_magic != magic:
+        raise DataError(
+            f"{path}: magic number {got_magic}, expected {magic} "
+            f"(an IDX {'image' if magic == IMAGE_MAGIC else 'label'} file)"
+        )
+    expected = [count, SIDE, SIDE][:dims]
+    if shape != expected:
+        raise DataError(f"{path}: holds shape {tuple(shape)}, expected {tuple(expected)}")
+    size = header + count * (SIDE * SIDE if dims == 3 else 1)
+    if len(data) != size:
+        raise DataError(f"{path}: {len(data)} bytes, expected {size}; the file is truncated or corrupt")
+
+
+def read_idx(path: Path, magic: int, count: int) -> torch.Tensor:
+    """Read one checked IDX file with torchvision's reader (gzipped files go through a temp copy)."""
+    data = _raw_bytes(path)
+    _check_header(path, data, magic, count)
+    reader = read_image_file if magic == IMAGE_MAGIC else read_label_file
+    if path.suffix != ".gz":
+        return reader(str(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.stem
+        plain.write_bytes(data)
+        return reader(str(plain))
+
+
+def load_split(directory: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of ``split`` ('train' or 'test')."""
+    s = SPLITS[split]
+    files = []
+    for stem in (s.images, s.labels):
+        path = idx_file(directory, stem)
+        if path is None:
+            raise DataError(f"{directory}: no {stem} or {stem}.gz")
+        files.append(path)
+    images = read_idx(files[0], IMAGE_MAGIC, s.count)
+    labels = read_idx(files[1], LABEL_MAGIC, s.count)
+    bad = (labels < 0) | (labels >= len(CLASSES))
+    if bad.any():
+        raise DataError(
+            f"{files[1]}: label {int(labels[bad][0])} at index {int(bad.nonzero()[0])} "
+            f"is outside 0-{len(CLASSES) - 1}"
+        )
+    return images, labels
+
+
+def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
+    """The directory that holds the four IDX files; downloads with torchvision as the last resort."""
+    if root:
+        directory = Path(root).expanduser()
+        if not directory.is_dir():
+            raise DataError(f"data.root={root} is not a directory; point data.root at the folder of the four IDX files")
+        missing = missing_files(directory)
+        if missing:
+            raise DataError(f"data.root={root} lacks {', '.join(missing)} (plain or .gz)")
+        return directory
+    if not missing_files(DEBIAN_DIR):
+        return DEBIAN_DIR
+    raw = Path(cache_dir).expanduser() / "FashionMNIST" / "raw"
+    if not missing_files(raw):
+        return raw
+    tried = [f"{DEBIAN_DIR} (Debian's dataset-fashion-mnist): not installed", f"{raw}: empty"]
+    if download:
+        try:
+            FashionMNIST(str(Path(cache_dir).expanduser()), train=True, download=True)
+            FashionMNIST(str(Path(cache_dir).expanduser()), train=False, download=True)
+            return raw
+        except Exception as e:  # any network or disk failure: report it with the other attempts
+            tried.append(f"torchvision download into {raw}: {type(e).__name__}: {e}".split("\n")[0])
+    else:
+        tried.append("torchvision download: off (data.download=false)")
+    raise DataError(
+        "Fashion-MNIST not found. Tried: " + "; ".join(tried) + ". Fix: `apt-get install dataset-fashion-mnist`, "
+        "or set data.root=DIR to a folder with the four IDX files, or allow the download"
+    )
+
+
+def resize_transform(size: int) -> v2.Transform:
+    """The seed's transform: bilinear resize of the 28x28 image to ``size``, then floats in [0, 1]."""
+    return v2.Compose([
+        v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+        v2.ToDtype(torch.float32, scale=True),
+    ])
+
+
+class ImageTensors(Dataset):
+    """uint8 images (N, H, W) and labels, each image transformed on access as (1, size, size)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[i].unsqueeze(0)), self.labels[i]
+
+
+class FashionMNISTDataModule(pl.LightningDataModule):
+    """Fashion-MNIST at ``resize`` pixels: the train set shuffled, the test set evaluated each epoch.
+
+    Its loaders yield ``(images, labels)``: float images (B, 1, resize, resize) in [0, 1] and int64
+    labels. Any other pipeline that yields the same can replace them without touching the model.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        cache_dir: str = "~/.cache/resnet-exp",
+        download: bool = True,
+        resize: int = 96,
+        batch_size: int = 256,
+        num_workers: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root, self.cache_dir, self.download = root, cache_dir, download
+        self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
+        self.directory: Path | None = None
+        self.train_set: ImageTensors | None = None
+        self.test_set: ImageTensors | None = None
+
+    def prepare_data(self) -> None:
+        locate(self.root, self.cache_dir, self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.directory = locate(self.root, self.cache_dir, download=False) if self.directory is None else self.directory
+        transform = resize_transform(self.resize)
+        self.train_set = ImageTensors(*load_split(self.directory, "train"), transform)
+        self.test_set = ImageTensors(*load_split(self.directory, "test"), transform)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
