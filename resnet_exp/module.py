@@ -1,0 +1,118 @@
+"""The LightningModule: cross-entropy, the optimizer from config, accuracy, the seed-style epoch line."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from hydra.utils import instantiate
+from torch import nn
+
+METRICS = ("train/loss", "train/acc", "test/loss", "test/acc", "time/epoch_s", "time/images_per_s")
+
+
+def epoch_line(epoch: int, m: dict[str, float]) -> str:
+    """The seed's per-epoch line, e.g. ``epoch 1, loss 1.1860, train acc 0.692, test acc 0.841, time 41.7 sec``."""
+    test = f", test acc {m['test/acc']:.3f}" if "test/acc" in m else ""
+    return (
+        f"epoch {epoch}, loss {m['train/loss']:.4f}, train acc {m['train/acc']:.3f}{test}, "
+        f"time {m['time/epoch_s']:.1f} sec"
+    )
+
+
+class Classifier(pl.LightningModule):
+    """Trains ``net`` with cross-entropy and the configured optimizer (and optional LR scheduler).
+
+    Metrics accumulate on the device (no host sync per step) and are logged once per epoch, after
+    the test-set evaluation, as one row: train/loss, train/acc, test/loss, test/acc, time/epoch_s
+    and time/images_per_s (training images per second of the training phase).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optim: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optim_cfg, self.scheduler_cfg = optim, scheduler
+        acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.train_acc, self.test_acc = acc.clone(), acc.clone()
+        self.train_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
+        self._epoch_start = self._train_end = 0.0
+        self._train_images = 0
+        self._logged_epoch = -1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.optim_cfg, params=self.parameters())
+        if not self.scheduler_cfg:
+            return optimizer
+        scheduler = instantiate(self.scheduler_cfg, optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], loss_metric, acc_metric) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        loss_metric.update(loss.detach(), weight=y.numel())
+        acc_metric.update(logits.detach(), y)
+        return loss
+
+    def _sync(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss.reset()
+        self.train_acc.reset()
+        self._train_images = 0
+        self._train_end = 0.0
+        self._epoch_start = self._sync()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self._train_images += batch[1].numel()
+        return self._step(batch, self.train_loss, self.train_acc)
+
+    def on_validation_epoch_start(self) -> None:
+        self.test_loss.reset()
+        self.test_acc.reset()
+        if not self.trainer.sanity_checking:
+            self._train_end = self._sync()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, self.test_loss, self.test_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._log_epoch(with_test=True)
+
+    def on_train_epoch_end(self) -> None:
+        if self._logged_epoch != self.current_epoch:  # no test evaluation ran this epoch
+            self._log_epoch(with_test=False)
+
+    def _log_epoch(self, with_test: bool) -> None:
+        end = self._sync()
+        train_s = (self._train_end or end) - self._epoch_start
+        metrics = {
+            "train/loss": self.train_loss.compute(),
+            "train/acc": self.train_acc.compute(),
+            "time/epoch_s": end - self._epoch_start,
+            "time/images_per_s": self._train_images / max(train_s, 1e-9),
+        }
+        if with_test:
+            metrics["test/loss"] = self.test_loss.compute()
+            metrics["test/acc"] = self.test_acc.compute()
+        self.log_dict({k: metrics[k] for k in METRICS if k in metrics})
+        self.log("epoch", float(self.current_epoch + 1))  # the x-axis: 1 for the first epoch, as printed
+        self._logged_epoch = self.current_epoch
+        self.print(epoch_line(self.current_epoch + 1, {k: float(v) for k, v in metrics.items()}))
