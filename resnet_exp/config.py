@@ -1,0 +1,171 @@
+"""Typed configs registered in Hydra's ConfigStore, and the checks no type can express.
+
+Hydra merges ``conf/`` onto the ``Config`` schema below, so a mistyped key or a value of the wrong
+type fails at composition. ``validate`` checks what types cannot (orderings, ranges) and raises
+``ConfigError`` with one line that names the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from resnet_exp.blocks import ORDERINGS
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+class ConfigError(ValueError):
+    """A config value that passes type checks but cannot work; the message is one line."""
+
+
+@dataclass
+class BlockConfig:
+    order: str = "post"
+
+
+@dataclass
+class ModelConfig:
+    stem_channels: int = 32
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
+    num_classes: int = 10
+
+
+@dataclass
+class DataConfig:
+    root: Optional[str] = None
+    cache_dir: str = "~/.cache/resnet-exp"
+    download: bool = True
+    resize: int = 96
+    batch_size: int = 256
+    num_workers: int = 2
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"
+    project: str = "resnet-exp"
+    entity: Optional[str] = None
+
+
+@dataclass
+class LoggerConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+# Lightning's Trainer arguments that run.py sets itself; every other one is a key under `trainer.`.
+MANAGED_TRAINER_ARGS = ("logger", "callbacks", "plugins", "default_root_dir", "model_registry")
+
+
+def _trainer_schema() -> type:
+    """A dataclass with one field per Lightning Trainer argument, defaulting as Lightning does."""
+    fields = []
+    for name, p in inspect.signature(pl.Trainer.__init__).parameters.items():
+        if name == "self" or name in MANAGED_TRAINER_ARGS or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        fields.append((name, Any, field(default=p.default)))
+    return dataclasses.make_dataclass("TrainerConfig", fields)
+
+
+TrainerConfig = _trainer_schema()
+
+
+@dataclass
+class Config:
+    block: BlockConfig = field(default_factory=BlockConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: Any = None
+    scheduler: Any = None
+    trainer: Any = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    output_dir: str = "outputs"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check what the schema's types cannot; raise ConfigError naming the value and the fix."""
+    order = cfg.block.order
+    _check(order in ORDERINGS, f"block.order={order} is not a known ordering; choose one of: {', '.join(ORDERINGS)}")
+    d = cfg.data
+    _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
+    _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
+    _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be 0 (load in the main process) or more")
+    m = cfg.model
+    _check(
+        len(m.channels) == len(m.blocks) and len(m.channels) > 0,
+        f"model.channels={list(m.channels)} and model.blocks={list(m.blocks)} must list one entry per stage",
+    )
+    _check(
+        min(m.channels) >= 1 and min(m.blocks) >= 1 and m.stem_channels >= 1,
+        f"model.channels={list(m.channels)}, model.blocks={list(m.blocks)} and "
+        f"model.stem_channels={m.stem_channels} must all be at least 1",
+    )
+    _check(cfg.optim is not None and "_target_" in cfg.optim, "optim must name an optimizer: optim=sgd or optim=adamw")
+    lr = cfg.optim.get("lr")
+    _check(lr is None or lr > 0, f"optim.lr={lr} must be greater than 0 (the seed uses 0.1)")
+    mode = cfg.logger.wandb.mode
+    _check(mode in WANDB_MODES, f"logger.wandb.mode={mode} is not a W&B mode; choose one of: {', '.join(WANDB_MODES)}")
+    epochs = cfg.trainer.max_epochs
+    _check(epochs is None or epochs == -1 or epochs >= 1, f"trainer.max_epochs={epochs} must be at least 1")
+
+
+def run_id() -> str:
+    """A name unique to this process: its start time plus a random suffix (two sweeps started in
+    the same second get different directories). The same value for every call in one process."""
+    global _RUN_ID
+    if _RUN_ID is None:
+        _RUN_ID = f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+    return _RUN_ID
+
+
+_RUN_ID: str | None = None
+
+
+def register() -> None:
+    """Register the schema and the ``run_id`` resolver (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+
+
+register()
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The composed config for ``overrides``, outside a Hydra run (for tools and tests)."""
+    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=list(overrides))
+    path = config_path()
+    init = (initialize_config_module(path.removeprefix("pkg://"), version_base="1.3") if path.startswith("pkg://")
+            else initialize_config_dir(path, version_base="1.3"))
+    with init:
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def config_path() -> str:
+    """Where Hydra finds conf/: the installed package ``resnet_exp.conf`` (pyproject maps the
+    repository's conf/ there), else the conf/ beside the package in a source checkout."""
+    if importlib.util.find_spec("resnet_exp.conf") is not None:
+        return "pkg://resnet_exp.conf"
+    return str(Path(__file__).resolve().parents[1] / "conf")
