@@ -1,0 +1,43 @@
+# resnet-exp: set-up, tests and the main sweep in one command each.
+#   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre)
+#   make test    install, fetch the data, run the test suite on the CPU
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR := /usr/share/datasets/fashion-mnist
+ARGS ?=
+
+.PHONY: install data test sweep summary clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e ".[test]"
+	touch $@
+
+# Fashion-MNIST: Debian's package where apt is usable, else torchvision's download into the cache.
+data: install
+	@if [ -f $(DATA_DIR)/t10k-labels-idx1-ubyte.gz ]; then \
+		echo "Fashion-MNIST: $(DATA_DIR)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
+		$(BIN)/python -c "from resnet_exp.data import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		$(BIN)/python -c "from resnet_exp.data import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
+	fi
+
+test: data
+	$(BIN)/python -m pytest $(ARGS)
+
+sweep: data
+	$(BIN)/python -m resnet_exp.run -m block.order=post,pre $(ARGS)
+
+summary: install
+	$(BIN)/python -m resnet_exp.summary --size 224 $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

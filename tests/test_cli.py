@@ -1,0 +1,92 @@
+"""End to end through the real CLI: sweeps on the CPU with a few batches of the real data set."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from resnet_exp.wandb_files import read_run
+from tests.conftest import TINY, run_cli
+
+EPOCH_LINE = re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time \d+\.\d sec$", re.M)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *TINY, f"output_dir={tmp_path}/out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(EPOCH_LINE.findall(r.stdout + r.stderr)) == 2
+
+    (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
+    info = OmegaConf.load(sweep / "sweep.yaml")
+    assert info.swept == ["block.order"] and info.jobs == 2
+    runs = []
+    for num, order in (("0", "post"), ("1", "pre")):
+        job = sweep / num
+        config = OmegaConf.load(job / "config.yaml")
+        assert config.block.order == order and config.data.batch_size == 16
+        assert "${" not in (job / "config.yaml").read_text()
+
+        (row,) = rows(job / "metrics.csv")  # one epoch, one row
+        assert float(row["epoch"]) == 1
+        for key in ("train/loss", "train/acc", "test/loss", "test/acc", "time/epoch_s", "time/images_per_s"):
+            assert float(row[key]) >= 0, key
+        assert 0 <= float(row["test/acc"]) <= 1
+
+        ckpt = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        assert ckpt["epoch"] == 0 and any(k.startswith("net.stage3.1.conv2") for k in ckpt["state_dict"])
+        assert (job / "checkpoints" / "best.ckpt").is_file()
+        status = json.loads((job / "status.json").read_text())
+        assert status["status"] == "completed"
+        assert status["final"]["test/acc"] == float(row["test/acc"])
+
+        (run_dir,) = (job / "wandb").glob("offline-run-*")
+        run = read_run(run_dir)
+        runs.append(run)
+        assert run.name == f"block.order={order}"
+        assert run.group == info.group
+        assert run.tags == [order]
+        assert run.config["block"] == {"order": order} and run.config["optim"]["lr"] == 0.1
+        assert "${" not in json.dumps(run.config)
+        (history,) = [h for h in run.history if "test/acc" in h]
+        assert history["test/acc"] == float(row["test/acc"]) and history["epoch"] == 1
+        assert run.metrics["test/acc"] == {"step_metric": "epoch", "summary": ["max"]}
+        assert run.summary["test/acc"] == {"max": float(row["test/acc"])}
+        assert run.exit_code == 0
+    assert runs[0].run_id != runs[1].run_id
+
+
+def test_shape_summary_cli(tmp_path):
+    r = run_cli("resnet_exp.summary", "--size", "224", "block.order=pre", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    shapes = re.findall(r"^(\w+)\s+output shape: (\(.*\))$", r.stdout, re.M)
+    assert shapes == [
+        ("conv", "(1, 32, 112, 112)"), ("bn", "(1, 32, 112, 112)"), ("relu", "(1, 32, 112, 112)"),
+        ("pool", "(1, 32, 56, 56)"), ("stage1", "(1, 32, 56, 56)"), ("stage2", "(1, 64, 28, 28)"),
+        ("stage3", "(1, 128, 14, 14)"), ("gap", "(1, 128, 1, 1)"), ("fc", "(1, 10)"),
+    ]
+
+
+def test_wandb_that_cannot_start_leaves_training_going(tmp_path, data_dir):
+    """Online with no credentials: a one-line warning, the run completes, metrics.csv is whole."""
+    r = run_cli(
+        "resnet_exp.run", *TINY, "logger.wandb.mode=online", f"output_dir={tmp_path}/out",
+        cwd=tmp_path, env={"HOME": str(tmp_path), "WANDB_MODE": "online", "WANDB_SILENT": "false"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    warnings = [line for line in (r.stdout + r.stderr).splitlines() if "W&B could not start" in line]
+    assert len(warnings) == 1 and warnings[0].endswith("training goes on, metrics go to metrics.csv")
+    (job,) = (tmp_path / "out" / "runs").iterdir()
+    (row,) = rows(job / "metrics.csv")
+    assert float(row["epoch"]) == 1 and 0 <= float(row["test/acc"]) <= 1
+    assert json.loads((job / "status.json").read_text())["status"] == "completed"
+    assert not list(job.glob("wandb/offline-run-*"))

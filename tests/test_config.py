@@ -1,0 +1,74 @@
+"""Configs compose for every ordering; bad input stops before any work with a one-line error."""
+
+from __future__ import annotations
+
+import pytest
+
+from resnet_exp.blocks import ORDERINGS
+from resnet_exp.config import ConfigError, compose_config, validate
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("order", sorted(ORDERINGS))
+def test_composes_the_seed_recipe(order):
+    cfg = compose_config([f"block.order={order}"])
+    validate(cfg)
+    assert cfg.block.order == order
+    assert (cfg.data.resize, cfg.data.batch_size, cfg.optim.lr, cfg.trainer.max_epochs) == (96, 256, 0.1, 10)
+    assert cfg.optim._target_ == "torch.optim.SGD" and cfg.optim.momentum == 0.0
+    assert list(cfg.model.channels) == [32, 64, 128] and list(cfg.model.blocks) == [2, 2, 2]
+    assert cfg.logger.wandb.mode in ("offline", "online", "disabled")
+
+
+def test_every_trainer_argument_is_a_key():
+    cfg = compose_config(["trainer.gradient_clip_val=0.5", "trainer.deterministic=true", "trainer.precision=bf16-mixed"])
+    assert (cfg.trainer.gradient_clip_val, cfg.trainer.deterministic, cfg.trainer.precision) == (0.5, True, "bf16-mixed")
+
+
+def test_optimizer_and_scheduler_are_config_choices():
+    cfg = compose_config(["optim=adamw", "scheduler=cosine", "trainer.max_epochs=4"])
+    assert cfg.optim._target_ == "torch.optim.AdamW"
+    assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.CosineAnnealingLR" and cfg.scheduler.T_max == 4
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("block.order=postt", "block.order=postt is not a known ordering; choose one of: post, pre"),
+        ("data.batch_size=0", "data.batch_size=0 must be a whole number of at least 1"),
+        ("optim.lr=0", "optim.lr=0 must be greater than 0"),
+        ("logger.wandb.mode=onlin", "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled"),
+    ],
+)
+def test_validate_names_bad_value_and_choices(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_config([override]))
+    assert str(err.value).startswith(message)
+
+
+def test_bad_value_in_any_sweep_job_stops_the_sweep_before_any_work(tmp_path):
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,postt", f"output_dir={tmp_path}/out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: block.order=postt is not a known ordering; choose one of: post, pre "
+        f"(in job block.order=postt output_dir={tmp_path}/out)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_value_in_single_run_stops_before_any_work(tmp_path):
+    r = run_cli("resnet_exp.run", "data.batch_size=0", f"output_dir={tmp_path}/out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: data.batch_size=0 must be a whole number of at least 1"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "override,says",
+    [("data.bogus=1", "Key 'bogus' not in 'DataConfig'"), ("data.batch_size=abc", "could not be converted to Integer")],
+)
+def test_unknown_key_or_wrong_type_fails_at_composition(tmp_path, override, says):
+    r = run_cli("resnet_exp.run", override, f"output_dir={tmp_path}/out", cwd=tmp_path)
+    assert r.returncode != 0
+    assert says in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,147 @@
+"""The real Fashion-MNIST files: found, checked, served at 96 px; broken files named in errors."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from resnet_exp import data
+from resnet_exp.data import DataError, FashionMNISTDataModule, load_split, locate
+
+
+def test_real_files_load_and_check(data_dir):
+    images, labels = load_split(data_dir, "train")
+    assert images.shape == (60_000, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (60_000,) and labels.dtype == torch.int64
+    assert torch.bincount(labels).tolist() == [6000] * 10
+    images, labels = load_split(data_dir, "test")
+    assert images.shape == (10_000, 28, 28)
+    assert torch.bincount(labels).tolist() == [1000] * 10
+
+
+def test_datamodule_batches_at_96_px(data_dir):
+    dm = FashionMNISTDataModule(root=str(data_dir), batch_size=32, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (32, 1, 96, 96) and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) > 0.9
+    assert y.shape == (32,) and 0 <= int(y.min()) and int(y.max()) <= 9
+    xt, yt = next(iter(dm.val_dataloader()))
+    # the test set is not shuffled: its first batch is the file's first 32 images
+    assert torch.equal(yt, dm.test_set.labels[:32])
+    assert len(dm.train_dataloader()) == 1875 and len(dm.val_dataloader()) == 313
+
+
+def _first_batch(seed: int, data_dir: Path) -> torch.Tensor:
+    dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=seed)
+    dm.setup("fit")
+    return next(iter(dm.train_dataloader()))[1]
+
+
+def test_same_seed_same_batches(data_dir):
+    a, b, c = _first_batch(3, data_dir), _first_batch(3, data_dir), _first_batch(4, data_dir)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_pixels_match_torchvision_pil_pipeline(data_dir):
+    """The textbook path: PIL image, transforms.Resize(96), ToTensor."""
+    images, _ = load_split(data_dir, "test")
+    ours = data.resize_transform(96)
+    reference = transforms.Compose([transforms.Resize(96), transforms.ToTensor()])
+    for i in (0, 1, 4242):
+        a = ours(images[i].unsqueeze(0))
+        b = reference(Image.fromarray(images[i].numpy(), mode="L"))
+        assert a.shape == b.shape == (1, 96, 96)
+        assert float((a - b).abs().max()) <= 2 / 255
+
+
+@pytest.fixture()
+def plain_copy(data_dir, tmp_path) -> Path:
+    """The four IDX files gunzipped into a directory of their own."""
+    out = tmp_path / "plain"
+    out.mkdir()
+    for gz in data_dir.glob("*.gz"):
+        with gzip.open(gz, "rb") as src, open(out / gz.stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return out
+
+
+def test_plain_and_gzipped_directories_read_the_same(data_dir, plain_copy):
+    assert locate(str(plain_copy), "unused") == plain_copy
+    for split in ("train", "test"):
+        for a, b in zip(load_split(plain_copy, split), load_split(data_dir, split)):
+            assert torch.equal(a, b)
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(DataError, match=rf"data.root={tmp_path}/nope is not a directory"):
+        locate(str(tmp_path / "nope"), "unused")
+
+
+def test_directory_without_the_files_lists_them(tmp_path):
+    with pytest.raises(DataError, match="lacks train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k"):
+        locate(str(tmp_path), "unused")
+
+
+def test_truncated_gzip_file_is_named(data_dir, tmp_path):
+    for gz in data_dir.glob("*.gz"):
+        shutil.copy(gz, tmp_path)
+    victim = tmp_path / "train-images-idx3-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with pytest.raises(DataError, match=rf"{victim}: cannot be read .*truncated or corrupt"):
+        load_split(tmp_path, "train")
+    load_split(tmp_path, "test")  # the intact files still load
+
+
+def test_truncated_plain_file_is_named(plain_copy):
+    victim = plain_copy / "t10k-images-idx3-ubyte"
+    victim.write_bytes(victim.read_bytes()[:-784])
+    with pytest.raises(DataError, match=rf"{victim}: 7839232 bytes, expected 7840016; the file is truncated"):
+        load_split(plain_copy, "test")
+
+
+def test_wrong_magic_is_named(plain_copy):
+    images, labels = plain_copy / "t10k-images-idx3-ubyte", plain_copy / "t10k-labels-idx1-ubyte"
+    images.rename(plain_copy / "swap")
+    labels.rename(images)
+    (plain_copy / "swap").rename(labels)
+    with pytest.raises(DataError, match=rf"{images}: magic number 2049, expected 2051 \(an IDX image file\)"):
+        load_split(plain_copy, "test")
+
+
+def test_label_out_of_range_is_named(plain_copy):
+    labels = plain_copy / "t10k-labels-idx1-ubyte"
+    raw = bytearray(labels.read_bytes())
+    raw[8 + 5] = 11
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=rf"{labels}: label 11 at index 5 is outside 0-9"):
+        load_split(plain_copy, "test")
+
+
+def test_nothing_found_says_what_was_tried(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    with pytest.raises(DataError) as err:
+        locate(None, str(tmp_path / "cache"), download=False)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"{tmp_path}/no-debian (Debian's dataset-fashion-mnist): not installed" in message
+    assert f"{tmp_path}/cache/FashionMNIST/raw: empty" in message
+    assert "apt-get install dataset-fashion-mnist" in message and "data.root=DIR" in message
+
+
+def test_cache_directory_is_used_when_debian_is_absent(data_dir, tmp_path, monkeypatch):
+    """The layout torchvision's download leaves (cache/FashionMNIST/raw/*.gz) is found without a download."""
+    raw = tmp_path / "cache" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in data_dir.glob("*.gz"):
+        shutil.copy(gz, raw)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    assert locate(None, str(tmp_path / "cache"), download=False) == raw
