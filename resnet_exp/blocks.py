@@ -1,9 +1,13 @@
 """Residual-unit orderings, one small definition each, looked up by name.
 
 Every unit has the same layers: two 3x3 convolutions (the first one strided), two BatchNorms and a
-shortcut that is the identity where the shape is kept and a strided 1x1 convolution where it changes.
-An ordering only says in which order ``forward`` applies them. To add one, subclass ``ResidualUnit``,
-write ``forward`` and decorate the class with ``@ordering("name")``; nothing else changes.
+shortcut: the identity where the shape is kept, a strided 1x1 convolution where it changes, or
+nothing at all in a plain network (``block.shortcut=none``). An ordering only says in which order
+``forward`` applies them. To add one, subclass ``ResidualUnit``, write ``forward`` and decorate the
+class with ``@ordering("name")``; the network, the configs and the checks pick it up by name.
+
+The five orderings of He et al. 2016, "Identity Mappings in Deep Residual Networks", Fig. 4:
+(a) ``post``, (b) ``bn_after_add``, (c) ``relu_before_add``, (d) ``relu_only_pre``, (e) ``pre``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 ORDERINGS: dict[str, type[ResidualUnit]] = {}
+SHORTCUTS = ("projection", "none")
+# Where a pre-activation unit's projection shortcut takes its input: relu(x) of the unit's input
+# (the seed), or the output of the BN-ReLU that the unit shares with its residual branch (the
+# paper's code, and timm's resnetv2).
+PROJECTION_INPUTS = ("relu", "preact")
 
 
 def ordering(name: str) -> Callable[[type[ResidualUnit]], type[ResidualUnit]]:
@@ -43,28 +52,51 @@ def get_block(order: str) -> type[ResidualUnit]:
 class ResidualUnit(nn.Module):
     """The layers every ordering shares. Subclasses define ``forward`` only.
 
-    ``norm_first``: the first BatchNorm normalises the unit's input (pre-activation) rather than the
-    first convolution's output.
+    Class attributes: ``norm_first``, the first BatchNorm normalises the unit's input rather than
+    the first convolution's output; ``preactivated``, the unit's output is an un-activated sum, so
+    a pre-activation network ends with a BN-ReLU of its own (``model.final_norm=auto``).
     """
 
     order: str = ""
     norm_first: bool = False
+    preactivated: bool = False
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        shortcut: str = "projection",
+        projection_input: str = "relu",
+    ) -> None:
         super().__init__()
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"block.shortcut={shortcut!r} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}")
+        if projection_input not in PROJECTION_INPUTS:
+            raise ValueError(
+                f"block.projection_input={projection_input!r} is not valid; choose one of: {', '.join(PROJECTION_INPUTS)}"
+            )
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
         self.bn1 = nn.BatchNorm2d(in_channels if self.norm_first else out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut: nn.Module = nn.Conv2d(in_channels, out_channels, 1, stride=stride)
+        self.shortcut: nn.Module | None
+        if shortcut == "none":
+            self.shortcut = None
+        elif stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride)
         else:
             self.shortcut = nn.Identity()
+        self.projection_input = projection_input
 
     @property
     def projects(self) -> bool:
-        """Whether the shortcut is a 1x1 convolution rather than the identity."""
-        return not isinstance(self.shortcut, nn.Identity)
+        """Whether the shortcut is a 1x1 convolution (rather than the identity, or none)."""
+        return isinstance(self.shortcut, nn.Conv2d)
+
+    def add_shortcut(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out + shortcut(x)``; a plain unit (no shortcut) returns ``out`` alone."""
+        return out if self.shortcut is None else out + self.shortcut(x)
 
     def extra_repr(self) -> str:
         return f"order={self.order!r}"
@@ -72,24 +104,63 @@ class ResidualUnit(nn.Module):
 
 @ordering("post")
 class PostActivation(ResidualUnit):
-    """ResNet v1: conv-BN-ReLU-conv-BN, add the shortcut of x, ReLU."""
+    """(a) original, ResNet v1: conv-BN-ReLU-conv-BN, add the shortcut of x, ReLU."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(self.add_shortcut(out, x))
+
+
+@ordering("bn_after_add")
+class BNAfterAddition(ResidualUnit):
+    """(b) BN after addition: conv-BN-ReLU-conv, add the shortcut of x, BN, ReLU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(F.relu(self.bn1(self.conv1(x))))
+        return F.relu(self.bn2(self.add_shortcut(out, x)))
+
+
+@ordering("relu_before_add")
+class ReLUBeforeAddition(ResidualUnit):
+    """(c) ReLU before addition: conv-BN-ReLU-conv-BN-ReLU, add the shortcut of x."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return self.add_shortcut(out, x)
+
+
+@ordering("relu_only_pre")
+class ReLUOnlyPreActivation(ResidualUnit):
+    """(d) ReLU-only pre-activation: ReLU-conv-BN-ReLU-conv-BN, add the shortcut.
+
+    The pre-activation is relu(x), so a projection shortcut takes relu(x) in either convention.
+    """
+
+    preactivated = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(x)
+        out = F.relu(self.bn1(self.conv1(a)))
+        out = self.bn2(self.conv2(out))
+        return self.add_shortcut(out, a if self.projects else x)
 
 
 @ordering("pre")
 class PreActivation(ResidualUnit):
-    """Full pre-activation (He et al. 2016): BN-ReLU-conv-BN-ReLU-conv, add the shortcut.
+    """(e) full pre-activation: BN-ReLU-conv-BN-ReLU-conv, add the shortcut.
 
-    Where the shape changes, the projection is applied to relu(x), without a BatchNorm of its own.
+    Where the shape changes, the projection takes relu(x) (``projection_input="relu"``, the seed)
+    or the unit's own BN-ReLU of x (``"preact"``, the paper's code); the identity takes x.
     """
 
     norm_first = True
+    preactivated = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.bn1(x)))
-        out = self.conv2(F.relu(self.bn2(out)))
-        return out + (self.shortcut(F.relu(x)) if self.projects else x)
+        a = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        if self.projects:
+            x = a if self.projection_input == "preact" else F.relu(x)
+        return self.add_shortcut(out, x)

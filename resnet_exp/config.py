@@ -20,7 +20,8 @@ import pytorch_lightning as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.blocks import ORDERINGS
+from resnet_exp.blocks import ORDERINGS, PROJECTION_INPUTS, SHORTCUTS
+from resnet_exp.resnet import valid_final_norm
 
 WANDB_MODES = ("online", "offline", "disabled")
 
@@ -32,6 +33,8 @@ class ConfigError(ValueError):
 @dataclass
 class BlockConfig:
     order: str = "post"
+    shortcut: str = "projection"
+    projection_input: str = "relu"
 
 
 @dataclass
@@ -40,6 +43,7 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
     num_classes: int = 10
+    final_norm: Any = False
 
 
 @dataclass
@@ -103,6 +107,12 @@ def validate(cfg: DictConfig) -> None:
     """Check what the schema's types cannot; raise ConfigError naming the value and the fix."""
     order = cfg.block.order
     _check(order in ORDERINGS, f"block.order={order} is not a known ordering; choose one of: {', '.join(ORDERINGS)}")
+    b = cfg.block
+    _check(b.shortcut in SHORTCUTS, f"block.shortcut={b.shortcut} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}")
+    _check(
+        b.projection_input in PROJECTION_INPUTS,
+        f"block.projection_input={b.projection_input} is not valid; choose one of: {', '.join(PROJECTION_INPUTS)}",
+    )
     d = cfg.data
     _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
     _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
@@ -116,6 +126,10 @@ def validate(cfg: DictConfig) -> None:
         min(m.channels) >= 1 and min(m.blocks) >= 1 and m.stem_channels >= 1,
         f"model.channels={list(m.channels)}, model.blocks={list(m.blocks)} and "
         f"model.stem_channels={m.stem_channels} must all be at least 1",
+    )
+    _check(
+        valid_final_norm(m.final_norm),
+        f"model.final_norm={m.final_norm} is not valid; choose one of: true, false, auto",
     )
     _check(cfg.optim is not None and "_target_" in cfg.optim, "optim must name an optimizer: optim=sgd or optim=adamw")
     lr = cfg.optim.get("lr")
@@ -149,18 +163,18 @@ def register() -> None:
 register()
 
 
-def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def compose_config(overrides: list[str] | tuple[str, ...] = (), return_hydra_config: bool = False) -> DictConfig:
     """The composed config for ``overrides``, outside a Hydra run (for tools and tests)."""
     from hydra import compose, initialize_config_dir, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
     path = config_path()
     init = (initialize_config_module(path.removeprefix("pkg://"), version_base="1.3") if path.startswith("pkg://")
             else initialize_config_dir(path, version_base="1.3"))
     with init:
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def config_path() -> str:

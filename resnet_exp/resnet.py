@@ -11,12 +11,20 @@ from torch import nn
 from resnet_exp.blocks import get_block
 
 
+def valid_final_norm(value: object) -> bool:
+    """``model.final_norm`` is true, false or "auto" (and not 1 or 0, which compare equal to bools)."""
+    return value is True or value is False or value == "auto"
+
+
 class ResNet(nn.Sequential):
     """The seed's ResNet, with the residual-unit ordering chosen by name.
 
     stem: conv7x7/2 (``stem_channels``), BN, ReLU, max-pool 3/2; then one stage per entry of
-    ``channels``/``blocks``, every stage after the first starting with a strided unit; global
-    average pool; a linear classifier. Conv and linear weights are Xavier-uniform, biases zero.
+    ``channels``/``blocks``, every stage after the first starting with a strided unit; with
+    ``final_norm``, a BN-ReLU after the last unit (pre-activation networks need it: their units end
+    in an un-activated sum; ``"auto"`` adds it exactly for such orderings); global average pool; a
+    linear classifier. Conv and linear weights are Xavier-uniform, biases zero.
+    ``shortcut`` and ``projection_input`` are passed to every unit (see ``blocks.py``).
     """
 
     def __init__(
@@ -27,6 +35,9 @@ class ResNet(nn.Sequential):
         blocks: Sequence[int] = (2, 2, 2),
         num_classes: int = 10,
         in_channels: int = 1,
+        shortcut: str = "projection",
+        projection_input: str = "relu",
+        final_norm: bool | str = False,
     ) -> None:
         if len(channels) != len(blocks):
             raise ValueError(
@@ -34,6 +45,9 @@ class ResNet(nn.Sequential):
                 "give one block count per stage"
             )
         unit = get_block(order)
+        if not valid_final_norm(final_norm):
+            raise ValueError(f"model.final_norm={final_norm!r} is not valid; choose one of: true, false, auto")
+        options = {"shortcut": shortcut, "projection_input": projection_input}
         layers: OrderedDict[str, nn.Module] = OrderedDict({
             "conv": nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3),
             "bn": nn.BatchNorm2d(stem_channels),
@@ -43,10 +57,13 @@ class ResNet(nn.Sequential):
         width = stem_channels
         for i, (out_channels, n) in enumerate(zip(channels, blocks)):
             stride = 1 if i == 0 else 2
-            stage = [unit(width, out_channels, stride)]
-            stage += [unit(out_channels, out_channels) for _ in range(n - 1)]
+            stage = [unit(width, out_channels, stride, **options)]
+            stage += [unit(out_channels, out_channels, **options) for _ in range(n - 1)]
             layers[f"stage{i + 1}"] = nn.Sequential(*stage)
             width = out_channels
+        if final_norm is True or (final_norm == "auto" and unit.preactivated):
+            layers["final_bn"] = nn.BatchNorm2d(width)
+            layers["final_relu"] = nn.ReLU()
         layers["gap"] = nn.AdaptiveAvgPool2d(1)
         layers["fc"] = nn.Sequential(nn.Flatten(), nn.Linear(width, num_classes))
         super().__init__(layers)

@@ -81,7 +81,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
-    net = ResNet(cfg.block.order, **cfg.model)
+    net = ResNet(**cfg.block, **cfg.model)
     module = Classifier(net, optim=cfg.optim, scheduler=cfg.scheduler or None, num_classes=cfg.model.num_classes)
 
     loggers: list[Logger] = [CSVLogger(save_dir=str(job_dir), name="", version="")]

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     size = args.size or cfg.data.resize
-    net = ResNet(cfg.block.order, **cfg.model)
-    print(f"block.order={cfg.block.order}, input (1, 1, {size}, {size})")
+    net = ResNet(**cfg.block, **cfg.model)
+    print(f"block.order={cfg.block.order} block.shortcut={cfg.block.shortcut}, input (1, 1, {size}, {size})")
     print(format_summary(net, (1, 1, size, size)))
     return 0
 

@@ -35,6 +35,15 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def swept_keys(jobs: list[list[str]]) -> list[str]:
+    """The keys whose values differ between the jobs, in the order they first appear."""
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            values.setdefault(_key(override), set()).add(override.split("=", 1)[-1])
+    return [key for key, seen in values.items() if len(seen) > 1]
+
+
 class SweepCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -43,7 +52,10 @@ class SweepCallback(Callback):
             fail(str(e))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        # As Hydra's basic sweeper does: hydra.sweeper.params (an experiment preset's sweep) first,
+        # then the command line's overrides, which win where both name a key.
+        params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+        overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
         for job in jobs:
             try:
@@ -53,7 +65,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         info = read_sweep(sweep_dir) or {"group": f"sweep-{sweep_dir.name}"}
         info.update(
-            swept=[o.get_key_element() for o in overrides if o.is_sweep_override()],
+            swept=swept_keys(jobs),
             jobs=len(jobs),
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )

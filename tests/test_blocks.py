@@ -9,21 +9,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_exp.blocks import ORDERINGS, get_block
+from resnet_exp.blocks import ORDERINGS, ResidualUnit, get_block
 from resnet_exp.resnet import ResNet, shape_summary
 
 
-# Each ordering written out by hand from the unit's own layers (b). A new ordering needs an entry.
-def post(b, x):
-    return F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x))))) + b.shortcut(x))
+# Each ordering written out by hand from the unit's own layers (b), after He et al. 2016, Fig. 4.
+# s(b, x) is the shortcut's contribution: b.shortcut(x), or 0 in a plain network.
+# A new ordering needs an entry.
+def s(b, x):
+    return 0 if b.shortcut is None else b.shortcut(x)
 
 
-def pre(b, x):
-    shortcut = b.shortcut(F.relu(x)) if isinstance(b.shortcut, nn.Conv2d) else x
+def post(b, x):  # (a) conv-BN-ReLU-conv-BN, add, ReLU
+    return F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x))))) + s(b, x))
+
+
+def bn_after_add(b, x):  # (b) conv-BN-ReLU-conv, add, BN, ReLU
+    return F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x)))) + s(b, x)))
+
+
+def relu_before_add(b, x):  # (c) conv-BN-ReLU-conv-BN-ReLU, add
+    return F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x)))))) + s(b, x)
+
+
+def relu_only_pre(b, x):  # (d) ReLU-conv-BN-ReLU-conv-BN, add; a projection takes relu(x)
+    shortcut = s(b, F.relu(x)) if isinstance(b.shortcut, nn.Conv2d) else s(b, x)
+    return b.bn2(b.conv2(F.relu(b.bn1(b.conv1(F.relu(x)))))) + shortcut
+
+
+def pre(b, x):  # (e) BN-ReLU-conv-BN-ReLU-conv, add; a projection takes relu(x) or BN-ReLU(x)
+    if isinstance(b.shortcut, nn.Conv2d):
+        shortcut = s(b, F.relu(b.bn1(x)) if b.projection_input == "preact" else F.relu(x))
+    else:
+        shortcut = s(b, x)
     return b.conv2(F.relu(b.bn2(b.conv1(F.relu(b.bn1(x)))))) + shortcut
 
 
-BY_HAND = {"post": post, "pre": pre}
+BY_HAND = {f.__name__: f for f in (post, bn_after_add, relu_before_add, relu_only_pre, pre)}
 
 
 def randomize_bn(module: nn.Module) -> None:
@@ -42,12 +64,17 @@ def test_every_ordering_has_a_hand_written_reference():
     assert set(BY_HAND) == set(ORDERINGS)
 
 
+def test_the_five_orderings_of_the_paper_are_registered():
+    assert list(ORDERINGS) == ["post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre"]
+
+
 @pytest.mark.parametrize("order", sorted(BY_HAND))
 @pytest.mark.parametrize("in_ch,out_ch,stride", [(8, 8, 1), (8, 16, 2)])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_block_equals_its_definition(order, in_ch, out_ch, stride, mode):
+@pytest.mark.parametrize("shortcut,projection_input", [("projection", "relu"), ("projection", "preact"), ("none", "relu")])
+def test_block_equals_its_definition(order, in_ch, out_ch, stride, mode, shortcut, projection_input):
     torch.manual_seed(0)
-    block = get_block(order)(in_ch, out_ch, stride)
+    block = get_block(order)(in_ch, out_ch, stride, shortcut=shortcut, projection_input=projection_input)
     randomize_bn(block)
     block.train(mode == "train")
     x = torch.randn(4, in_ch, 12, 12)
@@ -68,21 +95,57 @@ def test_shortcut_is_identity_or_strided_projection(order):
     assert (down.shortcut.in_channels, down.shortcut.out_channels) == (16, 32)
 
 
-def test_pre_projection_takes_relu_of_input_and_post_takes_input():
-    """Only the negative part of x differs between x and relu(x): the pre unit must ignore it."""
+@pytest.mark.parametrize(
+    "order,projection_input,expected",
+    [
+        ("post", "relu", "x"), ("bn_after_add", "relu", "x"), ("relu_before_add", "relu", "x"),
+        ("relu_only_pre", "relu", "relu(x)"), ("relu_only_pre", "preact", "relu(x)"),
+        ("pre", "relu", "relu(x)"), ("pre", "preact", "relu(bn1(x))"),
+    ],
+)
+def test_projection_input(order, projection_input, expected):
+    """What the 1x1 projection sees, captured with a hook and compared with each candidate."""
     torch.manual_seed(0)
     x = torch.randn(2, 8, 8, 8)
-    for order, sees_negative in (("pre", False), ("post", True)):
-        b = get_block(order)(8, 16, 2).eval()
-        sc_in = []
-        b.shortcut.register_forward_hook(lambda m, inp, out: sc_in.append(inp[0]))
-        with torch.no_grad():
-            b(x)
-        assert bool((sc_in[0] < 0).any()) is sees_negative
+    b = get_block(order)(8, 16, 2, projection_input=projection_input)
+    randomize_bn(b)
+    b.eval()
+    seen = []
+    b.shortcut.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        b(x)
+        candidates = {"x": x, "relu(x)": F.relu(x)}
+        if b.norm_first:  # only then does bn1 normalise the unit's input
+            candidates["relu(bn1(x))"] = F.relu(b.bn1(x))
+    matches = [name for name, c in candidates.items() if c.shape == seen[0].shape and torch.equal(c, seen[0])]
+    assert matches == [expected]
+
+
+@pytest.mark.parametrize("order", sorted(ORDERINGS))
+def test_plain_network_has_no_path_that_skips_a_conv(order):
+    """Without shortcuts, zeroing every conv3x3 of a stage cuts the input off from the output."""
+    torch.manual_seed(0)
+    net = ResNet(order, shortcut="none").eval()
+    assert not any(isinstance(m, nn.Identity) for m in net.modules())
+    assert all(u.shortcut is None for u in net.modules() if isinstance(u, ResidualUnit))
+    x = torch.randn(2, 1, 64, 64)
+    for unit in net.stage2:
+        unit.conv2.weight.data.zero_()
+        unit.conv2.bias.data.zero_()
+    with torch.no_grad():
+        out = net(x)
+        other = net(torch.randn(2, 1, 64, 64))
+    torch.testing.assert_close(out, other)  # the output no longer depends on the input
+    residual = ResNet(order).eval()
+    for unit in residual.stage2:
+        unit.conv2.weight.data.zero_()
+        unit.conv2.bias.data.zero_()
+    with torch.no_grad():
+        assert not torch.allclose(residual(x), residual(torch.randn(2, 1, 64, 64)))
 
 
 def test_unknown_ordering_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"block.order='postt'.*post, pre"):
+    with pytest.raises(ValueError, match=r"block.order='postt'.*post, bn_after_add, relu_before_add, relu_only_pre, pre"):
         get_block("postt")
 
 
@@ -126,3 +189,30 @@ def test_xavier_uniform_weights_and_zero_biases():
         assert w.abs().max() <= bound
         assert w.abs().max() > 0.9 * bound  # uniform over the whole range, not a narrower default
         assert torch.count_nonzero(m.bias) == 0
+
+
+# Every model preset's shapes for the seed's 96 px input, and where the final BN-ReLU appears.
+PRESET_SHAPES = {
+    "seed": [(32, 48), (32, 48), (32, 48), (32, 24), (32, 24), (64, 12), (128, 6)],
+    "resnet18": [(64, 48), (64, 48), (64, 48), (64, 24), (64, 24), (128, 12), (256, 6), (512, 3)],
+    "resnet34": [(64, 48), (64, 48), (64, 48), (64, 24), (64, 24), (128, 12), (256, 6), (512, 3)],
+}
+PRESET_UNITS = {"seed": [2, 2, 2], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_SHAPES))
+@pytest.mark.parametrize("order", ["post", "pre"])
+def test_model_presets(preset, order):
+    from resnet_exp.config import compose_config
+
+    cfg = compose_config([f"model={preset}", f"block.order={order}"])
+    net = ResNet(**cfg.block, **cfg.model)
+    rows = shape_summary(net, (2, 1, 96, 96))
+    convs = [(shape[1], shape[2]) for _, shape in rows if len(shape) == 4]
+    final = [name for name, _ in rows if name.startswith("final_")]
+    # the seed replica has no final BN-ReLU; the new presets add it for pre-activation only
+    expect_final = preset != "seed" and order == "pre"
+    assert final == (["final_bn", "final_relu"] if expect_final else [])
+    assert convs == PRESET_SHAPES[preset] + [PRESET_SHAPES[preset][-1]] * len(final) + [(convs[-1][0], 1)]
+    assert rows[-1] == ("fc", (2, 10))
+    assert [len(getattr(net, f"stage{i + 1}")) for i in range(len(PRESET_UNITS[preset]))] == PRESET_UNITS[preset]

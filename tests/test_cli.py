@@ -55,7 +55,8 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert run.name == f"block.order={order}"
         assert run.group == info.group
         assert run.tags == [order]
-        assert run.config["block"] == {"order": order} and run.config["optim"]["lr"] == 0.1
+        assert run.config["block"] == {"order": order, "shortcut": "projection", "projection_input": "relu"}
+        assert run.config["optim"]["lr"] == 0.1
         assert "${" not in json.dumps(run.config)
         (history,) = [h for h in run.history if "test/acc" in h]
         assert history["test/acc"] == float(row["test/acc"]) and history["epoch"] == 1
@@ -90,3 +91,24 @@ def test_wandb_that_cannot_start_leaves_training_going(tmp_path, data_dir):
     assert float(row["epoch"]) == 1 and 0 <= float(row["test/acc"]) <= 1
     assert json.loads((job / "status.json").read_text())["status"] == "completed"
     assert not list(job.glob("wandb/offline-run-*"))
+
+
+def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):
+    """The experiment preset through the real CLI, cut to one seed and a few batches."""
+    r = run_cli(
+        "resnet_exp.run", "experiment=identity_mappings", "seed=1", *TINY, "logger.wandb.mode=disabled",
+        f"output_dir={tmp_path}/out", cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
+    info = OmegaConf.load(sweep / "sweep.yaml")
+    assert info.swept == ["block.order"] and info.jobs == 5  # seed=1 on the command line wins
+    orders = []
+    for job in sorted(p for p in sweep.iterdir() if p.is_dir()):
+        config = OmegaConf.load(job / "config.yaml")
+        orders.append(config.block.order)
+        assert config.seed == 1
+        assert json.loads((job / "status.json").read_text())["status"] == "completed"
+        (row,) = rows(job / "metrics.csv")
+        assert 0 <= float(row["test/acc"]) <= 1
+    assert orders == ["post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre"]

@@ -20,6 +20,16 @@ def test_composes_the_seed_recipe(order):
     assert cfg.logger.wandb.mode in ("offline", "online", "disabled")
 
 
+@pytest.mark.parametrize("experiment,params", [
+    ("identity_mappings", {"block.order": "post,bn_after_add,relu_before_add,relu_only_pre,pre", "seed": "1,2,3,4,5"}),
+    ("degradation", {"model": "resnet18,resnet34", "block.shortcut": "projection,none"}),
+])
+def test_experiment_presets_are_multiruns(experiment, params):
+    cfg = compose_config([f"experiment={experiment}"], return_hydra_config=True)
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert dict(cfg.hydra.sweeper.params) == params
+
+
 def test_every_trainer_argument_is_a_key():
     cfg = compose_config(["trainer.gradient_clip_val=0.5", "trainer.deterministic=true", "trainer.precision=bf16-mixed"])
     assert (cfg.trainer.gradient_clip_val, cfg.trainer.deterministic, cfg.trainer.precision) == (0.5, True, "bf16-mixed")
@@ -34,7 +44,14 @@ def test_optimizer_and_scheduler_are_config_choices():
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("block.order=postt", "block.order=postt is not a known ordering; choose one of: post, pre"),
+        (
+            "block.order=postt",
+            "block.order=postt is not a known ordering; choose one of: "
+            "post, bn_after_add, relu_before_add, relu_only_pre, pre",
+        ),
+        ("block.shortcut=skip", "block.shortcut=skip is not a shortcut; choose one of: projection, none"),
+        ("block.projection_input=x", "block.projection_input=x is not valid; choose one of: relu, preact"),
+        ("model.final_norm=maybe", "model.final_norm=maybe is not valid; choose one of: true, false, auto"),
         ("data.batch_size=0", "data.batch_size=0 must be a whole number of at least 1"),
         ("optim.lr=0", "optim.lr=0 must be greater than 0"),
         ("logger.wandb.mode=onlin", "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled"),
@@ -50,7 +67,8 @@ def test_bad_value_in_any_sweep_job_stops_the_sweep_before_any_work(tmp_path):
     r = run_cli("resnet_exp.run", "-m", "block.order=post,postt", f"output_dir={tmp_path}/out", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"error: block.order=postt is not a known ordering; choose one of: post, pre "
+        f"error: block.order=postt is not a known ordering; choose one of: "
+        f"post, bn_after_add, relu_before_add, relu_only_pre, pre "
         f"(in job block.order=postt output_dir={tmp_path}/out)"
     ]
     assert not (tmp_path / "out").exists()
