@@ -1,0 +1,374 @@
+"""``python -m resnet_exp.report SWEEP_DIR [SWEEP_DIR ...] [--out DIR]``: a sweep in, a report out.
+
+Reads every job's resolved config (config.yaml), per-epoch metrics (metrics.csv) and status
+(status.json), groups the jobs that are equal but for the seed, and writes into ``--out`` (default:
+the first sweep directory):
+
+- ``report.md``: what was swept and what was held fixed; per group, n runs, final and best test
+  accuracy as mean ± std with a 95% t-interval, the epoch of the best, the mean epoch time; every pair
+  of groups compared on final test accuracy (paired by seed where both groups ran the same seeds,
+  else Welch's t-test), with a 95% interval, a p-value (raw and Holm-adjusted) and a plain sentence;
+  and every job that did not complete, by name, with its status and last epoch.
+- ``curves.png``: test accuracy and train loss per epoch, mean line and ± std band per group.
+- ``summary.csv``: one row per job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import itertools
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+from scipy import stats
+
+# Keys that name where things go or how they are logged, not what is trained.
+NOT_RECIPE = ("output_dir", "logger.", "data.root", "data.cache_dir", "data.download", "data.num_workers",
+              "trainer.enable_progress_bar", "trainer.enable_model_summary")
+
+
+class ReportError(Exception):
+    """The input cannot be reported on; the message is one line."""
+
+
+@dataclass
+class Job:
+    """One job of a sweep: its flattened config, its per-epoch metrics and how it ended."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    epochs: list[dict[str, float]]
+    status: str
+    error: str = ""
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("seed")
+
+    @property
+    def last_epoch(self) -> int:
+        return int(self.epochs[-1]["epoch"]) if self.epochs else 0
+
+    def curve(self, key: str) -> list[float]:
+        return [row[key] for row in self.epochs if key in row and not math.isnan(row[key])]
+
+    @property
+    def final(self) -> float:
+        return self.curve("test/acc")[-1]
+
+    @property
+    def best(self) -> float:
+        return max(self.curve("test/acc"))
+
+    @property
+    def best_epoch(self) -> int:
+        accs = [(row["test/acc"], int(row["epoch"])) for row in self.epochs if "test/acc" in row]
+        return max(accs, key=lambda t: t[0])[1]
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"block": {"order": "pre"}}`` -> ``{"block.order": "pre"}``; lists become their text."""
+    if isinstance(tree, dict):
+        if not tree and prefix:
+            return {prefix[:-1]: None}
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: str(tree) if isinstance(tree, list) else tree}
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def read_job(path: Path, name: str) -> Job:
+    config = flatten(OmegaConf.to_container(OmegaConf.load(path / "config.yaml")))
+    status_file = path / "status.json"
+    status = json.loads(status_file.read_text()) if status_file.is_file() else {"status": "unknown"}
+    return Job(name, path, config, read_metrics(path / "metrics.csv"), status.get("status", "unknown"),
+               status.get("error", ""))
+
+
+def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
+    """The jobs of every sweep directory, named ``SWEEP/JOB``; an error if one holds no jobs."""
+    jobs = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise ReportError(f"{d} is not a directory; give the directory of a sweep (outputs/sweeps/...)")
+        found = sorted((p for p in d.iterdir() if (p / "config.yaml").is_file()),
+                       key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        if not found:
+            raise ReportError(
+                f"{d} is not a sweep directory: no job directories with a config.yaml in it "
+                "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
+            )
+        jobs += [read_job(p, f"{d.name}/{p.name}") for p in found]
+    return jobs
+
+
+def swept_keys(jobs: Sequence[Job]) -> list[str]:
+    """Config keys whose values differ between jobs (the seed aside), in config order."""
+    keys = dict.fromkeys(k for job in jobs for k in job.config)
+    return [k for k in keys if k != "seed" and not k.startswith(NOT_RECIPE)
+            and len({repr(job.config.get(k)) for job in jobs}) > 1]
+
+
+def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:
+    """The keys every job shares, less the unset ones and the Trainer arguments left at Lightning's
+    defaults (listing those would bury the recipe)."""
+    from resnet_exp.config import TrainerConfig
+
+    defaults = {f"trainer.{f.name}": f.default for f in dataclasses.fields(TrainerConfig)}
+    keys = dict.fromkeys(k for job in jobs for k in job.config)
+    return {k: jobs[0].config.get(k) for k in keys
+            if k != "seed" and not k.startswith(NOT_RECIPE) and jobs[0].config.get(k) is not None
+            and (k not in defaults or jobs[0].config[k] != defaults[k])
+            and len({repr(job.config.get(k)) for job in jobs}) == 1}
+
+
+@dataclass
+class Group:
+    label: str
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[Job]:
+        return [j for j in self.jobs if j.status == "completed" and j.curve("test/acc")]
+
+
+def group_jobs(jobs: Sequence[Job], keys: Sequence[str]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for job in jobs:
+        values = tuple(job.config.get(k) for k in keys)
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or "all jobs"
+        groups.setdefault(values, Group(label)).jobs.append(job)
+    return list(groups.values())
+
+
+@dataclass
+class Estimate:
+    """Mean, sample standard deviation and the 95% t-interval of the mean."""
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Estimate:
+        x = np.asarray(list(values), dtype=float)
+        n = len(x)
+        if n == 0:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        mean = float(x.mean())
+        if n == 1:
+            return cls(1, mean, math.nan, math.nan, math.nan)
+        std = float(x.std(ddof=1))
+        half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+        return cls(n, mean, std, mean - half, mean + half)
+
+    def text(self, scale: float = 1.0, digits: int = 4) -> str:
+        if self.n == 0:
+            return "n/a"
+        if self.n == 1:
+            return f"{self.mean * scale:.{digits}f} (one run)"
+        return (f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} "
+                f"[{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]")
+
+
+@dataclass
+class Comparison:
+    a: Group
+    b: Group
+    paired: bool
+    n_a: int
+    n_b: int
+    diff: float
+    low: float
+    high: float
+    p: float
+    p_holm: float = math.nan
+
+    def sentence(self) -> str:
+        n = f"n={self.n_a}" if self.n_a == self.n_b else f"n={self.n_a} and {self.n_b}"
+        if math.isnan(self.p):
+            return f"Too few completed runs to compare ({n})."
+        pts = f"{abs(self.diff) * 100:.2f} points"
+        if self.p_holm < 0.05:
+            higher, lower = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
+            return (f"{higher.label} ends higher than {lower.label} by {pts} "
+                    f"(95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}), significant at {n} after Holm correction.")
+        return (f"Not distinguishable at {n}: the difference of {pts} has a 95% CI from "
+                f"{self.low * 100:+.2f} to {self.high * 100:+.2f} points"
+                + (" that includes 0." if self.low <= 0 <= self.high else f", Holm-adjusted p={self.p_holm:.3f}."))
+
+
+def compare(a: Group, b: Group) -> Comparison:
+    """Difference of mean final test accuracy, a minus b: paired by seed where both groups ran the
+    same seeds (each seed once), else Welch's t-test."""
+    fa = {j.seed: j.final for j in a.done}
+    fb = {j.seed: j.final for j in b.done}
+    xa, xb = [j.final for j in a.done], [j.final for j in b.done]
+    paired = len(fa) == len(xa) and len(fb) == len(xb) and set(fa) == set(fb) and len(fa) >= 2
+    if paired:
+        seeds = sorted(fa, key=str)
+        d = np.array([fa[s] - fb[s] for s in seeds])
+        e = Estimate.of(d)
+        p = float(stats.ttest_rel([fa[s] for s in seeds], [fb[s] for s in seeds]).pvalue) if e.std > 0 else (
+            1.0 if e.mean == 0 else 0.0)
+        return Comparison(a, b, True, len(d), len(d), e.mean, e.low, e.high, p)
+    if len(xa) < 2 or len(xb) < 2:
+        return Comparison(a, b, False, len(xa), len(xb), (np.mean(xa) if xa else math.nan) - (
+            np.mean(xb) if xb else math.nan), math.nan, math.nan, math.nan)
+    va, vb = np.var(xa, ddof=1) / len(xa), np.var(xb, ddof=1) / len(xb)
+    diff = float(np.mean(xa) - np.mean(xb))
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1)) if se > 0 else len(xa) + len(xb) - 2
+    half = float(stats.t.ppf(0.975, df)) * se
+    p = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue) if se > 0 else (1.0 if diff == 0 else 0.0)
+    return Comparison(a, b, False, len(xa), len(xb), diff, diff - half, diff + half, p)
+
+
+def holm(comparisons: list[Comparison]) -> None:
+    """Holm-Bonferroni adjusted p-values, in place."""
+    ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
+    running = 0.0
+    for i, c in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - i) * c.p))
+        c.p_holm = running
+
+
+def plot(groups: Sequence[Group], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, key, title in ((axes[0], "test/acc", "test accuracy"), (axes[1], "train/loss", "train loss")):
+        for g in groups:
+            curves = [j.curve(key) for j in g.done]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            y = np.array([c[:length] for c in curves])
+            x = np.arange(1, length + 1)
+            mean = y.mean(axis=0)
+            line, = ax.plot(x, mean, marker="o", markersize=3, label=f"{g.label} (n={len(curves)})")
+            if len(curves) > 1:
+                std = y.std(axis=0, ddof=1)
+                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{title}: mean ± std over seeds")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["job", *keys, "seed", "status", "epochs", "final_test_acc", "best_test_acc", "best_epoch",
+                    "final_train_loss"])
+        for j in jobs:
+            has = bool(j.curve("test/acc"))
+            w.writerow([j.name, *(j.config.get(k) for k in keys), j.seed, j.status, j.last_epoch,
+                        f"{j.final:.4f}" if has else "", f"{j.best:.4f}" if has else "",
+                        j.best_epoch if has else "", f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else ""])
+
+
+def render(jobs: Sequence[Job], dirs: Sequence[Path], title: str | None = None) -> tuple[str, list[Group]]:
+    keys = swept_keys(jobs)
+    groups = group_jobs(jobs, keys)
+    comparisons = [compare(a, b) for a, b in itertools.combinations(groups, 2)]
+    holm(comparisons)
+    lines = [f"# {title or 'Sweep report'}", ""]
+    lines += ["Sweeps: " + ", ".join(f"`{d}`" for d in dirs), ""]
+    lines += ["## What was swept", ""]
+    lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys] or [
+        "- nothing but the seed"]
+    seeds = sorted({j.seed for j in jobs}, key=str)
+    lines += [f"- `seed`: {', '.join(map(str, seeds))}", ""]
+    lines += ["## Recipe held fixed", "", "| key | value |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in fixed_recipe(jobs).items()]
+    lines += ["", "## Results per group", "",
+              "Test accuracy in %, as mean ± std [95% CI of the mean] over the completed runs of each group.", "",
+              "| group | n | final test acc | best test acc | epoch of best | mean epoch time (s) |",
+              "|---|---|---|---|---|---|"]
+    for g in groups:
+        done = g.done
+        finals, bests = Estimate.of(j.final for j in done), Estimate.of(j.best for j in done)
+        epochs = [j.best_epoch for j in done]
+        times = [t for j in done for t in j.curve("time/epoch_s")]
+        lines.append(f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
+                     f"{np.mean(epochs):.1f} ({', '.join(map(str, epochs))}) | "
+                     f"{np.mean(times):.1f} |" if done else f"| {g.label} | 0 | n/a | n/a | n/a | n/a |")
+    if comparisons:
+        lines += ["", "## Pairwise comparisons of final test accuracy", "",
+                  "Difference of means (first minus second) in points, with its 95% CI; paired by seed where both "
+                  "groups ran the same seeds, else Welch's t-test. p-values are two-sided, raw and Holm-adjusted "
+                  f"for the {len(comparisons)} comparison{'s' if len(comparisons) > 1 else ''}.", "",
+                  "| first | second | test | difference | 95% CI | p | p (Holm) | reading |", "|---|---|---|---|---|---|---|---|"]
+        for c in comparisons:
+            ci = "n/a" if math.isnan(c.low) else f"{c.low * 100:+.2f} to {c.high * 100:+.2f}"
+            p = "n/a" if math.isnan(c.p) else f"{c.p:.3g}"
+            ph = "n/a" if math.isnan(c.p_holm) else f"{c.p_holm:.3g}"
+            lines.append(f"| {c.a.label} | {c.b.label} | {'paired' if c.paired else 'Welch'} | "
+                         f"{c.diff * 100:+.2f} | {ci} | {p} | {ph} | {c.sentence()} |")
+    unfinished = [j for j in jobs if j.status != "completed"]
+    lines += ["", "## Jobs that did not complete", ""]
+    if unfinished:
+        lines += ["| job | status | last epoch | error |", "|---|---|---|---|"]
+        lines += [f"| {j.name} | {j.status} | {j.last_epoch} | {j.error.splitlines()[0] if j.error else ''} |"
+                  for j in unfinished]
+    else:
+        lines.append("None: every job completed.")
+    lines += ["", f"{len(jobs)} jobs; per-job numbers in `summary.csv`, curves in `curves.png`.", ""]
+    return "\n".join(lines), groups
+
+
+def report(dirs: Sequence[Path], out: Path, title: str | None = None) -> Path:
+    jobs = read_sweeps(dirs)
+    text, groups = render(jobs, dirs, title)
+    out.mkdir(parents=True, exist_ok=True)
+    write_summary(jobs, swept_keys(jobs), out / "summary.csv")
+    plot(groups, out / "curves.png")
+    (out / "report.md").write_text(text)
+    return out / "report.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", type=Path, help="sweep directories (outputs/sweeps/...)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: the first sweep directory)")
+    parser.add_argument("--title", default=None, help="the report's heading")
+    args = parser.parse_args(argv)
+    try:
+        path = report(args.sweeps, args.out or args.sweeps[0], args.title)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}, {path.parent / 'curves.png'}, {path.parent / 'summary.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The report on job directories with known numbers: exact statistics, failed jobs listed, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnet_exp.report import main as report_main
+from resnet_exp.report import read_sweeps, render
+
+T_975_2 = 4.302652729749462  # Student's t, 97.5% quantile, 2 degrees of freedom
+
+
+def make_job(sweep: Path, num: int, order: str, seed: int, accs: list[float], status: str = "completed",
+             error: str | None = None) -> None:
+    job = sweep / str(num)
+    job.mkdir(parents=True)
+    config = {"block": {"order": order, "shortcut": "projection"}, "model": {"channels": [32, 64, 128]},
+              "data": {"batch_size": 256, "root": f"/data/{num}"}, "optim": {"lr": 0.1},
+              "trainer": {"max_epochs": 3, "deterministic": None}, "seed": seed, "output_dir": f"out{num}"}
+    (job / "config.yaml").write_text(yaml.safe_dump(config))
+    with open(job / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", "step", "test/acc", "train/loss", "time/epoch_s"])
+        for epoch, acc in enumerate(accs, 1):
+            w.writerow([float(epoch), epoch * 10, acc, 1.0 / epoch, 2.0 * epoch])
+    status_doc = {"status": status} | ({"error": error} if error else {})
+    (job / "status.json").write_text(json.dumps(status_doc))
+
+
+@pytest.fixture()
+def sweep(tmp_path) -> Path:
+    s = tmp_path / "sweep"
+    # post: final 0.80, 0.82, 0.84 (mean 0.82, std 0.02); pre: final 0.85, 0.86, 0.87 (mean 0.86, std 0.01)
+    for i, (seed, final) in enumerate(zip((1, 2, 3), (0.80, 0.82, 0.84))):
+        make_job(s, i, "post", seed, [0.5, final + 0.05, final])
+    for i, (seed, final) in enumerate(zip((1, 2, 3), (0.85, 0.86, 0.87))):
+        make_job(s, 3 + i, "pre", seed, [0.6, 0.7, final])
+    make_job(s, 6, "pre", 4, [0.3, float("nan")], status="failed", error="RuntimeError: CUDA out of memory\nmore")
+    return s
+
+
+def test_group_statistics_and_paired_comparison_are_exact(sweep):
+    text, groups = render(read_sweeps([sweep]), [sweep])
+    assert [g.label for g in groups] == ["block.order=post", "block.order=pre"]
+    lo, hi = 0.82 - T_975_2 * 0.02 / 3**0.5, 0.82 + T_975_2 * 0.02 / 3**0.5
+    assert f"| block.order=post | 3 | 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
+    assert "[77.03, 86.97]" in text  # the same bounds, worked out by hand
+    assert "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] | 3.0 (3, 3, 3) | 4.0 |" in text
+    assert "| 2.0 (2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
+    # paired by seed 1-3: differences -0.05, -0.04, -0.03; mean -4 points, std 1 point
+    half = T_975_2 * 0.01 / 3**0.5 * 100
+    assert (f"| block.order=post | block.order=pre | paired | -4.00 | {-4 - half:+.2f} to {-4 + half:+.2f} | 0.0202 | 0.0202 |"
+            in text)
+    assert "block.order=pre ends higher than block.order=post by 4.00 points" in text
+    # what was swept and what was held fixed; paths and logging are neither
+    assert "- `block.order`: post, pre" in text and "- `seed`: 1, 2, 3, 4" in text
+    assert "| `optim.lr` | 0.1 |" in text and "data.root" not in text and "output_dir" not in text
+
+
+def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
+    assert report_main([str(sweep), "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "| sweep/6 | failed | 2 | RuntimeError: CUDA out of memory |" in text
+    rows = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
+    assert [r["job"] for r in rows] == [f"sweep/{i}" for i in range(7)]
+    assert rows[0] == {"job": "sweep/0", "block.order": "post", "seed": "1", "status": "completed", "epochs": "3",
+                       "final_test_acc": "0.8000", "best_test_acc": "0.8500", "best_epoch": "2",
+                       "final_train_loss": "0.3333"}
+    assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
+    png = (tmp_path / "r" / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_not_distinguishable_reading_and_several_sweeps(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for i, (seed, final) in enumerate(zip((1, 2), (0.80, 0.84))):
+        make_job(a, i, "post", seed, [0.5, final])
+    for i, (seed, final) in enumerate(zip((7, 8, 9), (0.81, 0.85, 0.83))):
+        make_job(b, i, "pre", seed, [0.5, final])
+    text, groups = render(read_sweeps([a, b]), [a, b])
+    assert [len(g.done) for g in groups] == [2, 3]
+    assert "| Welch |" in text and "Not distinguishable at n=2 and 3" in text
+
+
+def test_error_on_a_directory_that_is_not_a_sweep(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert report_main([str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {tmp_path}/empty is not a sweep directory: no job directories with a config.yaml in it "
+                   "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)")
+    assert report_main([str(tmp_path / "missing")]) == 2
+    assert not list((tmp_path / "empty").iterdir())
