@@ -121,6 +121,50 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
     return jobs
 
 
+# W&B run states as this project's job statuses.
+WANDB_STATES = {"finished": "completed", "crashed": "failed", "failed": "failed", "killed": "interrupted",
+                "running": "running"}
+
+
+def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Iterable[dict[str, Any]],
+                   state: str) -> Job:
+    """A Job from what W&B holds of a run: its config, its history rows (one per epoch), its state."""
+    from resnet_exp.module import METRICS
+
+    keys = ("epoch", *METRICS)
+    rows = [{k: float(row[k]) for k in keys if row.get(k) is not None} for row in history]
+    rows = [r for r in rows if "epoch" in r and len(r) > 1]
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    return Job(name, path, flatten(config), rows, WANDB_STATES.get(state, state))
+
+
+def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
+    """The runs of W&B group ``group`` in ``ENTITY/PROJECT``, through wandb's public API (online)."""
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    runs = list(api.runs(path, filters={"group": group}))
+    if not runs:
+        raise ReportError(f"W&B project {path} has no runs in group {group!r}; the group is in the sweep's sweep.yaml")
+    return [job_from_wandb(r.name, Path(path) / r.id, r.config, r.scan_history(), r.state) for r in runs]
+
+
+def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
+    """The W&B offline runs (``offline-run-*``) found under ``dirs``, read from their .wandb files."""
+    from resnet_exp.wandb_files import read_run
+
+    found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir())
+    if not found:
+        raise ReportError(f"no W&B offline runs (offline-run-*) under {', '.join(map(str, dirs))}")
+    jobs = []
+    for run_dir in found:
+        run = read_run(run_dir)
+        state = "running" if run.exit_code is None else "finished" if run.exit_code == 0 else "failed"
+        jobs.append(job_from_wandb(run.name, run_dir, run.config, run.history, state))
+    return jobs
+
+
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
     """Config keys whose values differ between jobs (the seed aside), in config order."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
@@ -295,13 +339,13 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                         j.best_epoch if has else "", f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else ""])
 
 
-def render(jobs: Sequence[Job], dirs: Sequence[Path], title: str | None = None) -> tuple[str, list[Group]]:
+def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
     keys = swept_keys(jobs)
     groups = group_jobs(jobs, keys)
     comparisons = [compare(a, b) for a, b in itertools.combinations(groups, 2)]
     holm(comparisons)
     lines = [f"# {title or 'Sweep report'}", ""]
-    lines += ["Sweeps: " + ", ".join(f"`{d}`" for d in dirs), ""]
+    lines += ["Read from: " + ", ".join(f"`{d}`" for d in sources), ""]
     lines += ["## What was swept", ""]
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys] or [
         "- nothing but the seed"]
@@ -345,9 +389,8 @@ def render(jobs: Sequence[Job], dirs: Sequence[Path], title: str | None = None) 
     return "\n".join(lines), groups
 
 
-def report(dirs: Sequence[Path], out: Path, title: str | None = None) -> Path:
-    jobs = read_sweeps(dirs)
-    text, groups = render(jobs, dirs, title)
+def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> Path:
+    text, groups = render(jobs, sources, title)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(jobs, swept_keys(jobs), out / "summary.csv")
     plot(groups, out / "curves.png")
@@ -357,12 +400,27 @@ def report(dirs: Sequence[Path], out: Path, title: str | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", type=Path, help="sweep directories (outputs/sweeps/...)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write (default: the first sweep directory)")
+    parser.add_argument("sweeps", nargs="*", type=Path, help="sweep directories (outputs/sweeps/...)")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead (online)")
+    parser.add_argument("--group", help="with --wandb: the sweep's W&B group (in its sweep.yaml)")
+    parser.add_argument("--wandb-offline", nargs="+", type=Path, metavar="DIR",
+                        help="read the W&B offline run files under DIR instead of the job directories")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write (default: the first sweep directory, else ./report)")
     parser.add_argument("--title", default=None, help="the report's heading")
     args = parser.parse_args(argv)
+    if sum(map(bool, (args.sweeps, args.wandb, args.wandb_offline))) != 1:
+        parser.error("give sweep directories, or --wandb ENTITY/PROJECT --group GROUP, or --wandb-offline DIR")
+    if args.wandb and not args.group:
+        parser.error("--wandb needs --group GROUP (the W&B group in the sweep's sweep.yaml)")
     try:
-        path = report(args.sweeps, args.out or args.sweeps[0], args.title)
+        if args.wandb:
+            jobs, sources = read_wandb(args.wandb, args.group), [f"W&B {args.wandb}, group {args.group}"]
+        elif args.wandb_offline:
+            jobs, sources = read_wandb_offline(args.wandb_offline), args.wandb_offline
+        else:
+            jobs, sources = read_sweeps(args.sweeps), args.sweeps
+        path = report(jobs, sources, args.out or (args.sweeps[0] if args.sweeps else Path("report")), args.title)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from resnet_exp.report import main as report_main
+from resnet_exp.report import read_wandb
 from resnet_exp.wandb_files import read_run
 from tests.conftest import TINY, run_cli
 
@@ -65,6 +67,35 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert run.exit_code == 0
     assert runs[0].run_id != runs[1].run_id
 
+    # The report reads the same numbers from the job directories and from what W&B received.
+    assert report_main([str(sweep), "--out", str(tmp_path / "from_dirs")]) == 0
+    assert report_main(["--wandb-offline", str(sweep), "--out", str(tmp_path / "from_wandb")]) == 0
+    from_dirs = rows(tmp_path / "from_dirs" / "summary.csv")
+    from_wandb = rows(tmp_path / "from_wandb" / "summary.csv")
+    assert [r["job"] for r in from_wandb] == ["block.order=post", "block.order=pre"]
+    strip = ("job",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in from_dirs] == [
+        {k: v for k, v in r.items() if k not in strip} for r in from_wandb]
+    assert "| block.order=post | 1 |" in (tmp_path / "from_wandb" / "report.md").read_text()
+
+    # --wandb goes through wandb's public API: here it answers with the runs W&B recorded offline.
+    class RecordedRun:
+        def __init__(self, run):
+            self.id, self.name, self.config, self.state, self._history = run.run_id, run.name, run.config, "finished", run.history
+
+        def scan_history(self):
+            return iter(self._history)
+
+    class RecordedApi:
+        def runs(self, path, filters):
+            assert path == "me/resnet-exp" and filters == {"group": info.group}
+            return [RecordedRun(r) for r in runs if r.group == filters["group"]]
+
+    api_jobs = read_wandb("me/resnet-exp", info.group, api=RecordedApi())
+    assert [(j.name, j.status, j.final) for j in api_jobs] == [
+        (f"block.order={o}", "completed", float(rows(sweep / n / "metrics.csv")[0]["test/acc"]))
+        for n, o in (("0", "post"), ("1", "pre"))]
+
 
 def test_shape_summary_cli(tmp_path):
     r = run_cli("resnet_exp.summary", "--size", "224", "block.order=pre", cwd=tmp_path)
@@ -112,3 +143,22 @@ def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):
         (row,) = rows(job / "metrics.csv")
         assert 0 <= float(row["test/acc"]) <= 1
     assert orders == ["post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre"]
+
+
+def test_dashboard_view_for_a_sweep(tmp_path):
+    """The W&B view is built and validated offline; saving it needs W&B online."""
+    r = run_cli("resnet_exp.dashboard", "me/resnet-exp", "--group", "sweep-x", "--print", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    spec = json.loads(r.stdout)
+    assert (spec["entity"], spec["project"], spec["displayName"]) == ("me", "resnet-exp", "sweep-x by block.order")
+    runset = spec["spec"]["section"]["runSets"][0]
+    assert runset["filters"]["filters"] == [
+        {"key": {"section": "run", "name": "group"}, "op": "=", "value": "sweep-x", "disabled": False}]
+    assert runset["grouping"] == [{"section": "config", "name": "block.value.order"}]
+    (section,) = spec["spec"]["section"]["panelBankConfig"]["sections"]
+    plots = [(p["config"]["xAxis"], p["config"]["metrics"], p["config"]["groupBy"], p["config"]["groupAgg"],
+              p["config"]["groupArea"]) for p in section["panels"]]
+    assert plots == [("epoch", ["test/acc"], "block.value.order", "mean", "stddev"),
+                     ("epoch", ["train/loss"], "block.value.order", "mean", "stddev")]
+    bad = run_cli("resnet_exp.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"
