@@ -303,6 +303,7 @@ def plot(groups: Sequence[Group], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, key, title in ((axes[0], "test/acc", "test accuracy"), (axes[1], "train/loss", "train loss")):
@@ -319,6 +320,7 @@ def plot(groups: Sequence[Group], path: Path) -> None:
                 std = y.std(axis=0, ddof=1)
                 ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{title}: mean ± std over seeds")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
