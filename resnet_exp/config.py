@@ -96,6 +96,7 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     output_dir: str = "outputs"
+    force_resume: bool = False
 
 
 def _check(ok: bool, message: str) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+import numpy as np
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 from torchvision.transforms import v2
@@ -176,8 +177,29 @@ class ImageTensors(Dataset):
         return self.transform(self.images[i].unsqueeze(0)), self.labels[i]
 
 
+class EpochShuffle(Sampler[int]):
+    """A new permutation every epoch, drawn from (seed, epoch) alone: epoch e is shuffled the same way
+    whether the run got there in one go or was resumed from a checkpoint. Lightning calls
+    ``set_epoch`` at the start of each epoch."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
+        g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+
 class FashionMNISTDataModule(pl.LightningDataModule):
-    """Fashion-MNIST at ``resize`` pixels: the train set shuffled, the test set evaluated each epoch.
+    """Fashion-MNIST at ``resize`` pixels: the train set shuffled anew each epoch (from the seed and
+    the epoch, see ``EpochShuffle``), the test set evaluated each epoch.
 
     Its loaders yield ``(images, labels)``: float images (B, 1, resize, resize) in [0, 1] and int64
     labels. Any other pipeline that yields the same can replace them without touching the model.
@@ -215,8 +237,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            sampler=EpochShuffle(len(dataset), self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -12,6 +12,40 @@ import torchmetrics
 from hydra.utils import instantiate
 from torch import nn
 
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"diverged at epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops training as soon as the loss is NaN or infinite, naming the epoch (from 1) and the step.
+
+    The check reads the loss on the host, which waits for the device: every step on the CPU, every
+    ``every`` steps on an accelerator, where a device-side flag remembers the first bad step between
+    checks (so the step named is exact either way).
+    """
+
+    def __init__(self, every: int = 25) -> None:
+        self.every = every
+        self.first_bad: torch.Tensor | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = outputs["loss"].detach() if isinstance(outputs, dict) else outputs.detach()
+        step = trainer.global_step  # optimizer steps so far, this one included
+        if self.first_bad is None:
+            self.first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(bad, torch.full_like(self.first_bad, step), self.first_bad)
+        if loss.device.type == "cpu" or batch_idx % self.every == 0 or batch_idx + 1 == trainer.num_training_batches:
+            first = int(self.first_bad)
+            if first >= 0:
+                raise Diverged(trainer.current_epoch + 1, first)
+
+
 METRICS = ("train/loss", "train/acc", "test/loss", "test/acc", "time/epoch_s", "time/images_per_s")
 
 

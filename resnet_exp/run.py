@@ -3,13 +3,14 @@
 Hydra composes conf/ (typed and validated), then ``train`` builds the data, the network, the
 LightningModule, the loggers and the callbacks from the config and fits. Each job's directory
 gets config.yaml (resolved), metrics.csv (one row per epoch), checkpoints/, status.json and wandb/.
+Running a sweep again in the same directory skips its completed jobs and resumes the others
+(resnet_exp/job.py); a job that fails or diverges is marked so and the sweep goes on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+import signal
 import traceback
 import warnings
 from pathlib import Path
@@ -21,11 +22,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers import Logger
 
 from resnet_exp.config import config_path
 from resnet_exp.data import FashionMNISTDataModule
-from resnet_exp.module import METRICS, Classifier
+from resnet_exp.job import (
+    CONFIG_FILE,
+    FINISHED,
+    JobMetrics,
+    checkpoint_epochs,
+    csv_rows,
+    last_checkpoint,
+    read_status,
+    wandb_epochs_recorded,
+    write_status,
+)
+from resnet_exp.module import METRICS, Classifier, Diverged, DivergenceGuard
 from resnet_exp.resnet import ResNet
 from resnet_exp.sweep import job_identity
 
@@ -37,9 +49,10 @@ warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists 
 warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
 
 
-def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any]) -> Logger | None:
-    """Lightning's WandbLogger for this job, started now; None (with a one-line warning) where W&B
-    is disabled or cannot start, so that training goes on with the CSV metrics."""
+def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id: str | None) -> Logger | None:
+    """Lightning's WandbLogger for this job, started now (continuing W&B run ``run_id`` if given);
+    None, with a one-line warning, where W&B is disabled or cannot start: training goes on with the
+    CSV metrics."""
     w = cfg.logger.wandb
     if w.mode == "disabled":
         return None
@@ -52,7 +65,7 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any]) -> Logg
 
         logger = WandbLogger(
             project=w.project, entity=w.entity, mode=w.mode, save_dir=str(job_dir), name=name, group=group,
-            tags=[cfg.block.order], config=config, job_type="train",
+            tags=[cfg.block.order], config=config, job_type="train", id=run_id, resume="allow" if run_id else None,
             settings=wandb.Settings(init_timeout=60, console="off"),
         )
         run = logger.experiment  # starts the W&B run now, so a failure shows here
@@ -67,51 +80,104 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any]) -> Logg
         return None
 
 
-def write_status(job_dir: Path, **status: Any) -> None:
-    tmp = job_dir / "status.json.tmp"
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    os.replace(tmp, job_dir / "status.json")
+def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
+    """Log to the continued W&B run the checkpointed epochs that its earlier offline files lack
+    (lost to a hard kill before W&B wrote them), so that W&B ends with every epoch, once."""
+    recorded = wandb_epochs_recorded(job_dir, wandb.version)
+    for row in csv_rows(job_dir):
+        if row["epoch"] <= done and row["epoch"] not in recorded:
+            wandb.experiment.log({k: row[k] for k in ("epoch", *METRICS) if k in row})
+
+
+class _Signals:
+    """SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption) both stop a job as Ctrl-C does:
+    Lightning shuts down gracefully, the job is marked interrupted and the command exits."""
+
+    received = ""
+
+    @classmethod
+    def handle(cls, signum: int, frame: Any) -> None:
+        cls.received = f"signal {signal.Signals(signum).name}"
+        raise KeyboardInterrupt(cls.received)
+
+    @classmethod
+    def install(cls) -> dict[int, Any]:
+        cls.received = ""
+        return {s: signal.signal(s, cls.handle) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
-    """Train one job into ``job_dir``; returns the last epoch's metrics."""
+    """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics."""
+    status = read_status(job_dir)
+    if status.get("status") in FINISHED:
+        log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
+        if status["status"] == "diverged":
+            raise Diverged(status["epoch"], status["step"])
+        return status.get("final", {})
+    resume = last_checkpoint(job_dir)
+    done = checkpoint_epochs(resume) if resume else 0
+    if resume:
+        log.info("%s: resuming after epoch %d from %s", job_dir, done, resume)
+
     job_dir.mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(cfg, resolve=True)
-    OmegaConf.save(OmegaConf.create(config), job_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
     net = ResNet(**cfg.block, **cfg.model)
     module = Classifier(net, optim=cfg.optim, scheduler=cfg.scheduler or None, num_classes=cfg.model.num_classes)
 
-    loggers: list[Logger] = [CSVLogger(save_dir=str(job_dir), name="", version="")]
-    wandb = wandb_logger(cfg, job_dir, config)
+    loggers: list[Logger] = [JobMetrics(job_dir, keep_epochs=done)]
+    wandb = wandb_logger(cfg, job_dir, config, status.get("wandb_id"))
     if wandb is not None:
         loggers.append(wandb)
     checkpoints = ModelCheckpoint(
         dirpath=job_dir / "checkpoints", filename="best", monitor="test/acc", mode="max",
         save_top_k=1, save_last=True,
     )
-    trainer = pl.Trainer(**cfg.trainer, logger=loggers, callbacks=[checkpoints], default_root_dir=str(job_dir))
-    write_status(job_dir, status="running")
+    trainer = pl.Trainer(**cfg.trainer, logger=loggers, callbacks=[checkpoints, DivergenceGuard()],
+                         default_root_dir=str(job_dir))
+    ids = {"wandb_id": wandb.version} if wandb is not None else {}
+    if wandb is not None and done and cfg.logger.wandb.mode == "offline":
+        replay_to_wandb(wandb, job_dir, done)
+    write_status(job_dir, status="running", resumed_after_epoch=done, **ids)
+    previous = _Signals.install()
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except Diverged as e:
+        write_status(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **ids)
+        raise
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: Lightning shut down and exits
+        write_status(job_dir, status="interrupted", epoch=trainer.current_epoch + 1,
+                     error=_Signals.received or "interrupted", **ids)
+        raise
     except BaseException as e:
-        write_status(job_dir, status="failed", error=f"{type(e).__name__}: {e}", epoch=trainer.current_epoch,
-                     traceback=traceback.format_exc())
+        write_status(job_dir, status="failed", error=f"{type(e).__name__}: {e}", epoch=trainer.current_epoch + 1,
+                     traceback=traceback.format_exc(), **ids)
         raise
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if wandb is not None:
             wandb.experiment.finish()  # each job its own W&B run, also in a multirun
     final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
-    write_status(job_dir, status="completed", epochs=trainer.current_epoch, final=final)
+    write_status(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
     return final
 
 
 @hydra.main(version_base="1.3", config_path=config_path(), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Train one job (config validated by resnet_exp.sweep.SweepCallback before it starts)."""
-    final = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    """Train one job (config validated by resnet_exp.sweep.SweepCallback before it starts). A job
+    that fails or diverges is recorded in its status.json and the sweep goes on; the sweep's summary
+    at the end names it and the command exits non-zero."""
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        final = train(cfg, job_dir)
+    except Exception as e:
+        log.error("%s: %s: %s (details in %s)", job_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else "",
+                  job_dir / "status.json")
+        return None
     return final.get("test/acc")
 
 

@@ -1,10 +1,12 @@
-"""What a sweep knows about itself, checked and written before any job starts.
+"""What a sweep knows about itself, checked and written before any job starts, summed up at the end.
 
 ``SweepCallback`` is a Hydra callback (``hydra.callbacks.sweep`` in conf/config.yaml). Before a
-single run or a multirun does any work it composes every job's config and validates it, so a bad
-value stops the whole sweep at once with a one-line error. For a multirun it then writes
-``sweep.yaml`` into the sweep directory: the W&B group shared by its jobs, the swept keys (each
-job's W&B run is named after its values of them), the job count and the command.
+single run or a multirun does any work it composes every job's config and validates it, and
+refuses to resume a job directory whose saved config differs, so bad input stops the whole sweep at
+once with a one-line error. For a multirun it then writes ``sweep.yaml`` into the sweep directory:
+the W&B group shared by its jobs, the swept keys (each job's W&B run is named after its values of
+them), the job count and the command. At the end it prints what did not complete, and why, and
+exits non-zero if anything did not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp.config import ConfigError, validate
+from resnet_exp.job import config_changes, read_status
 
 SWEEP_FILE = "sweep.yaml"
 
@@ -44,12 +47,42 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key, seen in values.items() if len(seen) > 1]
 
 
+def check_resume(job_dir: Path, cfg: DictConfig) -> None:
+    """Refuse to resume ``job_dir`` with a config that differs from the one it ran with."""
+    changes = config_changes(job_dir, cfg)
+    if changes and not cfg.force_resume:
+        fail(f"{job_dir} ran with another config ({'; '.join(changes)}); use a new hydra.sweep.dir, "
+             "or force_resume=true to resume it anyway")
+
+
+def summarize(job_dirs: list[Path]) -> None:
+    """Print one line per job that did not complete and exit 1 if there is any."""
+    bad = [(d, read_status(d)) for d in job_dirs]
+    bad = [(d, s) for d, s in bad if s.get("status") != "completed"]
+    if not bad:
+        return
+    print(f"{len(bad)} of {len(job_dirs)} job(s) did not complete:", file=sys.stderr)
+    for d, s in bad:
+        print(f"  {d}: {s.get('status', 'not started')}: {s.get('error', '')}".rstrip(": "), file=sys.stderr)
+    if any(s.get("status") != "diverged" for _, s in bad):
+        print("Run the same command again to resume the ones that failed or were interrupted.", file=sys.stderr)
+    raise SystemExit(1)
+
+
 class SweepCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             validate(config)
         except ConfigError as e:
             fail(str(e))
+        check_resume(Path(config.hydra.run.dir), config)
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        summarize([Path(config.hydra.run.dir)])
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        info = read_sweep(Path(config.hydra.sweep.dir)) or {"jobs": 0}
+        summarize([Path(config.hydra.sweep.dir) / str(i) for i in range(info["jobs"])])
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # As Hydra's basic sweeper does: hydra.sweeper.params (an experiment preset's sweep) first,
@@ -57,12 +90,14 @@ class SweepCallback(Callback):
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
         overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-        for job in jobs:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        for num, job in enumerate(jobs):
+            cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job))
             try:
-                validate(compose(config_name=config.hydra.job.config_name, overrides=list(job)))
+                validate(cfg)
             except ConfigError as e:
                 fail(f"{e} (in job {' '.join(job)})" if len(jobs) > 1 else str(e))
-        sweep_dir = Path(config.hydra.sweep.dir)
+            check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
         info = read_sweep(sweep_dir) or {"group": f"sweep-{sweep_dir.name}"}
         info.update(
             swept=swept_keys(jobs),
