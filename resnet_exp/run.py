@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import Logger
+from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.config import config_path
 from resnet_exp.data import FashionMNISTDataModule
@@ -50,34 +50,56 @@ warnings.filterwarnings("ignore", message=r"The number of training batches .* is
 
 
 def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id: str | None) -> Logger | None:
-    """Lightning's WandbLogger for this job, started now (continuing W&B run ``run_id`` if given);
-    None, with a one-line warning, where W&B is disabled or cannot start: training goes on with the
-    CSV metrics."""
+    """Lightning's WandbLogger for this job, started now (continuing W&B run ``run_id`` if given).
+    Online but unable to start (no credentials, no network): offline instead, with a one-line
+    warning. Unable to start at all: None, with a one-line warning; training goes on with the CSV
+    metrics."""
     w = cfg.logger.wandb
     if w.mode == "disabled":
         return None
     hc = HydraConfig.get()
     sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
     name, group = job_identity(list(hc.overrides.task), sweep_dir)
-    try:
-        import wandb
-        from pytorch_lightning.loggers import WandbLogger
+    modes = [w.mode, "offline"] if w.mode == "online" else [w.mode]
+    for mode in modes:
+        try:
+            import wandb
 
-        logger = WandbLogger(
-            project=w.project, entity=w.entity, mode=w.mode, save_dir=str(job_dir), name=name, group=group,
-            tags=[cfg.block.order], config=config, job_type="train", id=run_id, resume="allow" if run_id else None,
-            settings=wandb.Settings(init_timeout=60, console="off"),
-        )
-        run = logger.experiment  # starts the W&B run now, so a failure shows here
-        run.define_metric("epoch")
-        for key in METRICS:
-            run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key == "test/acc" else {}))
-        return logger
-    except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        log.warning("W&B could not start (%s: %s); training goes on, metrics go to metrics.csv",
-                    type(e).__name__, reason)
-        return None
+            logger = SafeWandbLogger(
+                project=w.project, entity=w.entity, mode=mode, save_dir=str(job_dir), name=name, group=group,
+                tags=[cfg.block.order], config=config, job_type="train", id=run_id,
+                resume="allow" if run_id else None, settings=wandb.Settings(init_timeout=60, console="off"),
+            )
+            run = logger.experiment  # starts the W&B run now, so a failure shows here
+            run.define_metric("epoch")
+            for key in METRICS:
+                run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key == "test/acc" else {}))
+            return logger
+        except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
+            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            if mode == "online":
+                log.warning("W&B could not start online (%s); logging offline into %s/wandb instead, "
+                            "upload later with `wandb sync`", reason, job_dir)
+            else:
+                log.warning("W&B could not start (%s); training goes on, metrics go to metrics.csv", reason)
+    return None
+
+
+class SafeWandbLogger(WandbLogger):
+    """A WandbLogger that W&B failing in the middle of a run cannot stop: the first error is
+    reported in one line and W&B is left alone from then on; metrics.csv stays complete."""
+
+    failed = False
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self.failed:
+            return
+        try:
+            super().log_metrics(metrics, step)
+        except Exception as e:
+            self.failed = True
+            log.warning("W&B stopped working (%s: %s); training goes on, metrics go to metrics.csv",
+                        type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
 
 
 def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
@@ -160,7 +182,10 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if wandb is not None:
-            wandb.experiment.finish()  # each job its own W&B run, also in a multirun
+            try:
+                wandb.experiment.finish()  # each job its own W&B run, also in a multirun
+            except Exception as e:
+                log.warning("W&B could not finish the run (%s: %s)", type(e).__name__, e)
     final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
     write_status(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
     return final

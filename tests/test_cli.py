@@ -108,20 +108,23 @@ def test_shape_summary_cli(tmp_path):
     ]
 
 
-def test_wandb_that_cannot_start_leaves_training_going(tmp_path, data_dir):
-    """Online with no credentials: a one-line warning, the run completes, metrics.csv is whole."""
+def test_wandb_online_without_credentials_falls_back_to_offline(tmp_path, data_dir):
+    """Online with no credentials: a one-line warning, the run completes, W&B writes offline files."""
     r = run_cli(
         "resnet_exp.run", *TINY, "logger.wandb.mode=online", f"output_dir={tmp_path}/out",
         cwd=tmp_path, env={"HOME": str(tmp_path), "WANDB_MODE": "online", "WANDB_SILENT": "false"},
     )
     assert r.returncode == 0, r.stderr[-3000:]
     warnings = [line for line in (r.stdout + r.stderr).splitlines() if "W&B could not start" in line]
-    assert len(warnings) == 1 and warnings[0].endswith("training goes on, metrics go to metrics.csv")
+    assert len(warnings) == 1
+    assert "W&B could not start online (UsageError: " in warnings[0]
+    assert warnings[0].endswith("/wandb instead, upload later with `wandb sync`")
     (job,) = (tmp_path / "out" / "runs").iterdir()
     (row,) = rows(job / "metrics.csv")
     assert float(row["epoch"]) == 1 and 0 <= float(row["test/acc"]) <= 1
     assert json.loads((job / "status.json").read_text())["status"] == "completed"
-    assert not list(job.glob("wandb/offline-run-*"))
+    (offline,) = job.glob("wandb/offline-run-*")
+    assert [h["test/acc"] for h in read_run(offline).history if "test/acc" in h] == [float(row["test/acc"])]
 
 
 def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):

@@ -145,3 +145,29 @@ def test_sigterm_or_ctrl_c_marks_the_job_interrupted_and_resume_finishes_it(tmp_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert [float(r["epoch"]) for r in rows(job)] == [1.0, 2.0]
     assert status(job)["status"] == "completed"
+
+
+def test_wandb_dying_mid_run_leaves_training_going(tmp_path, data_dir):
+    """Kill W&B's helper process (wandb-core) after the first epoch: the job completes, the CSV is whole."""
+    job = tmp_path / "run"
+    proc = start(["resnet_exp.run", "trainer.max_epochs=3", "trainer.limit_train_batches=10", *SMALL,
+                  "logger.wandb.mode=offline", f"hydra.run.dir={job}"], tmp_path)
+    wait_for_epoch(job, proc, 1)
+    helpers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+               and b"wandb-core" in _cmdline(p) and f"--pid {proc.pid}".encode() in _cmdline(p).replace(b"\0", b" ")]
+    assert helpers, "no wandb-core process found for the job"
+    for pid in helpers:
+        os.kill(pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-3000:]
+    assert [float(r["epoch"]) for r in rows(job)] == [1.0, 2.0, 3.0]
+    assert status(job)["status"] == "completed"
+    warnings = [line for line in out.splitlines() if "W&B stopped working" in line]
+    assert len(warnings) == 1 and warnings[0].endswith("training goes on, metrics go to metrics.csv")
+
+
+def _cmdline(proc_dir: Path) -> bytes:
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
