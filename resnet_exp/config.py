@@ -99,6 +99,26 @@ class Config:
     force_resume: bool = False
 
 
+def one_line_error(e: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line composition errors as one line: the message and its cause,
+    without the bookkeeping lines (full_key, object_type, search path, the HYDRA_FULL_ERROR hint);
+    a list under a line ending in ':' (the available options of a group) is joined with commas."""
+    parts: list[str] = []
+    while e is not None:
+        for raw in str(e).splitlines():
+            line = raw.strip()
+            if line.startswith("Config search path"):
+                break
+            if not line or line.startswith(("full_key:", "reference_type=", "object_type=", "Set the environment")):
+                continue
+            if raw[:1].isspace() and parts and parts[-1].endswith((":", ",")):
+                parts[-1] = f"{parts[-1]} {line},"
+            elif line.rstrip(".") not in parts:
+                parts.append(line.rstrip("."))
+        e = e.__cause__
+    return "; ".join(p.rstrip(",") for p in parts)
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)

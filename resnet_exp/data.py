@@ -156,6 +156,14 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
     )
 
 
+def check(root: str | None, cache_dir: str, download: bool = True) -> Path:
+    """Find the data set and read and check all four files: what a run will use, before it starts."""
+    directory = locate(root, cache_dir, download)
+    for split in SPLITS:
+        load_split(directory, split)
+    return directory
+
+
 def resize_transform(size: int) -> v2.Transform:
     """The seed's transform: bilinear resize of the 28x28 image to ``size``, then floats in [0, 1]."""
     return v2.Compose([

@@ -10,7 +10,9 @@ Running a sweep again in the same directory skips its completed jobs and resumes
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -24,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from resnet_exp.config import config_path
+from resnet_exp.config import config_path, one_line_error
 from resnet_exp.data import FashionMNISTDataModule
 from resnet_exp.job import (
     CONFIG_FILE,
@@ -206,5 +208,22 @@ def main(cfg: DictConfig) -> float | None:
     return final.get("test/acc")
 
 
+def cli() -> None:
+    """``python -m resnet_exp.run``: Hydra's composition errors (unknown key, wrong type) as one line
+    and exit status 2, before any work; HYDRA_FULL_ERROR=1 shows them with their traceback."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let the errors reach us instead of being printed
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as e:
+        if full:
+            raise
+        print(f"error: {one_line_error(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resnet_exp.config import ConfigError, compose_config, validate
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from resnet_exp.config import ConfigError, compose_config, one_line_error, validate
 from resnet_exp.resnet import ResNet, format_summary
 
 
@@ -23,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         validate(cfg)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"error: {one_line_error(e)}", file=sys.stderr)
         return 2
     size = args.size or cfg.data.resize
     net = ResNet(**cfg.block, **cfg.model)

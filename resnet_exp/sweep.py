@@ -11,6 +11,7 @@ exits non-zero if anything did not.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_exp import data
 from resnet_exp.config import ConfigError, validate
 from resnet_exp.job import config_changes, read_status
 
@@ -45,6 +47,27 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
         for override in job:
             values.setdefault(_key(override), set()).add(override.split("=", 1)[-1])
     return [key for key, seen in values.items() if len(seen) > 1]
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output directory that cannot be created or written, before anything is written."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = ("is not a directory" if not existing.is_dir()
+               else "is not writable" if not os.access(existing, os.W_OK | os.X_OK) else "")
+    if problem:
+        fail(f"output directory {path} cannot be written ({existing} {problem}); "
+             "choose another with output_dir=DIR or hydra.sweep.dir=DIR")
+
+
+def check_data(cfgs: list[DictConfig]) -> None:
+    """Find and check the data set of every distinct data config, before any job starts."""
+    for root, cache_dir, download in dict.fromkeys((c.data.root, c.data.cache_dir, c.data.download) for c in cfgs):
+        try:
+            data.check(root, cache_dir, download)
+        except data.DataError as e:
+            fail(str(e))
 
 
 def check_resume(job_dir: Path, cfg: DictConfig) -> None:
@@ -75,7 +98,9 @@ class SweepCallback(Callback):
             validate(config)
         except ConfigError as e:
             fail(str(e))
+        check_output(Path(config.hydra.run.dir))
         check_resume(Path(config.hydra.run.dir), config)
+        check_data([config])
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         summarize([Path(config.hydra.run.dir)])
@@ -91,13 +116,15 @@ class SweepCallback(Callback):
         overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
         sweep_dir = Path(config.hydra.sweep.dir)
-        for num, job in enumerate(jobs):
-            cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job))
+        check_output(sweep_dir)
+        cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
+        for num, (job, cfg) in enumerate(zip(jobs, cfgs)):
             try:
                 validate(cfg)
             except ConfigError as e:
                 fail(f"{e} (in job {' '.join(job)})" if len(jobs) > 1 else str(e))
             check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
+        check_data(cfgs)
         info = read_sweep(sweep_dir) or {"group": f"sweep-{sweep_dir.name}"}
         info.update(
             swept=swept_keys(jobs),

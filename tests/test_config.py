@@ -81,12 +81,61 @@ def test_bad_value_in_single_run_stops_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.fixture(scope="module")
+def broken_data(tmp_path_factory, data_dir):
+    """Data folders that are wrong in one way each: empty, a truncated file, a wrong magic number."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("broken")
+    (root / "empty").mkdir()
+    for name in ("truncated", "magic"):
+        shutil.copytree(data_dir, root / name)
+    victim = root / "truncated" / "t10k-images-idx3-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[:100_000])
+    import gzip
+
+    labels = gzip.decompress((root / "magic" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    (root / "magic" / "t10k-labels-idx1-ubyte.gz").unlink()
+    (root / "magic" / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x03" + labels[4:])
+    (root / "file").write_text("not a directory")
+    return root
+
+
 @pytest.mark.parametrize(
-    "override,says",
-    [("data.bogus=1", "Key 'bogus' not in 'DataConfig'"), ("data.batch_size=abc", "could not be converted to Integer")],
+    "args,message",
+    [
+        (["data.bogus=1"], "Could not override 'data.bogus'; To append to your config use +data.bogus=1; "
+                           "Key 'bogus' not in 'DataConfig'"),
+        (["data.batch_size=abc"], "Error merging override data.batch_size=abc; "
+                                  "Value 'abc' of type 'str' could not be converted to Integer"),
+        (["model=resnet99"], "In 'config': Could not find 'model/resnet99'; "
+                             "Available options in 'model': resnet18, resnet34, seed"),
+        (["-m", "block.order=post,pre", "trainer.max_epocs=3"],
+         "Could not override 'trainer.max_epocs'; To append to your config use +trainer.max_epocs=3; "
+         "Key 'max_epocs' not in 'TrainerConfig'"),
+        (["data.root={broken}/missing"],
+         "data.root={broken}/missing is not a directory; point data.root at the folder of the four IDX files"),
+        (["data.root={broken}/empty"], "data.root={broken}/empty lacks train-images-idx3-ubyte, "
+                                       "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+                                       "(plain or .gz)"),
+        (["-m", "seed=1,2", "data.root={broken}/truncated"],
+         "{broken}/truncated/t10k-images-idx3-ubyte.gz: cannot be read (Compressed file ended before the "
+         "end-of-stream marker was reached); the file is truncated or corrupt"),
+        (["data.root={broken}/magic"],
+         "{broken}/magic/t10k-labels-idx1-ubyte: magic number 2051, expected 2049 (an IDX label file)"),
+        (["output_dir={broken}/file/out"], None),
+    ],
 )
-def test_unknown_key_or_wrong_type_fails_at_composition(tmp_path, override, says):
-    r = run_cli("resnet_exp.run", override, f"output_dir={tmp_path}/out", cwd=tmp_path)
-    assert r.returncode != 0
-    assert says in r.stderr
+def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, message):
+    args = [a.format(broken=broken_data) for a in args]
+    out = [] if any(a.startswith("output_dir=") for a in args) else [f"output_dir={tmp_path}/out"]
+    r = run_cli("resnet_exp.run", *args, *out, cwd=tmp_path)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()  # one line, no traceback
+    if message is None:  # the run directory's name holds the start time
+        assert line.startswith(f"error: output directory {broken_data}/file/out/runs/")
+        assert line.endswith(f"cannot be written ({broken_data}/file is not a directory); "
+                             "choose another with output_dir=DIR or hydra.sweep.dir=DIR")
+    else:
+        assert line == "error: " + message.format(broken=broken_data)
     assert not (tmp_path / "out").exists()
