@@ -145,3 +145,21 @@ def test_cache_directory_is_used_when_debian_is_absent(data_dir, tmp_path, monke
         shutil.copy(gz, raw)
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
     assert locate(None, str(tmp_path / "cache"), download=False) == raw
+
+
+def test_epoch_shuffle_depends_on_seed_and_epoch_alone():
+    """A resumed run must see epoch e in the same order as a run that got there in one go."""
+    from resnet_exp.data import EpochShuffle
+
+    def order(seed, epoch, fresh=True):
+        s = EpochShuffle(1000, seed)
+        if not fresh:  # a sampler that already went through earlier epochs
+            for e in range(epoch):
+                s.set_epoch(e)
+                list(s)
+        s.set_epoch(epoch)
+        return list(s)
+
+    assert sorted(order(3, 2)) == list(range(1000))
+    assert order(3, 2) == order(3, 2, fresh=False)
+    assert order(3, 2) != order(3, 3) and order(3, 2) != order(4, 2)
