@@ -74,7 +74,8 @@ class ResidualUnit(nn.Module):
             raise ValueError(f"block.shortcut={shortcut!r} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}")
         if projection_input not in PROJECTION_INPUTS:
             raise ValueError(
-                f"block.projection_input={projection_input!r} is not valid; choose one of: {', '.join(PROJECTION_INPUTS)}"
+                f"block.projection_input={projection_input!r} is not valid; "
+                f"choose one of: {', '.join(PROJECTION_INPUTS)}"
             )
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
         self.bn1 = nn.BatchNorm2d(in_channels if self.norm_first else out_channels)

@@ -129,7 +129,9 @@ def validate(cfg: DictConfig) -> None:
     order = cfg.block.order
     _check(order in ORDERINGS, f"block.order={order} is not a known ordering; choose one of: {', '.join(ORDERINGS)}")
     b = cfg.block
-    _check(b.shortcut in SHORTCUTS, f"block.shortcut={b.shortcut} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}")
+    _check(
+        b.shortcut in SHORTCUTS, f"block.shortcut={b.shortcut} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}"
+    )
     _check(
         b.projection_input in PROJECTION_INPUTS,
         f"block.projection_input={b.projection_input} is not valid; choose one of: {', '.join(PROJECTION_INPUTS)}",
@@ -192,8 +194,11 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), return_hydra_con
     if GlobalHydra.instance().is_initialized():
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
     path = config_path()
-    init = (initialize_config_module(path.removeprefix("pkg://"), version_base="1.3") if path.startswith("pkg://")
-            else initialize_config_dir(path, version_base="1.3"))
+    init = (
+        initialize_config_module(path.removeprefix("pkg://"), version_base="1.3")
+        if path.startswith("pkg://")
+        else initialize_config_dir(path, version_base="1.3")
+    )
     with init:
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 

@@ -20,8 +20,14 @@ def sweep_workspace(entity: str, project: str, group: str, by: str = "block.orde
     """The view: the sweep's runs, grouped by ``by``, with mean ± std curves per epoch."""
 
     def curve(metric: str) -> wr.LinePlot:
-        return wr.LinePlot(title=f"{metric} by epoch, mean ± std per {by}", x="epoch", y=[metric],
-                           groupby=by, groupby_aggfunc="mean", groupby_rangefunc="stddev")
+        return wr.LinePlot(
+            title=f"{metric} by epoch, mean ± std per {by}",
+            x="epoch",
+            y=[metric],
+            groupby=by,
+            groupby_aggfunc="mean",
+            groupby_rangefunc="stddev",
+        )
 
     return ws.Workspace(
         entity=entity,

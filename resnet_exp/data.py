@@ -9,16 +9,15 @@ label range) before use, and an error names the file that fails.
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
-import numpy as np
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
@@ -119,8 +118,7 @@ def load_split(directory: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]
     bad = (labels < 0) | (labels >= len(CLASSES))
     if bad.any():
         raise DataError(
-            f"{files[1]}: label {int(labels[bad][0])} at index {int(bad.nonzero()[0])} "
-            f"is outside 0-{len(CLASSES) - 1}"
+            f"{files[1]}: label {int(labels[bad][0])} at index {int(bad.nonzero()[0])} is outside 0-{len(CLASSES) - 1}"
         )
     return images, labels
 
@@ -166,10 +164,12 @@ def check(root: str | None, cache_dir: str, download: bool = True) -> Path:
 
 def resize_transform(size: int) -> v2.Transform:
     """The seed's transform: bilinear resize of the 28x28 image to ``size``, then floats in [0, 1]."""
-    return v2.Compose([
-        v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
-        v2.ToDtype(torch.float32, scale=True),
-    ])
+    return v2.Compose(
+        [
+            v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+    )
 
 
 class ImageTensors(Dataset):

@@ -25,8 +25,17 @@ STATUS_FILE = "status.json"
 FINISHED = ("completed", "diverged")
 CONFIG_FILE = "config.yaml"
 # Keys that change how a job runs or reports, not what it computes: they may differ on a resume.
-RESUMABLE_CHANGES = ("force_resume", "output_dir", "data.num_workers", "data.root", "data.cache_dir",
-                     "data.download", "logger.", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+RESUMABLE_CHANGES = (
+    "force_resume",
+    "output_dir",
+    "data.num_workers",
+    "data.root",
+    "data.cache_dir",
+    "data.download",
+    "logger.",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+)
 
 
 def read_status(job_dir: Path) -> dict[str, Any]:
@@ -51,10 +60,14 @@ def checkpoint_epochs(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]) + 1
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"block": {"order": "pre"}}`` -> ``{"block.order": "pre"}``; lists become their text, an
+    empty mapping None."""
     if isinstance(tree, dict):
-        return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: tree}
+        if not tree and prefix:
+            return {prefix[:-1]: None}
+        return {k: v for key, value in tree.items() for k, v in flatten(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: str(tree) if isinstance(tree, list) else tree}
 
 
 def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
@@ -62,10 +75,13 @@ def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
     path = Path(job_dir) / CONFIG_FILE
     if not path.is_file():
         return []
-    saved = _flat(OmegaConf.to_container(OmegaConf.load(path)))
-    new = _flat(OmegaConf.to_container(cfg, resolve=True))
-    return [f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in dict.fromkeys([*saved, *new])
-            if not k.startswith(RESUMABLE_CHANGES) and saved.get(k) != new.get(k)]
+    saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
+    new = flatten(OmegaConf.to_container(cfg, resolve=True))
+    return [
+        f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
+        for k in dict.fromkeys([*saved, *new])
+        if not k.startswith(RESUMABLE_CHANGES) and saved.get(k) != new.get(k)
+    ]
 
 
 def wandb_epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
@@ -83,7 +99,7 @@ def wandb_epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
     return epochs
 
 
-def csv_rows(job_dir: Path) -> list[dict[str, float]]:
+def read_metrics(job_dir: Path) -> list[dict[str, float]]:
     """metrics.csv as numbers, one dict per epoch."""
     path = Path(job_dir) / "metrics.csv"
     if not path.is_file():

@@ -12,6 +12,7 @@ import torchmetrics
 from hydra.utils import instantiate
 from torch import nn
 
+
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -32,8 +33,9 @@ class DivergenceGuard(pl.Callback):
         self.every = every
         self.first_bad: torch.Tensor | None = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         loss = outputs["loss"].detach() if isinstance(outputs, dict) else outputs.detach()
         step = trainer.global_step  # optimizer steps so far, this one included
         if self.first_bad is None:

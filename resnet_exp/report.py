@@ -19,7 +19,6 @@ import argparse
 import csv
 import dataclasses
 import itertools
-import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -31,9 +30,22 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
+from resnet_exp.config import TrainerConfig
+from resnet_exp.job import CONFIG_FILE, flatten, read_metrics, read_status
+from resnet_exp.module import METRICS
+from resnet_exp.wandb_files import read_run
+
 # Keys that name where things go or how they are logged, not what is trained.
-NOT_RECIPE = ("output_dir", "logger.", "data.root", "data.cache_dir", "data.download", "data.num_workers",
-              "trainer.enable_progress_bar", "trainer.enable_model_summary")
+NOT_RECIPE = (
+    "output_dir",
+    "logger.",
+    "data.root",
+    "data.cache_dir",
+    "data.download",
+    "data.num_workers",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+)
 
 
 class ReportError(Exception):
@@ -76,31 +88,10 @@ class Job:
         return max(accs, key=lambda t: t[0])[1]
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"block": {"order": "pre"}}`` -> ``{"block.order": "pre"}``; lists become their text."""
-    if isinstance(tree, dict):
-        if not tree and prefix:
-            return {prefix[:-1]: None}
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: str(tree) if isinstance(tree, list) else tree}
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
 def read_job(path: Path, name: str) -> Job:
-    config = flatten(OmegaConf.to_container(OmegaConf.load(path / "config.yaml")))
-    status_file = path / "status.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {"status": "unknown"}
-    return Job(name, path, config, read_metrics(path / "metrics.csv"), status.get("status", "unknown"),
-               status.get("error", ""))
+    config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
+    status = read_status(path)
+    return Job(name, path, config, read_metrics(path), status.get("status", "unknown"), status.get("error", ""))
 
 
 def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
@@ -110,8 +101,10 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
         d = Path(d)
         if not d.is_dir():
             raise ReportError(f"{d} is not a directory; give the directory of a sweep (outputs/sweeps/...)")
-        found = sorted((p for p in d.iterdir() if (p / "config.yaml").is_file()),
-                       key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        found = sorted(
+            (p for p in d.iterdir() if (p / "config.yaml").is_file()),
+            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+        )
         if not found:
             raise ReportError(
                 f"{d} is not a sweep directory: no job directories with a config.yaml in it "
@@ -122,15 +115,17 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
 
 
 # W&B run states as this project's job statuses.
-WANDB_STATES = {"finished": "completed", "crashed": "failed", "failed": "failed", "killed": "interrupted",
-                "running": "running"}
+WANDB_STATES = {
+    "finished": "completed",
+    "crashed": "failed",
+    "failed": "failed",
+    "killed": "interrupted",
+    "running": "running",
+}
 
 
-def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Iterable[dict[str, Any]],
-                   state: str) -> Job:
+def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Iterable[dict[str, Any]], state: str) -> Job:
     """A Job from what W&B holds of a run: its config, its history rows (one per epoch), its state."""
-    from resnet_exp.module import METRICS
-
     keys = ("epoch", *METRICS)
     rows = [{k: float(row[k]) for k in keys if row.get(k) is not None} for row in history]
     rows = [r for r in rows if "epoch" in r and len(r) > 1]
@@ -152,8 +147,6 @@ def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
 
 def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
     """The W&B offline runs (``offline-run-*``) found under ``dirs``, read from their .wandb files."""
-    from resnet_exp.wandb_files import read_run
-
     found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir())
     if not found:
         raise ReportError(f"no W&B offline runs (offline-run-*) under {', '.join(map(str, dirs))}")
@@ -168,21 +161,27 @@ def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
     """Config keys whose values differ between jobs (the seed aside), in config order."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
-    return [k for k in keys if k != "seed" and not k.startswith(NOT_RECIPE)
-            and len({repr(job.config.get(k)) for job in jobs}) > 1]
+    return [
+        k
+        for k in keys
+        if k != "seed" and not k.startswith(NOT_RECIPE) and len({repr(job.config.get(k)) for job in jobs}) > 1
+    ]
 
 
 def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:
     """The keys every job shares, less the unset ones and the Trainer arguments left at Lightning's
     defaults (listing those would bury the recipe)."""
-    from resnet_exp.config import TrainerConfig
-
     defaults = {f"trainer.{f.name}": f.default for f in dataclasses.fields(TrainerConfig)}
     keys = dict.fromkeys(k for job in jobs for k in job.config)
-    return {k: jobs[0].config.get(k) for k in keys
-            if k != "seed" and not k.startswith(NOT_RECIPE) and jobs[0].config.get(k) is not None
-            and (k not in defaults or jobs[0].config[k] != defaults[k])
-            and len({repr(job.config.get(k)) for job in jobs}) == 1}
+    return {
+        k: jobs[0].config.get(k)
+        for k in keys
+        if k != "seed"
+        and not k.startswith(NOT_RECIPE)
+        and jobs[0].config.get(k) is not None
+        and (k not in defaults or jobs[0].config[k] != defaults[k])
+        and len({repr(job.config.get(k)) for job in jobs}) == 1
+    }
 
 
 @dataclass
@@ -232,8 +231,10 @@ class Estimate:
             return "n/a"
         if self.n == 1:
             return f"{self.mean * scale:.{digits}f} (one run)"
-        return (f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} "
-                f"[{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]")
+        return (
+            f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} "
+            f"[{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
+        )
 
 
 @dataclass
@@ -256,11 +257,15 @@ class Comparison:
         pts = f"{abs(self.diff) * 100:.2f} points"
         if self.p_holm < 0.05:
             higher, lower = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
-            return (f"{higher.label} ends higher than {lower.label} by {pts} "
-                    f"(95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}), significant at {n} after Holm correction.")
-        return (f"Not distinguishable at {n}: the difference of {pts} has a 95% CI from "
-                f"{self.low * 100:+.2f} to {self.high * 100:+.2f} points"
-                + (" that includes 0." if self.low <= 0 <= self.high else f", Holm-adjusted p={self.p_holm:.3f}."))
+            return (
+                f"{higher.label} ends higher than {lower.label} by {pts} "
+                f"(95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}), significant at {n} after Holm correction."
+            )
+        return (
+            f"Not distinguishable at {n}: the difference of {pts} has a 95% CI from "
+            f"{self.low * 100:+.2f} to {self.high * 100:+.2f} points"
+            + (" that includes 0." if self.low <= 0 <= self.high else f", Holm-adjusted p={self.p_holm:.3f}.")
+        )
 
 
 def compare(a: Group, b: Group) -> Comparison:
@@ -274,12 +279,24 @@ def compare(a: Group, b: Group) -> Comparison:
         seeds = sorted(fa, key=str)
         d = np.array([fa[s] - fb[s] for s in seeds])
         e = Estimate.of(d)
-        p = float(stats.ttest_rel([fa[s] for s in seeds], [fb[s] for s in seeds]).pvalue) if e.std > 0 else (
-            1.0 if e.mean == 0 else 0.0)
+        p = (
+            float(stats.ttest_rel([fa[s] for s in seeds], [fb[s] for s in seeds]).pvalue)
+            if e.std > 0
+            else (1.0 if e.mean == 0 else 0.0)
+        )
         return Comparison(a, b, True, len(d), len(d), e.mean, e.low, e.high, p)
     if len(xa) < 2 or len(xb) < 2:
-        return Comparison(a, b, False, len(xa), len(xb), (np.mean(xa) if xa else math.nan) - (
-            np.mean(xb) if xb else math.nan), math.nan, math.nan, math.nan)
+        return Comparison(
+            a,
+            b,
+            False,
+            len(xa),
+            len(xb),
+            (np.mean(xa) if xa else math.nan) - (np.mean(xb) if xb else math.nan),
+            math.nan,
+            math.nan,
+            math.nan,
+        )
     va, vb = np.var(xa, ddof=1) / len(xa), np.var(xb, ddof=1) / len(xb)
     diff = float(np.mean(xa) - np.mean(xb))
     se = math.sqrt(va + vb)
@@ -315,7 +332,7 @@ def plot(groups: Sequence[Group], path: Path) -> None:
             y = np.array([c[:length] for c in curves])
             x = np.arange(1, length + 1)
             mean = y.mean(axis=0)
-            line, = ax.plot(x, mean, marker="o", markersize=3, label=f"{g.label} (n={len(curves)})")
+            (line,) = ax.plot(x, mean, marker="o", markersize=3, label=f"{g.label} (n={len(curves)})")
             if len(curves) > 1:
                 std = y.std(axis=0, ddof=1)
                 ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
@@ -332,13 +349,34 @@ def plot(groups: Sequence[Group], path: Path) -> None:
 def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["job", *keys, "seed", "status", "epochs", "final_test_acc", "best_test_acc", "best_epoch",
-                    "final_train_loss"])
+        w.writerow(
+            [
+                "job",
+                *keys,
+                "seed",
+                "status",
+                "epochs",
+                "final_test_acc",
+                "best_test_acc",
+                "best_epoch",
+                "final_train_loss",
+            ]
+        )
         for j in jobs:
             has = bool(j.curve("test/acc"))
-            w.writerow([j.name, *(j.config.get(k) for k in keys), j.seed, j.status, j.last_epoch,
-                        f"{j.final:.4f}" if has else "", f"{j.best:.4f}" if has else "",
-                        j.best_epoch if has else "", f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else ""])
+            w.writerow(
+                [
+                    j.name,
+                    *(j.config.get(k) for k in keys),
+                    j.seed,
+                    j.status,
+                    j.last_epoch,
+                    f"{j.final:.4f}" if has else "",
+                    f"{j.best:.4f}" if has else "",
+                    j.best_epoch if has else "",
+                    f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else "",
+                ]
+            )
 
 
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
@@ -350,41 +388,61 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     lines += ["Read from: " + ", ".join(f"`{d}`" for d in sources), ""]
     lines += ["## What was swept", ""]
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys] or [
-        "- nothing but the seed"]
+        "- nothing but the seed"
+    ]
     seeds = sorted({j.seed for j in jobs}, key=str)
     lines += [f"- `seed`: {', '.join(map(str, seeds))}", ""]
     lines += ["## Recipe held fixed", "", "| key | value |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in fixed_recipe(jobs).items()]
-    lines += ["", "## Results per group", "",
-              "Test accuracy in %, as mean ± std [95% CI of the mean] over the completed runs of each group.", "",
-              "| group | n | final test acc | best test acc | epoch of best | mean epoch time (s) |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Results per group",
+        "",
+        "Test accuracy in %, as mean ± std [95% CI of the mean] over the completed runs of each group.",
+        "",
+        "| group | n | final test acc | best test acc | epoch of best | mean epoch time (s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for g in groups:
         done = g.done
         finals, bests = Estimate.of(j.final for j in done), Estimate.of(j.best for j in done)
         epochs = [j.best_epoch for j in done]
         times = [t for j in done for t in j.curve("time/epoch_s")]
-        lines.append(f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
-                     f"{np.mean(epochs):.1f} ({', '.join(map(str, epochs))}) | "
-                     f"{np.mean(times):.1f} |" if done else f"| {g.label} | 0 | n/a | n/a | n/a | n/a |")
+        lines.append(
+            f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
+            f"{np.mean(epochs):.1f} ({', '.join(map(str, epochs))}) | "
+            f"{np.mean(times):.1f} |"
+            if done
+            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a |"
+        )
     if comparisons:
-        lines += ["", "## Pairwise comparisons of final test accuracy", "",
-                  "Difference of means (first minus second) in points, with its 95% CI; paired by seed where both "
-                  "groups ran the same seeds, else Welch's t-test. p-values are two-sided, raw and Holm-adjusted "
-                  f"for the {len(comparisons)} comparison{'s' if len(comparisons) > 1 else ''}.", "",
-                  "| first | second | test | difference | 95% CI | p | p (Holm) | reading |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Pairwise comparisons of final test accuracy",
+            "",
+            "Difference of means (first minus second) in points, with its 95% CI; paired by seed where both "
+            "groups ran the same seeds, else Welch's t-test. p-values are two-sided, raw and Holm-adjusted "
+            f"for the {len(comparisons)} comparison{'s' if len(comparisons) > 1 else ''}.",
+            "",
+            "| first | second | test | difference | 95% CI | p | p (Holm) | reading |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for c in comparisons:
             ci = "n/a" if math.isnan(c.low) else f"{c.low * 100:+.2f} to {c.high * 100:+.2f}"
             p = "n/a" if math.isnan(c.p) else f"{c.p:.3g}"
             ph = "n/a" if math.isnan(c.p_holm) else f"{c.p_holm:.3g}"
-            lines.append(f"| {c.a.label} | {c.b.label} | {'paired' if c.paired else 'Welch'} | "
-                         f"{c.diff * 100:+.2f} | {ci} | {p} | {ph} | {c.sentence()} |")
+            lines.append(
+                f"| {c.a.label} | {c.b.label} | {'paired' if c.paired else 'Welch'} | "
+                f"{c.diff * 100:+.2f} | {ci} | {p} | {ph} | {c.sentence()} |"
+            )
     unfinished = [j for j in jobs if j.status != "completed"]
     lines += ["", "## Jobs that did not complete", ""]
     if unfinished:
         lines += ["| job | status | last epoch | error |", "|---|---|---|---|"]
-        lines += [f"| {j.name} | {j.status} | {j.last_epoch} | {j.error.splitlines()[0] if j.error else ''} |"
-                  for j in unfinished]
+        lines += [
+            f"| {j.name} | {j.status} | {j.last_epoch} | {j.error.splitlines()[0] if j.error else ''} |"
+            for j in unfinished
+        ]
     else:
         lines.append("None: every job completed.")
     lines += ["", f"{len(jobs)} jobs; per-job numbers in `summary.csv`, curves in `curves.png`.", ""]
@@ -405,10 +463,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweeps", nargs="*", type=Path, help="sweep directories (outputs/sweeps/...)")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead (online)")
     parser.add_argument("--group", help="with --wandb: the sweep's W&B group (in its sweep.yaml)")
-    parser.add_argument("--wandb-offline", nargs="+", type=Path, metavar="DIR",
-                        help="read the W&B offline run files under DIR instead of the job directories")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where to write (default: the first sweep directory, else ./report)")
+    parser.add_argument(
+        "--wandb-offline",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="read the W&B offline run files under DIR instead of the job directories",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: the first sweep directory, else ./report)"
+    )
     parser.add_argument("--title", default=None, help="the report's heading")
     args = parser.parse_args(argv)
     if sum(map(bool, (args.sweeps, args.wandb, args.wandb_offline))) != 1:

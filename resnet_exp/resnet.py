@@ -48,12 +48,14 @@ class ResNet(nn.Sequential):
         if not valid_final_norm(final_norm):
             raise ValueError(f"model.final_norm={final_norm!r} is not valid; choose one of: true, false, auto")
         options = {"shortcut": shortcut, "projection_input": projection_input}
-        layers: OrderedDict[str, nn.Module] = OrderedDict({
-            "conv": nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3),
-            "bn": nn.BatchNorm2d(stem_channels),
-            "relu": nn.ReLU(),
-            "pool": nn.MaxPool2d(3, stride=2, padding=1),
-        })
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            {
+                "conv": nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3),
+                "bn": nn.BatchNorm2d(stem_channels),
+                "relu": nn.ReLU(),
+                "pool": nn.MaxPool2d(3, stride=2, padding=1),
+            }
+        )
         width = stem_channels
         for i, (out_channels, n) in enumerate(zip(channels, blocks)):
             stride = 1 if i == 0 else 2

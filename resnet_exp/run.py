@@ -33,8 +33,8 @@ from resnet_exp.job import (
     FINISHED,
     JobMetrics,
     checkpoint_epochs,
-    csv_rows,
     last_checkpoint,
+    read_metrics,
     read_status,
     wandb_epochs_recorded,
     write_status,
@@ -68,9 +68,18 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id:
             import wandb
 
             logger = SafeWandbLogger(
-                project=w.project, entity=w.entity, mode=mode, save_dir=str(job_dir), name=name, group=group,
-                tags=[cfg.block.order], config=config, job_type="train", id=run_id,
-                resume="allow" if run_id else None, settings=wandb.Settings(init_timeout=60, console="off"),
+                project=w.project,
+                entity=w.entity,
+                mode=mode,
+                save_dir=str(job_dir),
+                name=name,
+                group=group,
+                tags=[cfg.block.order],
+                config=config,
+                job_type="train",
+                id=run_id,
+                resume="allow" if run_id else None,
+                settings=wandb.Settings(init_timeout=60, console="off"),
             )
             run = logger.experiment  # starts the W&B run now, so a failure shows here
             run.define_metric("epoch")
@@ -80,8 +89,12 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id:
         except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
             reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             if mode == "online":
-                log.warning("W&B could not start online (%s); logging offline into %s/wandb instead, "
-                            "upload later with `wandb sync`", reason, job_dir)
+                log.warning(
+                    "W&B could not start online (%s); logging offline into %s/wandb instead, "
+                    "upload later with `wandb sync`",
+                    reason,
+                    job_dir,
+                )
             else:
                 log.warning("W&B could not start (%s); training goes on, metrics go to metrics.csv", reason)
     return None
@@ -100,15 +113,18 @@ class SafeWandbLogger(WandbLogger):
             super().log_metrics(metrics, step)
         except Exception as e:
             self.failed = True
-            log.warning("W&B stopped working (%s: %s); training goes on, metrics go to metrics.csv",
-                        type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+            log.warning(
+                "W&B stopped working (%s: %s); training goes on, metrics go to metrics.csv",
+                type(e).__name__,
+                str(e).strip().splitlines()[0] if str(e).strip() else "",
+            )
 
 
 def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
     """Log to the continued W&B run the checkpointed epochs that its earlier offline files lack
     (lost to a hard kill before W&B wrote them), so that W&B ends with every epoch, once."""
     recorded = wandb_epochs_recorded(job_dir, wandb.version)
-    for row in csv_rows(job_dir):
+    for row in read_metrics(job_dir):
         if row["epoch"] <= done and row["epoch"] not in recorded:
             wandb.experiment.log({k: row[k] for k in ("epoch", *METRICS) if k in row})
 
@@ -157,11 +173,16 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     if wandb is not None:
         loggers.append(wandb)
     checkpoints = ModelCheckpoint(
-        dirpath=job_dir / "checkpoints", filename="best", monitor="test/acc", mode="max",
-        save_top_k=1, save_last=True,
+        dirpath=job_dir / "checkpoints",
+        filename="best",
+        monitor="test/acc",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
     )
-    trainer = pl.Trainer(**cfg.trainer, logger=loggers, callbacks=[checkpoints, DivergenceGuard()],
-                         default_root_dir=str(job_dir))
+    trainer = pl.Trainer(
+        **cfg.trainer, logger=loggers, callbacks=[checkpoints, DivergenceGuard()], default_root_dir=str(job_dir)
+    )
     ids = {"wandb_id": wandb.version} if wandb is not None else {}
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":
         replay_to_wandb(wandb, job_dir, done)
@@ -173,12 +194,23 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         write_status(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **ids)
         raise
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: Lightning shut down and exits
-        write_status(job_dir, status="interrupted", epoch=trainer.current_epoch + 1,
-                     error=_Signals.received or "interrupted", **ids)
+        write_status(
+            job_dir,
+            status="interrupted",
+            epoch=trainer.current_epoch + 1,
+            error=_Signals.received or "interrupted",
+            **ids,
+        )
         raise
     except BaseException as e:
-        write_status(job_dir, status="failed", error=f"{type(e).__name__}: {e}", epoch=trainer.current_epoch + 1,
-                     traceback=traceback.format_exc(), **ids)
+        write_status(
+            job_dir,
+            status="failed",
+            error=f"{type(e).__name__}: {e}",
+            epoch=trainer.current_epoch + 1,
+            traceback=traceback.format_exc(),
+            **ids,
+        )
         raise
     finally:
         for signum, handler in previous.items():
@@ -202,8 +234,13 @@ def main(cfg: DictConfig) -> float | None:
     try:
         final = train(cfg, job_dir)
     except Exception as e:
-        log.error("%s: %s: %s (details in %s)", job_dir, type(e).__name__, str(e).splitlines()[0] if str(e) else "",
-                  job_dir / "status.json")
+        log.error(
+            "%s: %s: %s (details in %s)",
+            job_dir,
+            type(e).__name__,
+            str(e).splitlines()[0] if str(e) else "",
+            job_dir / "status.json",
+        )
         return None
     return final.get("test/acc")
 

@@ -54,11 +54,18 @@ def check_output(path: Path) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = ("is not a directory" if not existing.is_dir()
-               else "is not writable" if not os.access(existing, os.W_OK | os.X_OK) else "")
+    problem = (
+        "is not a directory"
+        if not existing.is_dir()
+        else "is not writable"
+        if not os.access(existing, os.W_OK | os.X_OK)
+        else ""
+    )
     if problem:
-        fail(f"output directory {path} cannot be written ({existing} {problem}); "
-             "choose another with output_dir=DIR or hydra.sweep.dir=DIR")
+        fail(
+            f"output directory {path} cannot be written ({existing} {problem}); "
+            "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
+        )
 
 
 def check_data(cfgs: list[DictConfig]) -> None:
@@ -74,8 +81,10 @@ def check_resume(job_dir: Path, cfg: DictConfig) -> None:
     """Refuse to resume ``job_dir`` with a config that differs from the one it ran with."""
     changes = config_changes(job_dir, cfg)
     if changes and not cfg.force_resume:
-        fail(f"{job_dir} ran with another config ({'; '.join(changes)}); use a new hydra.sweep.dir, "
-             "or force_resume=true to resume it anyway")
+        fail(
+            f"{job_dir} ran with another config ({'; '.join(changes)}); use a new hydra.sweep.dir, "
+            "or force_resume=true to resume it anyway"
+        )
 
 
 def summarize(job_dirs: list[Path]) -> None:

@@ -37,7 +37,7 @@ def records(path: str | Path) -> Iterator[pb.Record]:
         pos += HEADER.size
         if kind == 0:  # zero padding at the end of the file
             break
-        parts.append(data[pos:pos + length])
+        parts.append(data[pos : pos + length])
         pos += length
         if kind in (FULL, LAST):
             record = pb.Record()

@@ -22,7 +22,9 @@ def data_dir() -> Path:
     return DEBIAN_DIR
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """Run ``python -m <args>`` in a subprocess, as a user would, with W&B kept offline."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
     full_env.pop("WANDB_API_KEY", None)

@@ -71,7 +71,9 @@ def test_the_five_orderings_of_the_paper_are_registered():
 @pytest.mark.parametrize("order", sorted(BY_HAND))
 @pytest.mark.parametrize("in_ch,out_ch,stride", [(8, 8, 1), (8, 16, 2)])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-@pytest.mark.parametrize("shortcut,projection_input", [("projection", "relu"), ("projection", "preact"), ("none", "relu")])
+@pytest.mark.parametrize(
+    "shortcut,projection_input", [("projection", "relu"), ("projection", "preact"), ("none", "relu")]
+)
 def test_block_equals_its_definition(order, in_ch, out_ch, stride, mode, shortcut, projection_input):
     torch.manual_seed(0)
     block = get_block(order)(in_ch, out_ch, stride, shortcut=shortcut, projection_input=projection_input)
@@ -98,9 +100,13 @@ def test_shortcut_is_identity_or_strided_projection(order):
 @pytest.mark.parametrize(
     "order,projection_input,expected",
     [
-        ("post", "relu", "x"), ("bn_after_add", "relu", "x"), ("relu_before_add", "relu", "x"),
-        ("relu_only_pre", "relu", "relu(x)"), ("relu_only_pre", "preact", "relu(x)"),
-        ("pre", "relu", "relu(x)"), ("pre", "preact", "relu(bn1(x))"),
+        ("post", "relu", "x"),
+        ("bn_after_add", "relu", "x"),
+        ("relu_before_add", "relu", "x"),
+        ("relu_only_pre", "relu", "relu(x)"),
+        ("relu_only_pre", "preact", "relu(x)"),
+        ("pre", "relu", "relu(x)"),
+        ("pre", "preact", "relu(bn1(x))"),
     ],
 )
 def test_projection_input(order, projection_input, expected):
@@ -145,7 +151,9 @@ def test_plain_network_has_no_path_that_skips_a_conv(order):
 
 
 def test_unknown_ordering_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"block.order='postt'.*post, bn_after_add, relu_before_add, relu_only_pre, pre"):
+    with pytest.raises(
+        ValueError, match=r"block.order='postt'.*post, bn_after_add, relu_before_add, relu_only_pre, pre"
+    ):
         get_block("postt")
 
 

@@ -75,13 +75,20 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
     assert [r["job"] for r in from_wandb] == ["block.order=post", "block.order=pre"]
     strip = ("job",)
     assert [{k: v for k, v in r.items() if k not in strip} for r in from_dirs] == [
-        {k: v for k, v in r.items() if k not in strip} for r in from_wandb]
+        {k: v for k, v in r.items() if k not in strip} for r in from_wandb
+    ]
     assert "| block.order=post | 1 |" in (tmp_path / "from_wandb" / "report.md").read_text()
 
     # --wandb goes through wandb's public API: here it answers with the runs W&B recorded offline.
     class RecordedRun:
         def __init__(self, run):
-            self.id, self.name, self.config, self.state, self._history = run.run_id, run.name, run.config, "finished", run.history
+            self.id, self.name, self.config, self.state, self._history = (
+                run.run_id,
+                run.name,
+                run.config,
+                "finished",
+                run.history,
+            )
 
         def scan_history(self):
             return iter(self._history)
@@ -94,7 +101,8 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
     api_jobs = read_wandb("me/resnet-exp", info.group, api=RecordedApi())
     assert [(j.name, j.status, j.final) for j in api_jobs] == [
         (f"block.order={o}", "completed", float(rows(sweep / n / "metrics.csv")[0]["test/acc"]))
-        for n, o in (("0", "post"), ("1", "pre"))]
+        for n, o in (("0", "post"), ("1", "pre"))
+    ]
 
 
 def test_shape_summary_cli(tmp_path):
@@ -102,17 +110,27 @@ def test_shape_summary_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     shapes = re.findall(r"^(\w+)\s+output shape: (\(.*\))$", r.stdout, re.M)
     assert shapes == [
-        ("conv", "(1, 32, 112, 112)"), ("bn", "(1, 32, 112, 112)"), ("relu", "(1, 32, 112, 112)"),
-        ("pool", "(1, 32, 56, 56)"), ("stage1", "(1, 32, 56, 56)"), ("stage2", "(1, 64, 28, 28)"),
-        ("stage3", "(1, 128, 14, 14)"), ("gap", "(1, 128, 1, 1)"), ("fc", "(1, 10)"),
+        ("conv", "(1, 32, 112, 112)"),
+        ("bn", "(1, 32, 112, 112)"),
+        ("relu", "(1, 32, 112, 112)"),
+        ("pool", "(1, 32, 56, 56)"),
+        ("stage1", "(1, 32, 56, 56)"),
+        ("stage2", "(1, 64, 28, 28)"),
+        ("stage3", "(1, 128, 14, 14)"),
+        ("gap", "(1, 128, 1, 1)"),
+        ("fc", "(1, 10)"),
     ]
 
 
 def test_wandb_online_without_credentials_falls_back_to_offline(tmp_path, data_dir):
     """Online with no credentials: a one-line warning, the run completes, W&B writes offline files."""
     r = run_cli(
-        "resnet_exp.run", *TINY, "logger.wandb.mode=online", f"output_dir={tmp_path}/out",
-        cwd=tmp_path, env={"HOME": str(tmp_path), "WANDB_MODE": "online", "WANDB_SILENT": "false"},
+        "resnet_exp.run",
+        *TINY,
+        "logger.wandb.mode=online",
+        f"output_dir={tmp_path}/out",
+        cwd=tmp_path,
+        env={"HOME": str(tmp_path), "WANDB_MODE": "online", "WANDB_SILENT": "false"},
     )
     assert r.returncode == 0, r.stderr[-3000:]
     warnings = [line for line in (r.stdout + r.stderr).splitlines() if "W&B could not start" in line]
@@ -130,8 +148,13 @@ def test_wandb_online_without_credentials_falls_back_to_offline(tmp_path, data_d
 def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):
     """The experiment preset through the real CLI, cut to one seed and a few batches."""
     r = run_cli(
-        "resnet_exp.run", "experiment=identity_mappings", "seed=1", *TINY, "logger.wandb.mode=disabled",
-        f"output_dir={tmp_path}/out", cwd=tmp_path,
+        "resnet_exp.run",
+        "experiment=identity_mappings",
+        "seed=1",
+        *TINY,
+        "logger.wandb.mode=disabled",
+        f"output_dir={tmp_path}/out",
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
@@ -156,12 +179,26 @@ def test_dashboard_view_for_a_sweep(tmp_path):
     assert (spec["entity"], spec["project"], spec["displayName"]) == ("me", "resnet-exp", "sweep-x by block.order")
     runset = spec["spec"]["section"]["runSets"][0]
     assert runset["filters"]["filters"] == [
-        {"key": {"section": "run", "name": "group"}, "op": "=", "value": "sweep-x", "disabled": False}]
+        {"key": {"section": "run", "name": "group"}, "op": "=", "value": "sweep-x", "disabled": False}
+    ]
     assert runset["grouping"] == [{"section": "config", "name": "block.value.order"}]
     (section,) = spec["spec"]["section"]["panelBankConfig"]["sections"]
-    plots = [(p["config"]["xAxis"], p["config"]["metrics"], p["config"]["groupBy"], p["config"]["groupAgg"],
-              p["config"]["groupArea"]) for p in section["panels"]]
-    assert plots == [("epoch", ["test/acc"], "block.value.order", "mean", "stddev"),
-                     ("epoch", ["train/loss"], "block.value.order", "mean", "stddev")]
+    plots = [
+        (
+            p["config"]["xAxis"],
+            p["config"]["metrics"],
+            p["config"]["groupBy"],
+            p["config"]["groupAgg"],
+            p["config"]["groupArea"],
+        )
+        for p in section["panels"]
+    ]
+    assert plots == [
+        ("epoch", ["test/acc"], "block.value.order", "mean", "stddev"),
+        ("epoch", ["train/loss"], "block.value.order", "mean", "stddev"),
+    ]
     bad = run_cli("resnet_exp.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"
+    )

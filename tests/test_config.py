@@ -20,10 +20,16 @@ def test_composes_the_seed_recipe(order):
     assert cfg.logger.wandb.mode in ("offline", "online", "disabled")
 
 
-@pytest.mark.parametrize("experiment,params", [
-    ("identity_mappings", {"block.order": "post,bn_after_add,relu_before_add,relu_only_pre,pre", "seed": "1,2,3,4,5"}),
-    ("degradation", {"model": "resnet18,resnet34", "block.shortcut": "projection,none"}),
-])
+@pytest.mark.parametrize(
+    "experiment,params",
+    [
+        (
+            "identity_mappings",
+            {"block.order": "post,bn_after_add,relu_before_add,relu_only_pre,pre", "seed": "1,2,3,4,5"},
+        ),
+        ("degradation", {"model": "resnet18,resnet34", "block.shortcut": "projection,none"}),
+    ],
+)
 def test_experiment_presets_are_multiruns(experiment, params):
     cfg = compose_config([f"experiment={experiment}"], return_hydra_config=True)
     assert cfg.hydra.mode.name == "MULTIRUN"
@@ -31,8 +37,14 @@ def test_experiment_presets_are_multiruns(experiment, params):
 
 
 def test_every_trainer_argument_is_a_key():
-    cfg = compose_config(["trainer.gradient_clip_val=0.5", "trainer.deterministic=true", "trainer.precision=bf16-mixed"])
-    assert (cfg.trainer.gradient_clip_val, cfg.trainer.deterministic, cfg.trainer.precision) == (0.5, True, "bf16-mixed")
+    cfg = compose_config(
+        ["trainer.gradient_clip_val=0.5", "trainer.deterministic=true", "trainer.precision=bf16-mixed"]
+    )
+    assert (cfg.trainer.gradient_clip_val, cfg.trainer.deterministic, cfg.trainer.precision) == (
+        0.5,
+        True,
+        "bf16-mixed",
+    )
 
 
 def test_optimizer_and_scheduler_are_config_choices():
@@ -54,7 +66,10 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("model.final_norm=maybe", "model.final_norm=maybe is not valid; choose one of: true, false, auto"),
         ("data.batch_size=0", "data.batch_size=0 must be a whole number of at least 1"),
         ("optim.lr=0", "optim.lr=0 must be greater than 0"),
-        ("logger.wandb.mode=onlin", "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled"),
+        (
+            "logger.wandb.mode=onlin",
+            "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled",
+        ),
     ],
 )
 def test_validate_names_bad_value_and_choices(override, message):
@@ -104,25 +119,43 @@ def broken_data(tmp_path_factory, data_dir):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["data.bogus=1"], "Could not override 'data.bogus'; To append to your config use +data.bogus=1; "
-                           "Key 'bogus' not in 'DataConfig'"),
-        (["data.batch_size=abc"], "Error merging override data.batch_size=abc; "
-                                  "Value 'abc' of type 'str' could not be converted to Integer"),
-        (["model=resnet99"], "In 'config': Could not find 'model/resnet99'; "
-                             "Available options in 'model': resnet18, resnet34, seed"),
-        (["-m", "block.order=post,pre", "trainer.max_epocs=3"],
-         "Could not override 'trainer.max_epocs'; To append to your config use +trainer.max_epocs=3; "
-         "Key 'max_epocs' not in 'TrainerConfig'"),
-        (["data.root={broken}/missing"],
-         "data.root={broken}/missing is not a directory; point data.root at the folder of the four IDX files"),
-        (["data.root={broken}/empty"], "data.root={broken}/empty lacks train-images-idx3-ubyte, "
-                                       "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-                                       "(plain or .gz)"),
-        (["-m", "seed=1,2", "data.root={broken}/truncated"],
-         "{broken}/truncated/t10k-images-idx3-ubyte.gz: cannot be read (Compressed file ended before the "
-         "end-of-stream marker was reached); the file is truncated or corrupt"),
-        (["data.root={broken}/magic"],
-         "{broken}/magic/t10k-labels-idx1-ubyte: magic number 2051, expected 2049 (an IDX label file)"),
+        (
+            ["data.bogus=1"],
+            "Could not override 'data.bogus'; To append to your config use +data.bogus=1; "
+            "Key 'bogus' not in 'DataConfig'",
+        ),
+        (
+            ["data.batch_size=abc"],
+            "Error merging override data.batch_size=abc; Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (
+            ["model=resnet99"],
+            "In 'config': Could not find 'model/resnet99'; Available options in 'model': resnet18, resnet34, seed",
+        ),
+        (
+            ["-m", "block.order=post,pre", "trainer.max_epocs=3"],
+            "Could not override 'trainer.max_epocs'; To append to your config use +trainer.max_epocs=3; "
+            "Key 'max_epocs' not in 'TrainerConfig'",
+        ),
+        (
+            ["data.root={broken}/missing"],
+            "data.root={broken}/missing is not a directory; point data.root at the folder of the four IDX files",
+        ),
+        (
+            ["data.root={broken}/empty"],
+            "data.root={broken}/empty lacks train-images-idx3-ubyte, "
+            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+            "(plain or .gz)",
+        ),
+        (
+            ["-m", "seed=1,2", "data.root={broken}/truncated"],
+            "{broken}/truncated/t10k-images-idx3-ubyte.gz: cannot be read (Compressed file ended before the "
+            "end-of-stream marker was reached); the file is truncated or corrupt",
+        ),
+        (
+            ["data.root={broken}/magic"],
+            "{broken}/magic/t10k-labels-idx1-ubyte: magic number 2051, expected 2049 (an IDX label file)",
+        ),
         (["output_dir={broken}/file/out"], None),
     ],
 )
@@ -134,8 +167,10 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
     (line,) = r.stderr.strip().splitlines()  # one line, no traceback
     if message is None:  # the run directory's name holds the start time
         assert line.startswith(f"error: output directory {broken_data}/file/out/runs/")
-        assert line.endswith(f"cannot be written ({broken_data}/file is not a directory); "
-                             "choose another with output_dir=DIR or hydra.sweep.dir=DIR")
+        assert line.endswith(
+            f"cannot be written ({broken_data}/file is not a directory); "
+            "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
+        )
     else:
         assert line == "error: " + message.format(broken=broken_data)
     assert not (tmp_path / "out").exists()

@@ -16,8 +16,7 @@ import pytest
 from resnet_exp.wandb_files import read_run
 from tests.conftest import run_cli
 
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "data.num_workers=0",
-         "trainer.enable_progress_bar=false")
+SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "data.num_workers=0", "trainer.enable_progress_bar=false")
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")
 
 
@@ -32,15 +31,25 @@ def status(job: Path) -> dict:
 
 def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     sweep = tmp_path / "sweep"
-    args = ("resnet_exp.run", "-m", "optim.lr=1e6,0.1", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
-            *SMALL, "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}")
+    args = (
+        "resnet_exp.run",
+        "-m",
+        "optim.lr=1e6,0.1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        *SMALL,
+        "logger.wandb.mode=disabled",
+        f"hydra.sweep.dir={sweep}",
+    )
     r = run_cli(*args, cwd=tmp_path)
     assert r.returncode == 1
     diverged = status(sweep / "0")
     assert diverged["status"] == "diverged" and diverged["error"] == "diverged at epoch 1, step 3"
     assert status(sweep / "1")["status"] == "completed" and len(rows(sweep / "1")) == 1
-    assert r.stderr.splitlines()[-2:] == ["1 of 2 job(s) did not complete:",
-                                          f"  {sweep}/0: diverged: diverged at epoch 1, step 3"]
+    assert r.stderr.splitlines()[-2:] == [
+        "1 of 2 job(s) did not complete:",
+        f"  {sweep}/0: diverged: diverged at epoch 1, step 3",
+    ]
 
     # Again in the same directory: both jobs ended for good, nothing is trained or rewritten.
     before = {p: p.stat().st_mtime_ns for p in sweep.glob("*/*") if p.is_file() and p.name != "run.log"}  # logs grow
@@ -52,17 +61,27 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     # A changed config is refused before any work, naming the keys, unless forced.
     changed = run_cli(*args[:-1], "trainer.max_epochs=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert changed.returncode == 2
-    assert changed.stderr.strip() == (f"error: {sweep}/0 ran with another config (trainer.max_epochs: 1 -> 2); "
-                                      "use a new hydra.sweep.dir, or force_resume=true to resume it anyway")
+    assert changed.stderr.strip() == (
+        f"error: {sweep}/0 ran with another config (trainer.max_epochs: 1 -> 2); "
+        "use a new hydra.sweep.dir, or force_resume=true to resume it anyway"
+    )
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
 def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data_dir):
     """model.num_classes=5 cannot hold Fashion-MNIST's labels 0-9: the loss raises in the first step."""
     sweep = tmp_path / "sweep"
-    r = run_cli("resnet_exp.run", "-m", "model.num_classes=5,10", "trainer.max_epochs=1",
-                "trainer.limit_train_batches=2", *SMALL, "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}",
-                cwd=tmp_path)
+    r = run_cli(
+        "resnet_exp.run",
+        "-m",
+        "model.num_classes=5,10",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        *SMALL,
+        "logger.wandb.mode=disabled",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert r.returncode == 1
     failed = status(sweep / "0")
     assert failed["status"] == "failed" and failed["epoch"] == 1 and "Traceback" in failed["traceback"]
@@ -73,8 +92,9 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int, timeout: float = 120) -> None:
@@ -96,8 +116,15 @@ def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int, timeout: floa
 
 
 def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_dir):
-    common = ["resnet_exp.run", "-m", "block.order=pre", "trainer.max_epochs=3", "trainer.limit_train_batches=12",
-              "trainer.deterministic=true", *SMALL]
+    common = [
+        "resnet_exp.run",
+        "-m",
+        "block.order=pre",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=12",
+        "trainer.deterministic=true",
+        *SMALL,
+    ]
     clean = run_cli(*common, "logger.wandb.mode=disabled", f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
     assert clean.returncode == 0, clean.stderr[-2000:]
 
@@ -132,8 +159,16 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_ctrl_c_marks_the_job_interrupted_and_resume_finishes_it(tmp_path, data_dir, signum):
     job = tmp_path / "sweep" / "0"
-    args = ["resnet_exp.run", "-m", "block.order=post", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
-            *SMALL, "logger.wandb.mode=disabled", f"hydra.sweep.dir={tmp_path}/sweep"]
+    args = [
+        "resnet_exp.run",
+        "-m",
+        "block.order=post",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=12",
+        *SMALL,
+        "logger.wandb.mode=disabled",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ]
     proc = start(args, tmp_path)
     wait_for_epoch(job, proc, 1)
     proc.send_signal(signum)
@@ -150,11 +185,25 @@ def test_sigterm_or_ctrl_c_marks_the_job_interrupted_and_resume_finishes_it(tmp_
 def test_wandb_dying_mid_run_leaves_training_going(tmp_path, data_dir):
     """Kill W&B's helper process (wandb-core) after the first epoch: the job completes, the CSV is whole."""
     job = tmp_path / "run"
-    proc = start(["resnet_exp.run", "trainer.max_epochs=3", "trainer.limit_train_batches=10", *SMALL,
-                  "logger.wandb.mode=offline", f"hydra.run.dir={job}"], tmp_path)
+    proc = start(
+        [
+            "resnet_exp.run",
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=10",
+            *SMALL,
+            "logger.wandb.mode=offline",
+            f"hydra.run.dir={job}",
+        ],
+        tmp_path,
+    )
     wait_for_epoch(job, proc, 1)
-    helpers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-               and b"wandb-core" in _cmdline(p) and f"--pid {proc.pid}".encode() in _cmdline(p).replace(b"\0", b" ")]
+    helpers = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and b"wandb-core" in _cmdline(p)
+        and f"--pid {proc.pid}".encode() in _cmdline(p).replace(b"\0", b" ")
+    ]
     assert helpers, "no wandb-core process found for the job"
     for pid in helpers:
         os.kill(pid, signal.SIGKILL)

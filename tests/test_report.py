@@ -15,13 +15,20 @@ from resnet_exp.report import read_sweeps, render
 T_975_2 = 4.302652729749462  # Student's t, 97.5% quantile, 2 degrees of freedom
 
 
-def make_job(sweep: Path, num: int, order: str, seed: int, accs: list[float], status: str = "completed",
-             error: str | None = None) -> None:
+def make_job(
+    sweep: Path, num: int, order: str, seed: int, accs: list[float], status: str = "completed", error: str | None = None
+) -> None:
     job = sweep / str(num)
     job.mkdir(parents=True)
-    config = {"block": {"order": order, "shortcut": "projection"}, "model": {"channels": [32, 64, 128]},
-              "data": {"batch_size": 256, "root": f"/data/{num}"}, "optim": {"lr": 0.1},
-              "trainer": {"max_epochs": 3, "deterministic": None}, "seed": seed, "output_dir": f"out{num}"}
+    config = {
+        "block": {"order": order, "shortcut": "projection"},
+        "model": {"channels": [32, 64, 128]},
+        "data": {"batch_size": 256, "root": f"/data/{num}"},
+        "optim": {"lr": 0.1},
+        "trainer": {"max_epochs": 3, "deterministic": None},
+        "seed": seed,
+        "output_dir": f"out{num}",
+    }
     (job / "config.yaml").write_text(yaml.safe_dump(config))
     with open(job / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -50,12 +57,17 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     lo, hi = 0.82 - T_975_2 * 0.02 / 3**0.5, 0.82 + T_975_2 * 0.02 / 3**0.5
     assert f"| block.order=post | 3 | 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
     assert "[77.03, 86.97]" in text  # the same bounds, worked out by hand
-    assert "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] | 3.0 (3, 3, 3) | 4.0 |" in text
+    assert (
+        "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] | 3.0 (3, 3, 3) | 4.0 |"
+        in text
+    )
     assert "| 2.0 (2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
     # paired by seed 1-3: differences -0.05, -0.04, -0.03; mean -4 points, std 1 point
     half = T_975_2 * 0.01 / 3**0.5 * 100
-    assert (f"| block.order=post | block.order=pre | paired | -4.00 | {-4 - half:+.2f} to {-4 + half:+.2f} | 0.0202 | 0.0202 |"
-            in text)
+    assert (
+        f"| block.order=post | block.order=pre | paired | -4.00 | {-4 - half:+.2f} to {-4 + half:+.2f} "
+        "| 0.0202 | 0.0202 |" in text
+    )
     assert "block.order=pre ends higher than block.order=post by 4.00 points" in text
     # what was swept and what was held fixed; paths and logging are neither
     assert "- `block.order`: post, pre" in text and "- `seed`: 1, 2, 3, 4" in text
@@ -68,9 +80,17 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
     assert "| sweep/6 | failed | 2 | RuntimeError: CUDA out of memory |" in text
     rows = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
     assert [r["job"] for r in rows] == [f"sweep/{i}" for i in range(7)]
-    assert rows[0] == {"job": "sweep/0", "block.order": "post", "seed": "1", "status": "completed", "epochs": "3",
-                       "final_test_acc": "0.8000", "best_test_acc": "0.8500", "best_epoch": "2",
-                       "final_train_loss": "0.3333"}
+    assert rows[0] == {
+        "job": "sweep/0",
+        "block.order": "post",
+        "seed": "1",
+        "status": "completed",
+        "epochs": "3",
+        "final_test_acc": "0.8000",
+        "best_test_acc": "0.8500",
+        "best_epoch": "2",
+        "final_train_loss": "0.3333",
+    }
     assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
     png = (tmp_path / "r" / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
@@ -91,7 +111,9 @@ def test_error_on_a_directory_that_is_not_a_sweep(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert report_main([str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: {tmp_path}/empty is not a sweep directory: no job directories with a config.yaml in it "
-                   "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)")
+    assert err == (
+        f"error: {tmp_path}/empty is not a sweep directory: no job directories with a config.yaml in it "
+        "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
+    )
     assert report_main([str(tmp_path / "missing")]) == 2
     assert not list((tmp_path / "empty").iterdir())

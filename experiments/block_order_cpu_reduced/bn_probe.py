@@ -40,8 +40,10 @@ def main(jobs: list[str]) -> None:
         dm.setup()
         loader = dm.val_dataloader()
         running, batch = accuracy(net, loader, False), accuracy(net, loader, True)
-        print(f"{job}: block.order={cfg.block.order} seed={cfg.seed} epoch={state['epoch'] + 1} "
-              f"test acc running averages {running:.4f}, batch statistics {batch:.4f}")
+        print(
+            f"{job}: block.order={cfg.block.order} seed={cfg.seed} epoch={state['epoch'] + 1} "
+            f"test acc running averages {running:.4f}, batch statistics {batch:.4f}"
+        )
 
 
 if __name__ == "__main__":
