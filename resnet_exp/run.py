@@ -51,6 +51,12 @@ warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists 
 warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
 
 
+def describe(e: BaseException) -> str:
+    """``Type: first line of the message``, for one-line warnings and errors."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
 def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id: str | None) -> Logger | None:
     """Lightning's WandbLogger for this job, started now (continuing W&B run ``run_id`` if given).
     Online but unable to start (no credentials, no network): offline instead, with a one-line
@@ -87,7 +93,7 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id:
                 run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key == "test/acc" else {}))
             return logger
         except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
-            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            reason = describe(e)
             if mode == "online":
                 log.warning(
                     "W&B could not start online (%s); logging offline into %s/wandb instead, "
@@ -113,11 +119,7 @@ class SafeWandbLogger(WandbLogger):
             super().log_metrics(metrics, step)
         except Exception as e:
             self.failed = True
-            log.warning(
-                "W&B stopped working (%s: %s); training goes on, metrics go to metrics.csv",
-                type(e).__name__,
-                str(e).strip().splitlines()[0] if str(e).strip() else "",
-            )
+            log.warning("W&B stopped working (%s); training goes on, metrics go to metrics.csv", describe(e))
 
 
 def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
@@ -234,13 +236,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         final = train(cfg, job_dir)
     except Exception as e:
-        log.error(
-            "%s: %s: %s (details in %s)",
-            job_dir,
-            type(e).__name__,
-            str(e).splitlines()[0] if str(e) else "",
-            job_dir / "status.json",
-        )
+        log.error("%s: %s (details in %s)", job_dir, describe(e), job_dir / "status.json")
         return None
     return final.get("test/acc")
 
