@@ -24,8 +24,9 @@ STATUS_FILE = "status.json"
 # A job that ended so is not run again when its sweep is: it would end the same way.
 FINISHED = ("completed", "diverged")
 CONFIG_FILE = "config.yaml"
-# Keys that change how a job runs or reports, not what it computes: they may differ on a resume.
-RESUMABLE_CHANGES = (
+# Keys that say where a job's files go and how it runs or reports, not what it computes: they may
+# differ on a resume, and a report leaves them out of the recipe.
+NOT_RECIPE = (
     "force_resume",
     "output_dir",
     "data.num_workers",
@@ -80,7 +81,7 @@ def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
     return [
         f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
         for k in dict.fromkeys([*saved, *new])
-        if not k.startswith(RESUMABLE_CHANGES) and saved.get(k) != new.get(k)
+        if not k.startswith(NOT_RECIPE) and saved.get(k) != new.get(k)
     ]
 
 

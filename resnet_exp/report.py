@@ -31,21 +31,9 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from resnet_exp.config import TrainerConfig
-from resnet_exp.job import CONFIG_FILE, flatten, read_metrics, read_status
+from resnet_exp.job import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics, read_status
 from resnet_exp.module import METRICS
 from resnet_exp.wandb_files import read_run
-
-# Keys that name where things go or how they are logged, not what is trained.
-NOT_RECIPE = (
-    "output_dir",
-    "logger.",
-    "data.root",
-    "data.cache_dir",
-    "data.download",
-    "data.num_workers",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
-)
 
 
 class ReportError(Exception):
