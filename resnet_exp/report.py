@@ -146,6 +146,19 @@ def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
     return jobs
 
 
+def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:
+    """The jobs whose config matches every ``KEY=VALUE[,VALUE...]`` of ``where`` (values as text)."""
+    for condition in where:
+        key, sep, values = condition.partition("=")
+        if not sep or not key:
+            raise ReportError(f"--where {condition!r} is not KEY=VALUE[,VALUE...] (e.g. block.order=post,pre)")
+        allowed = set(values.split(","))
+        jobs = [j for j in jobs if str(j.config.get(key)) in allowed]
+    if not jobs:
+        raise ReportError(f"no job matches --where {' '.join(where)}")
+    return list(jobs)
+
+
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
     """Config keys whose values differ between jobs (the seed aside), in config order."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
@@ -462,6 +475,13 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="where to write (default: the first sweep directory, else ./report)"
     )
     parser.add_argument("--title", default=None, help="the report's heading")
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,VALUE...]",
+        help="only the jobs whose config has one of these values (repeatable), e.g. block.order=post,pre",
+    )
     args = parser.parse_args(argv)
     if sum(map(bool, (args.sweeps, args.wandb, args.wandb_offline))) != 1:
         parser.error("give sweep directories, or --wandb ENTITY/PROJECT --group GROUP, or --wandb-offline DIR")
@@ -474,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs, sources = read_wandb_offline(args.wandb_offline), args.wandb_offline
         else:
             jobs, sources = read_sweeps(args.sweeps), args.sweeps
+        jobs = select(jobs, args.where) if args.where else jobs
         path = report(jobs, sources, args.out or (args.sweeps[0] if args.sweeps else Path("report")), args.title)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)

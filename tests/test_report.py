@@ -105,6 +105,11 @@ def test_not_distinguishable_reading_and_several_sweeps(tmp_path):
     text, groups = render(read_sweeps([a, b]), [a, b])
     assert [len(g.done) for g in groups] == [2, 3]
     assert "| Welch |" in text and "Not distinguishable at n=2 and 3" in text
+    # --where keeps a subset: here the seeds 7 and 9 of the second sweep
+    assert report_main([str(a), str(b), "--where", "seed=7,9", "--out", str(tmp_path / "r")]) == 0
+    summary = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
+    assert [(r["job"], r["seed"]) for r in summary] == [("b/0", "7"), ("b/2", "9")]
+    assert report_main([str(a), "--where", "seed=99", "--out", str(tmp_path / "r")]) == 2
 
 
 def test_error_on_a_directory_that_is_not_a_sweep(tmp_path, capsys):
