@@ -174,3 +174,18 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
     else:
         assert line == "error: " + message.format(broken=broken_data)
     assert not (tmp_path / "out").exists()
+
+
+def test_two_runs_started_in_the_same_second_get_different_directories(tmp_path):
+    """The run and sweep directories are named by start time plus a random suffix."""
+    import subprocess
+    import sys
+
+    code = (
+        "from resnet_exp.config import compose_config; "
+        "print(compose_config(return_hydra_config=True).hydra.sweep.dir)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    dirs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(d.startswith("outputs/sweeps/") for d in dirs)
+    assert dirs[0] != dirs[1]
