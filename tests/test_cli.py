@@ -202,3 +202,37 @@ def test_dashboard_view_for_a_sweep(tmp_path):
         bad.returncode == 2
         and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"
     )
+
+
+def test_configs_are_found_in_an_installed_wheel(tmp_path):
+    """Not only in this checkout: a wheel carries conf/ as resnet_exp.conf."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "w"),
+         str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = (tmp_path / "w").glob("resnet_exp-*.whl")
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    r = run_cli("resnet_exp.summary", "model=resnet34", "block.order=relu_only_pre", cwd=tmp_path,
+                env={"PYTHONPATH": str(target)})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("block.order=relu_only_pre block.shortcut=projection, input (1, 1, 96, 96)")
+    assert "stage4     output shape: (1, 512, 3, 3)" in r.stdout
+    assert "final_bn   output shape: (1, 512, 3, 3)" in r.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import resnet_exp; print(resnet_exp.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == str(target / "resnet_exp" / "__init__.py")
