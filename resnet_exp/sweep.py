@@ -54,18 +54,16 @@ def check_output(path: Path) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = (
-        "is not a directory"
-        if not existing.is_dir()
-        else "is not writable"
-        if not os.access(existing, os.W_OK | os.X_OK)
-        else ""
+    if not existing.is_dir():
+        problem = "is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is not writable"
+    else:
+        return
+    fail(
+        f"output directory {path} cannot be written ({existing} {problem}); "
+        "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
     )
-    if problem:
-        fail(
-            f"output directory {path} cannot be written ({existing} {problem}); "
-            "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
-        )
 
 
 def check_data(cfgs: list[DictConfig]) -> None:
