@@ -140,6 +140,7 @@ class SweepCallback(Callback):
         )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(info), sweep_dir / SWEEP_FILE)
+        print(f"Sweep directory: {sweep_dir} (to resume, run the same command with hydra.sweep.dir={sweep_dir})")
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
