@@ -188,10 +188,12 @@ class ImageTensors(Dataset):
 class EpochShuffle(Sampler[int]):
     """A new permutation every epoch, drawn from (seed, epoch) alone: epoch e is shuffled the same way
     whether the run got there in one go or was resumed from a checkpoint. Lightning calls
-    ``set_epoch`` at the start of each epoch."""
+    ``set_epoch`` at the start of each epoch. ``resume=(epoch, samples)``: that epoch starts after its
+    first ``samples`` samples, for a run resumed from a checkpoint saved in the middle of it."""
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int, resume: tuple[int, int] = (0, 0)) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
+        self.resume_epoch, self.resume_skip = resume
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -202,7 +204,10 @@ class EpochShuffle(Sampler[int]):
     def __iter__(self):
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
         g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        if self.epoch == self.resume_epoch and self.resume_skip:  # resumed mid-epoch: the rest of it
+            order, self.resume_skip = order[self.resume_skip :], 0
+        return iter(order)
 
 
 class FashionMNISTDataModule(pl.LightningDataModule):
@@ -227,6 +232,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
         self.directory: Path | None = None
+        self.resume = (0, 0)  # (epoch, batches of it already trained), set by resume_at
         self.train_set: ImageTensors | None = None
         self.test_set: ImageTensors | None = None
 
@@ -241,11 +247,18 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.train_set = ImageTensors(*load_split(self.directory, "train"), transform)
         self.test_set = ImageTensors(*load_split(self.directory, "test"), transform)
 
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """Start the training data at batch ``batches`` of epoch ``epoch`` (0-based), where a
+        checkpoint saved mid-epoch left off."""
+        self.resume = (epoch, batches)
+
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochShuffle(len(dataset), self.seed) if shuffle else None,
+            sampler=EpochShuffle(len(dataset), self.seed, (self.resume[0], self.resume[1] * self.batch_size))
+            if shuffle
+            else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -2,9 +2,10 @@
 
 A job directory holds ``status.json``: ``running``, ``completed`` (with the final metrics),
 ``failed`` (with the error), ``diverged`` (at which epoch and step) or ``interrupted``. A job found
-``completed`` or ``diverged`` is skipped when its sweep is run again; any other job with a ``checkpoints/last.ckpt``
-resumes from it, continuing its metrics.csv (the epochs the checkpoint holds, none twice) and its
-W&B run (the same id, kept in status.json). A job whose saved config differs from the new one is
+``completed`` or ``diverged`` is skipped when its sweep is run again; any other job resumes from
+its newest checkpoint (``last.ckpt``, or ``interrupted.ckpt`` from mid-epoch), continuing its
+metrics.csv (the epochs the checkpoint holds, none twice) and its W&B run (the same id, kept in
+status.json). A job whose saved config differs from the new one is
 refused, unless the user forces it (``force_resume=true``).
 """
 
@@ -51,14 +52,24 @@ def write_status(job_dir: Path, **status: Any) -> None:
     os.replace(tmp, Path(job_dir) / STATUS_FILE)
 
 
-def last_checkpoint(job_dir: Path) -> Path | None:
-    path = Path(job_dir) / "checkpoints" / "last.ckpt"
-    return path if path.is_file() else None
+INTERRUPTED_CKPT = "interrupted.ckpt"
 
 
-def checkpoint_epochs(path: Path) -> int:
-    """How many epochs a checkpoint saved at the end of an epoch holds."""
-    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]) + 1
+def resume_point(job_dir: Path) -> tuple[Path | None, int, int]:
+    """Where a job resumes: the newest of ``checkpoints/last.ckpt`` (end of an epoch) and
+    ``checkpoints/interrupted.ckpt`` (saved at the end of the training batch where Ctrl-C or SIGTERM
+    stopped it), with the number of
+    whole epochs it holds and the batches of the next epoch already trained; (None, 0, 0) if none."""
+    found = [p for p in (Path(job_dir) / "checkpoints" / n for n in ("last.ckpt", INTERRUPTED_CKPT)) if p.is_file()]
+    if not found:
+        return None, 0, 0
+    path = max(found, key=lambda p: p.stat().st_mtime_ns)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    # saved at the end of a training batch, that batch is processed but not yet counted completed
+    batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
+    if path.name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
+        return path, int(ckpt["epoch"]) + 1, 0
+    return path, int(ckpt["epoch"]), int(batches)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -81,6 +81,9 @@ class Classifier(pl.LightningModule):
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.train_acc, self.test_acc = acc.clone(), acc.clone()
         self.train_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
+        # in checkpoints, so that a run resumed mid-epoch ends the epoch with the whole epoch's numbers
+        self.train_loss.persistent(True)
+        self.train_acc.persistent(True)
         self._epoch_start = self._train_end = 0.0
         self._train_images = 0
         self._logged_epoch = -1
@@ -107,6 +110,9 @@ class Classifier(pl.LightningModule):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
+
+    def on_train_start(self) -> None:
+        self._epoch_start = self._sync()  # also where a run resumed mid-epoch starts timing
 
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()

@@ -31,11 +31,11 @@ from resnet_exp.data import FashionMNISTDataModule
 from resnet_exp.job import (
     CONFIG_FILE,
     FINISHED,
+    INTERRUPTED_CKPT,
     JobMetrics,
-    checkpoint_epochs,
-    last_checkpoint,
     read_metrics,
     read_status,
+    resume_point,
     wandb_epochs_recorded,
     write_status,
 )
@@ -132,20 +132,40 @@ def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
 
 
 class _Signals:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption) both stop a job as Ctrl-C does:
-    Lightning shuts down gracefully, the job is marked interrupted and the command exits."""
+    """SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption) stop a job at the end of the training
+    batch under way (``StopOnSignal``), with a checkpoint of exactly that point; a second signal
+    stops it at once."""
 
     received = ""
 
     @classmethod
     def handle(cls, signum: int, frame: Any) -> None:
+        if cls.received:
+            raise KeyboardInterrupt(cls.received)
         cls.received = f"signal {signal.Signals(signum).name}"
-        raise KeyboardInterrupt(cls.received)
 
     @classmethod
     def install(cls) -> dict[int, Any]:
         cls.received = ""
         return {s: signal.signal(s, cls.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+class StopOnSignal(pl.Callback):
+    """After a signal: at the end of the training batch under way, save a checkpoint there (a
+    resume goes on with the next batch of the same epoch) and stop as Ctrl-C does; during the
+    test-set evaluation, stop at once (a resume redoes the epoch from the last checkpoint)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if _Signals.received:
+            trainer.save_checkpoint(self.path)
+            raise KeyboardInterrupt(_Signals.received)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if _Signals.received:
+            raise KeyboardInterrupt(_Signals.received)
 
 
 def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
@@ -156,10 +176,10 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         if status["status"] == "diverged":
             raise Diverged(status["epoch"], status["step"])
         return status.get("final", {})
-    resume = last_checkpoint(job_dir)
-    done = checkpoint_epochs(resume) if resume else 0
+    resume, done, batches = resume_point(job_dir)
     if resume:
-        log.info("%s: resuming after epoch %d from %s", job_dir, done, resume)
+        where = f"epoch {done}" + (f" and {batches} batches of epoch {done + 1}" if batches else "")
+        log.info("%s: resuming after %s from %s", job_dir, where, resume)
 
     job_dir.mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -167,6 +187,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
+    datamodule.resume_at(done, batches)
     net = ResNet(**cfg.block, **cfg.model)
     module = Classifier(net, optim=cfg.optim, scheduler=cfg.scheduler or None, num_classes=cfg.model.num_classes)
 
@@ -183,7 +204,10 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         save_last=True,
     )
     trainer = pl.Trainer(
-        **cfg.trainer, logger=loggers, callbacks=[checkpoints, DivergenceGuard()], default_root_dir=str(job_dir)
+        **cfg.trainer,
+        logger=loggers,
+        callbacks=[checkpoints, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
+        default_root_dir=str(job_dir),
     )
     ids = {"wandb_id": wandb.version} if wandb is not None else {}
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":

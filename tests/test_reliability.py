@@ -157,28 +157,31 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_marks_the_job_interrupted_and_resume_finishes_it(tmp_path, data_dir, signum):
+def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(tmp_path, data_dir, signum):
+    common = ["resnet_exp.run", "-m", "block.order=post", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
+              "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
+    clean = run_cli(*common, f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+
     job = tmp_path / "sweep" / "0"
-    args = [
-        "resnet_exp.run",
-        "-m",
-        "block.order=post",
-        "trainer.max_epochs=2",
-        "trainer.limit_train_batches=12",
-        *SMALL,
-        "logger.wandb.mode=disabled",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-    ]
+    args = [*common, f"hydra.sweep.dir={tmp_path}/sweep"]
     proc = start(args, tmp_path)
     wait_for_epoch(job, proc, 1)
+    time.sleep(0.4)  # into epoch 2
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
     s = status(job)
     assert s["status"] == "interrupted" and s["epoch"] == 2 and s["error"] == f"signal {signum.name}"
+    assert (job / "checkpoints" / "interrupted.ckpt").is_file()
+
     resumed = run_cli(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert [float(r["epoch"]) for r in rows(job)] == [1.0, 2.0]
+    assert "batches of epoch 2" in resumed.stdout + resumed.stderr  # it went on from mid-epoch
+    got, want = rows(job), rows(tmp_path / "clean" / "0")
+    assert [float(r["epoch"]) for r in got] == [1.0, 2.0]
+    for g, w in zip(got, want):
+        assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
     assert status(job)["status"] == "completed"
 
 
