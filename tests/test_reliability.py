@@ -115,6 +115,31 @@ def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int, timeout: floa
     raise AssertionError(f"{job}: no checkpoint of epoch {epochs} in {timeout} s")
 
 
+def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal.Signals) -> tuple[Path, dict, str]:
+    """Run ``common`` once through; run it again, stop it with ``signum`` early in epoch 2, check
+    that the stopped run resumes to exactly the same per-epoch results. Returns the stopped job's
+    directory, its status when stopped and what the resume printed."""
+    clean = run_cli(*common, f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    job = tmp_path / "stopped" / "0"
+    args = [*common, f"hydra.sweep.dir={tmp_path}/stopped"]
+    proc = start(args, tmp_path)
+    wait_for_epoch(job, proc, 1)
+    time.sleep(0.4)  # into epoch 2
+    proc.send_signal(signum)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    status_when_stopped = status(job)
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    got, want = rows(job), rows(tmp_path / "clean" / "0")
+    assert [float(r["epoch"]) for r in got] == [float(r["epoch"]) for r in want]  # no epoch twice or missing
+    for g, w in zip(got, want):
+        assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
+    assert status(job)["status"] == "completed"
+    return job, status_when_stopped, resumed.stdout + resumed.stderr
+
+
 def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_dir):
     common = [
         "resnet_exp.run",
@@ -125,26 +150,10 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
         "trainer.deterministic=true",
         *SMALL,
     ]
-    clean = run_cli(*common, "logger.wandb.mode=disabled", f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-
-    job = tmp_path / "killed" / "0"
-    args = [*common, f"hydra.sweep.dir={tmp_path}/killed"]
-    proc = start(args, tmp_path)
-    wait_for_epoch(job, proc, 1)
-    time.sleep(0.5)  # into epoch 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert status(job)["status"] == "running"  # killed: nothing had a chance to say otherwise
-
-    resumed = run_cli(*args, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming after epoch" in resumed.stdout + resumed.stderr
-    got, want = rows(job), rows(tmp_path / "clean" / "0")
-    assert [float(r["epoch"]) for r in got] == [1.0, 2.0, 3.0]  # no epoch twice, none missing
-    for g, w in zip(got, want):
-        assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
-    assert status(job)["status"] == "completed"
+    job, stopped, resumed = stop_in_epoch_2_and_resume(common, tmp_path, signal.SIGKILL)
+    assert stopped["status"] == "running"  # killed: nothing had a chance to say otherwise
+    assert "resuming after epoch 1 from" in resumed
+    got = rows(job)
     # W&B continues the same run and ends with every epoch once, even those its helper process had
     # not yet written to disk when the job was killed.
     runs = [read_run(d) for d in sorted((job / "wandb").glob("offline-run-*"))]
@@ -160,29 +169,10 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
 def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(tmp_path, data_dir, signum):
     common = ["resnet_exp.run", "-m", "block.order=post", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
               "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
-    clean = run_cli(*common, f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-
-    job = tmp_path / "sweep" / "0"
-    args = [*common, f"hydra.sweep.dir={tmp_path}/sweep"]
-    proc = start(args, tmp_path)
-    wait_for_epoch(job, proc, 1)
-    time.sleep(0.4)  # into epoch 2
-    proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    s = status(job)
+    job, s, resumed = stop_in_epoch_2_and_resume(common, tmp_path, signum)
     assert s["status"] == "interrupted" and s["epoch"] == 2 and s["error"] == f"signal {signum.name}"
     assert (job / "checkpoints" / "interrupted.ckpt").is_file()
-
-    resumed = run_cli(*args, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "batches of epoch 2" in resumed.stdout + resumed.stderr  # it went on from mid-epoch
-    got, want = rows(job), rows(tmp_path / "clean" / "0")
-    assert [float(r["epoch"]) for r in got] == [1.0, 2.0]
-    for g, w in zip(got, want):
-        assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
-    assert status(job)["status"] == "completed"
+    assert "batches of epoch 2" in resumed  # it went on from mid-epoch
 
 
 def test_wandb_dying_mid_run_leaves_training_going(tmp_path, data_dir):
