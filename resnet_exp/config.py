@@ -69,7 +69,15 @@ class LoggerConfig:
 
 
 # Lightning's Trainer arguments that run.py sets itself; every other one is a key under `trainer.`.
-MANAGED_TRAINER_ARGS = ("logger", "callbacks", "plugins", "default_root_dir", "model_registry")
+# (use_distributed_sampler: the data module shards the data per process itself.)
+MANAGED_TRAINER_ARGS = (
+    "logger",
+    "callbacks",
+    "plugins",
+    "default_root_dir",
+    "model_registry",
+    "use_distributed_sampler",
+)
 
 
 def _trainer_schema() -> type:

@@ -189,25 +189,58 @@ class EpochShuffle(Sampler[int]):
     """A new permutation every epoch, drawn from (seed, epoch) alone: epoch e is shuffled the same way
     whether the run got there in one go or was resumed from a checkpoint. Lightning calls
     ``set_epoch`` at the start of each epoch. ``resume=(epoch, samples)``: that epoch starts after its
-    first ``samples`` samples, for a run resumed from a checkpoint saved in the middle of it."""
+    first ``samples`` samples (of this shard), for a run resumed from a checkpoint saved in the middle
+    of it.
 
-    def __init__(self, n: int, seed: int, resume: tuple[int, int] = (0, 0)) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    With ``world`` processes (DDP), process ``rank`` takes every ``world``-th index of the epoch's
+    permutation from position ``rank``: the processes see disjoint shards of equal length, so that
+    batch b of every process together is batch b of the one-process run (the same samples; the
+    ``n % world`` last ones of each permutation are left out, so that no process waits for another).
+    """
+
+    def __init__(self, n: int, seed: int, resume: tuple[int, int] = (0, 0), rank: int = 0, world: int = 1) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0..{world - 1}")
+        self.n, self.seed, self.epoch, self.rank, self.world = n, seed, 0, rank, world
         self.resume_epoch, self.resume_skip = resume
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // self.world
 
     def __iter__(self):
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
         g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        order = torch.randperm(self.n, generator=g).tolist()
+        order = torch.randperm(self.n, generator=g)[: len(self) * self.world][self.rank :: self.world].tolist()
         if self.epoch == self.resume_epoch and self.resume_skip:  # resumed mid-epoch: the rest of it
             order, self.resume_skip = order[self.resume_skip :], 0
         return iter(order)
+
+
+class Shard(Sampler[int]):
+    """Indices ``rank, rank + world, ...`` of ``range(n)`` in order: one process's share of the test
+    set, every sample evaluated exactly once over all processes (shards may differ in length by one)."""
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1) -> None:
+        self.indices = range(rank, n, world)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+
+def per_process_batch(batch_size: int, world: int) -> int:
+    """Each of ``world`` processes' share of the batch: the run's batch stays ``batch_size``."""
+    if batch_size % world:
+        raise DataError(
+            f"data.batch_size={batch_size} cannot be split evenly over {world} processes; "
+            f"choose a multiple of {world} (the batch is that of all processes together)"
+        )
+    return batch_size // world
 
 
 class FashionMNISTDataModule(pl.LightningDataModule):
@@ -215,7 +248,10 @@ class FashionMNISTDataModule(pl.LightningDataModule):
     the epoch, see ``EpochShuffle``), the test set evaluated each epoch.
 
     Its loaders yield ``(images, labels)``: float images (B, 1, resize, resize) in [0, 1] and int64
-    labels. Any other pipeline that yields the same can replace them without touching the model.
+    labels. In a run on several processes each process gets its own shard and its share of the
+    batch (``batch_size`` is the batch of all of them together); the trainer runs with
+    ``use_distributed_sampler=False``, since the loaders shard themselves. Any other pipeline that
+    yields the same can replace them without touching the model.
     """
 
     def __init__(
@@ -252,13 +288,23 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         checkpoint saved mid-epoch left off."""
         self.resume = (epoch, batches)
 
+    def _ranks(self) -> tuple[int, int]:
+        """(this process's rank, the number of processes) of the run this data module serves."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        rank, world = self._ranks()
+        batch = per_process_batch(self.batch_size, world)
+        sampler = (
+            EpochShuffle(len(dataset), self.seed, (self.resume[0], self.resume[1] * batch), rank, world)
+            if shuffle
+            else Shard(len(dataset), rank, world)
+        )
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            sampler=EpochShuffle(len(dataset), self.seed, (self.resume[0], self.resume[1] * self.batch_size))
-            if shuffle
-            else None,
+            batch_size=batch,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -26,7 +26,8 @@ class DivergenceGuard(pl.Callback):
 
     The check reads the loss on the host, which waits for the device: every step on the CPU, every
     ``every`` steps on an accelerator, where a device-side flag remembers the first bad step between
-    checks (so the step named is exact either way).
+    checks (so the step named is exact either way). In a run on several processes the processes
+    agree at each check (the worst of their flags), so that all of them stop at the same step.
     """
 
     def __init__(self, every: int = 25) -> None:
@@ -43,7 +44,7 @@ class DivergenceGuard(pl.Callback):
         bad = ~torch.isfinite(loss) & (self.first_bad < 0)
         self.first_bad = torch.where(bad, torch.full_like(self.first_bad, step), self.first_bad)
         if loss.device.type == "cpu" or batch_idx % self.every == 0 or batch_idx + 1 == trainer.num_training_batches:
-            first = int(self.first_bad)
+            first = int(trainer.strategy.reduce(self.first_bad.clone(), reduce_op="max"))
             if first >= 0:
                 raise Diverged(trainer.current_epoch + 1, first)
 
@@ -65,7 +66,9 @@ class Classifier(pl.LightningModule):
 
     Metrics accumulate on the device (no host sync per step) and are logged once per epoch, after
     the test-set evaluation, as one row: train/loss, train/acc, test/loss, test/acc, time/epoch_s
-    and time/images_per_s (training images per second of the training phase).
+    and time/images_per_s (training images per second of the training phase). In a run on several
+    processes (DDP) the metrics gather the processes' states before they are computed, so they are
+    those of the whole data seen, and the image count is summed.
     """
 
     def __init__(
@@ -142,6 +145,11 @@ class Classifier(pl.LightningModule):
         if self._logged_epoch != self.current_epoch:  # no test evaluation ran this epoch
             self._log_epoch(with_test=False)
 
+    def _images_trained(self) -> float:
+        """Training images of this epoch so far, over all processes of the run."""
+        count = torch.tensor(float(self._train_images), device=self.device)
+        return float(self.trainer.strategy.reduce(count, reduce_op="sum"))
+
     def _log_epoch(self, with_test: bool) -> None:
         end = self._sync()
         train_s = (self._train_end or end) - self._epoch_start
@@ -149,7 +157,7 @@ class Classifier(pl.LightningModule):
             "train/loss": self.train_loss.compute(),
             "train/acc": self.train_acc.compute(),
             "time/epoch_s": end - self._epoch_start,
-            "time/images_per_s": self._train_images / max(train_s, 1e-9),
+            "time/images_per_s": self._images_trained() / max(train_s, 1e-9),
         }
         if with_test:
             metrics["test/loss"] = self.test_loss.compute()

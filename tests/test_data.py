@@ -163,3 +163,49 @@ def test_epoch_shuffle_depends_on_seed_and_epoch_alone():
     assert sorted(order(3, 2)) == list(range(1000))
     assert order(3, 2) == order(3, 2, fresh=False)
     assert order(3, 2) != order(3, 3) and order(3, 2) != order(4, 2)
+
+
+def test_processes_read_disjoint_shards_that_make_up_the_one_process_batches():
+    """With DDP, process r takes positions r, r + world, ... of the epoch's permutation: batch b of all
+    processes together holds exactly the samples of batch b of the one-process run, none twice."""
+    from resnet_exp.data import EpochShuffle, Shard
+
+    n, seed, batch = 1000, 5, 24
+    for epoch in (0, 3):
+        one = EpochShuffle(n, seed)
+        one.set_epoch(epoch)
+        single = list(one)
+        for world in (2, 3):
+            shards = []
+            for rank in range(world):
+                s = EpochShuffle(n, seed, rank=rank, world=world)
+                s.set_epoch(epoch)
+                shards.append(list(s))
+            assert [len(s) for s in shards] == [n // world] * world  # equal: no process waits for another
+            seen = [i for s in shards for i in s]
+            assert len(seen) == len(set(seen)) == n - n % world
+            assert set(seen) == set(single[: n - n % world])
+            per = batch // world
+            for b in range(len(shards[0]) // per):
+                together = {i for s in shards for i in s[b * per : (b + 1) * per]}
+                assert together == set(single[b * batch : (b + 1) * batch])
+    # A resume in the middle of an epoch goes on with the rest of this process's shard.
+    s = EpochShuffle(n, seed, resume=(0, 48), rank=1, world=2)
+    assert list(s) == single_epoch_shard(n, seed, 1, 2)[48:]
+    # The test set: every sample once over the processes, in order within each.
+    shards = [list(Shard(10, r, 3)) for r in range(3)]
+    assert shards == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+
+
+def single_epoch_shard(n: int, seed: int, rank: int, world: int) -> list[int]:
+    from resnet_exp.data import EpochShuffle
+
+    return list(EpochShuffle(n, seed))[: n - n % world][rank::world]
+
+
+def test_the_batch_is_split_over_the_processes_or_refused():
+    from resnet_exp.data import per_process_batch
+
+    assert per_process_batch(256, 1) == 256 and per_process_batch(256, 4) == 64
+    with pytest.raises(DataError, match=r"^data.batch_size=256 cannot be split evenly over 3 processes; choose a"):
+        per_process_batch(256, 3)
