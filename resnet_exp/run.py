@@ -9,9 +9,11 @@ Running a sweep again in the same directory skips its completed jobs and resumes
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import traceback
 import warnings
@@ -28,6 +30,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.config import config_path, one_line_error
 from resnet_exp.data import FashionMNISTDataModule
+from resnet_exp.ddp import agree, global_rank, single_run_command
 from resnet_exp.job import (
     CONFIG_FILE,
     FINISHED,
@@ -49,6 +52,9 @@ log = logging.getLogger("resnet_exp")
 # logged once per epoch by design, so these two Lightning warnings say nothing useful here.
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
+# In a run on several processes the logged metrics are torchmetrics' results, gathered over the
+# processes already; Lightning's advice to reduce them once more does not apply.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
 
 
 def describe(e: BaseException) -> str:
@@ -131,70 +137,104 @@ def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
             wandb.experiment.log({k: row[k] for k in ("epoch", *METRICS) if k in row})
 
 
+def preemption_signal() -> signal.Signals | None:
+    """The signal by which submitit (the SLURM launcher) announces a preemption or the end of the
+    time limit, where this job runs under submitit; None elsewhere."""
+    if "SUBMITIT_EXECUTOR" not in os.environ:
+        return None
+    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+
+
 class _Signals:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption) stop a job at the end of the training
-    batch under way (``StopOnSignal``), with a checkpoint of exactly that point; a second signal
-    stops it at once."""
+    """SIGINT (Ctrl-C), SIGTERM (a scheduler stopping the job) and, under submitit, its preemption
+    signal stop a job at the end of the training batch under way (``StopOnSignal``), with a
+    checkpoint of exactly that point; a second signal stops it at once. After the checkpoint, the
+    preemption signal goes on to submitit's own handler, which requeues the job: it starts again
+    and resumes from that checkpoint."""
 
     received = ""
+    handover: Any = None  # submitit's handler of its preemption signal, once that signal came
 
     @classmethod
     def handle(cls, signum: int, frame: Any) -> None:
         if cls.received:
             raise KeyboardInterrupt(cls.received)
         cls.received = f"signal {signal.Signals(signum).name}"
+        previous = cls.previous.get(signum)
+        cls.handover = (signum, previous) if signum == preemption_signal() and callable(previous) else None
 
     @classmethod
     def install(cls) -> dict[int, Any]:
-        cls.received = ""
-        return {s: signal.signal(s, cls.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        cls.received, cls.handover = "", None
+        signals = [signal.SIGINT, signal.SIGTERM] + [s for s in [preemption_signal()] if s is not None]
+        cls.previous = {s: signal.signal(s, cls.handle) for s in signals}
+        return cls.previous
+
+    previous: dict[int, Any] = {}
 
 
 class StopOnSignal(pl.Callback):
     """After a signal: at the end of the training batch under way, save a checkpoint there (a
-    resume goes on with the next batch of the same epoch) and stop as Ctrl-C does; during the
-    test-set evaluation, stop at once (a resume redoes the epoch from the last checkpoint)."""
+    resume goes on with the next batch of the same epoch) and stop as Ctrl-C does, or hand over to
+    submitit to be requeued; during the test-set evaluation, stop at once (a resume redoes the epoch
+    from the last checkpoint). In a run on several processes they agree after every batch, so that
+    all of them stop at the same one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if _Signals.received:
+        if agree(trainer, bool(_Signals.received)):
             trainer.save_checkpoint(self.path)
-            raise KeyboardInterrupt(_Signals.received)
+            self.stop()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if _Signals.received:
-            raise KeyboardInterrupt(_Signals.received)
+            self.stop()
+
+    @staticmethod
+    def stop() -> None:
+        if _Signals.handover is not None:  # submitit requeues the job and exits
+            signum, handler = _Signals.handover
+            handler(signum, None)
+        raise KeyboardInterrupt(_Signals.received or "stopped with the other processes of the run")
 
 
 def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
-    """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics."""
+    """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics.
+
+    In a run on several processes (``trainer=ddp``) every process calls this; the first one (rank
+    0) alone writes the job's files (config.yaml, status.json, metrics.csv, W&B, checkpoints)."""
     status = read_status(job_dir)
     if status.get("status") in FINISHED:
         log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
         if status["status"] == "diverged":
             raise Diverged(status["epoch"], status["step"])
         return status.get("final", {})
+    first = global_rank() == 0
     resume, done, batches = resume_point(job_dir)
-    if resume:
+    if resume and first:
         where = f"epoch {done}" + (f" and {batches} batches of epoch {done + 1}" if batches else "")
         log.info("%s: resuming after %s from %s", job_dir, where, resume)
 
     job_dir.mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(cfg, resolve=True)
-    OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
-    pl.seed_everything(cfg.seed, workers=True)
+    if first:
+        OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
+    pl.seed_everything(cfg.seed, workers=True, verbose=first)
 
     datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
     datamodule.resume_at(done, batches)
     net = ResNet(**cfg.block, **cfg.model)
     module = Classifier(net, optim=cfg.optim, scheduler=cfg.scheduler or None, num_classes=cfg.model.num_classes)
 
-    loggers: list[Logger] = [JobMetrics(job_dir, keep_epochs=done)]
-    wandb = wandb_logger(cfg, job_dir, config, status.get("wandb_id"))
-    if wandb is not None:
-        loggers.append(wandb)
+    loggers: list[Logger] = []
+    wandb = None
+    if first:
+        loggers.append(JobMetrics(job_dir, keep_epochs=done))
+        wandb = wandb_logger(cfg, job_dir, config, status.get("wandb_id"))
+        if wandb is not None:
+            loggers.append(wandb)
     checkpoints = ModelCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best",
@@ -205,22 +245,25 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     )
     trainer = pl.Trainer(
         **cfg.trainer,
-        logger=loggers,
+        logger=loggers or False,
         callbacks=[checkpoints, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
         default_root_dir=str(job_dir),
+        use_distributed_sampler=False,  # the data module shards the data per process itself
     )
     ids = {"wandb_id": wandb.version} if wandb is not None else {}
+    record = write_status if first else (lambda *a, **k: None)
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":
         replay_to_wandb(wandb, job_dir, done)
-    write_status(job_dir, status="running", resumed_after_epoch=done, **ids)
+    record(job_dir, status="running", resumed_after_epoch=done, host=socket.gethostname(), pid=os.getpid(), **ids)
     previous = _Signals.install()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+        with single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except Diverged as e:
-        write_status(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **ids)
+        record(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **ids)
         raise
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: Lightning shut down and exits
-        write_status(
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM, a requeue: Lightning shut down and exits
+        record(
             job_dir,
             status="interrupted",
             epoch=trainer.current_epoch + 1,
@@ -229,7 +272,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         )
         raise
     except BaseException as e:
-        write_status(
+        record(
             job_dir,
             status="failed",
             error=f"{type(e).__name__}: {e}",
@@ -247,7 +290,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             except Exception as e:
                 log.warning("W&B could not finish the run (%s: %s)", type(e).__name__, e)
     final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
-    write_status(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
+    record(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
     return final
 
 
@@ -278,7 +321,10 @@ def cli() -> None:
     except (HydraException, OmegaConfBaseException) as e:
         if full:
             raise
-        print(f"error: {one_line_error(e)}", file=sys.stderr)
+        message = one_line_error(e)
+        if "submitit" in message and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+            message += "; the SLURM launcher is an extra: pip install 'resnet-exp[slurm]'"
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
 
 

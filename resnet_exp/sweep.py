@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp import data
 from resnet_exp.config import ConfigError, validate
+from resnet_exp.ddp import global_rank, processes
 from resnet_exp.job import config_changes, read_status
 
 SWEEP_FILE = "sweep.yaml"
@@ -99,8 +100,33 @@ def summarize(job_dirs: list[Path]) -> None:
     raise SystemExit(1)
 
 
+def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
+    """Refuse, before any job is queued, a DDP run that the launcher cannot start its processes for:
+    under SLURM one task per process; submitit's local executor cannot start them."""
+    target = str(launcher.get("_target_", ""))
+    count = processes(cfg.trainer)
+    if target.endswith("SlurmLauncher"):
+        tasks = int(launcher.tasks_per_node) * int(launcher.nodes)
+        if count is not None and count != tasks:
+            fail(
+                f"trainer.devices={cfg.trainer.devices} x trainer.num_nodes={cfg.trainer.num_nodes} processes but "
+                f"hydra.launcher.tasks_per_node={launcher.tasks_per_node} x hydra.launcher.nodes={launcher.nodes} "
+                "SLURM tasks; SLURM starts one process per device: make them equal (and gpus_per_node too)"
+            )
+    elif target.endswith("LocalLauncher") and count != 1:
+        fail(
+            f"trainer.strategy={cfg.trainer.strategy} on {cfg.trainer.devices} devices cannot run under "
+            "hydra/launcher=submitit_local; use hydra/launcher=slurm (one task per device), or the default launcher"
+        )
+
+
 class SweepCallback(Callback):
+    """Checks before the first job, sums up after the last one. In a run on several processes only
+    the first process does either; the others are started by it (or by SLURM) to run their share."""
+
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if global_rank() != 0:
+            return
         try:
             validate(config)
         except ConfigError as e:
@@ -110,6 +136,8 @@ class SweepCallback(Callback):
         check_data([config])
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if global_rank() != 0:
+            return
         summarize([Path(config.hydra.run.dir)])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -130,6 +158,7 @@ class SweepCallback(Callback):
                 validate(cfg)
             except ConfigError as e:
                 fail(f"{e} (in job {' '.join(job)})" if len(jobs) > 1 else str(e))
+            check_launcher(config.hydra.launcher, cfg)
             check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
         check_data(cfgs)
         info = read_sweep(sweep_dir) or {"group": f"sweep-{sweep_dir.name}"}

@@ -1,0 +1,137 @@
+"""Scale-out on the CPU: one run on two DDP processes (gloo), and sweeps through submitit's local
+executor, the stand-in for SLURM (real CLI, real data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from resnet_exp.config import compose_config
+from resnet_exp.data import EpochShuffle, load_split, resize_transform
+from resnet_exp.resnet import ResNet
+from tests.conftest import run_cli
+from tests.test_reliability import RESULTS, SMALL, rows, start, status, wait_for_epoch
+
+
+def files(job: Path) -> set[str]:
+    return {str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()}
+
+
+def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
+    """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
+    each process; resnet_exp.ddp gives it the job's own command). Each process trains on its half
+    of the batch of 32 and evaluates its half of the first 96 test images: the logged metrics must
+    be those of both halves together, recomputed here in one process."""
+    sweep = tmp_path / "sweep"
+    r = run_cli(
+        "resnet_exp.run", "-m", "block.order=post,pre", "trainer=ddp", "trainer.devices=2",
+        "trainer.accelerator=cpu", "trainer.sync_batchnorm=false", "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1", "trainer.limit_val_batches=3", "data.batch_size=32",
+        "data.num_workers=0", "trainer.enable_progress_bar=false", "logger.wandb.mode=disabled",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (r.stdout + r.stderr).count("Starting with 2 processes") == 2
+    train_x, train_y = load_split(data_dir, "train")
+    test_x, test_y = load_split(data_dir, "test")
+    resize = resize_transform(96)
+    first_batch = list(EpochShuffle(60_000, seed=0))[:32]  # the one-process run's first batch
+    for job in (sweep / "0", sweep / "1"):
+        assert status(job)["status"] == "completed"
+        assert (job / "train_ddp_process_1.log").is_file()  # the second process ran as part of this job
+        cfg = OmegaConf.load(job / "config.yaml")
+        logged = {k: float(v) for k, v in rows(job)[0].items()}
+
+        # Training, one step from the seeded initial weights: process r on positions r, r+2, ...
+        pl.seed_everything(0, verbose=False)
+        net = ResNet(**cfg.block, **cfg.model).train()  # BatchNorm over each process's 16 images
+        losses, correct = [], 0
+        with torch.no_grad():
+            for rank in (0, 1):
+                idx = first_batch[rank::2]
+                logits = net(torch.stack([resize(train_x[i].unsqueeze(0)) for i in idx]))
+                losses.append(float(F.cross_entropy(logits, train_y[idx])))
+                correct += int((logits.argmax(1) == train_y[idx]).sum())
+        assert losses[0] != losses[1]  # the halves differ, so one half alone would not pass
+        assert logged["train/loss"] == pytest_approx(sum(losses) / 2)
+        assert logged["train/acc"] == pytest_approx(correct / 32)
+
+        # Test set: the trained weights on the first 96 images, gathered from both processes.
+        state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+        net.eval()
+        with torch.no_grad():
+            logits = net(torch.stack([resize(test_x[i].unsqueeze(0)) for i in range(96)]))
+        hits = logits.argmax(1) == test_y[:96]
+        assert logged["test/acc"] == pytest_approx(float(hits.float().mean()))
+        assert logged["test/loss"] == pytest_approx(float(F.cross_entropy(logits, test_y[:96])))
+        assert float(hits[0::2].float().mean()) != float(hits.float().mean()) or float(
+            F.cross_entropy(logits[0::2], test_y[:96:2])
+        ) != pytest_approx(logged["test/loss"])
+
+
+def pytest_approx(x: float):
+    import pytest
+
+    return pytest.approx(x, rel=1e-5, abs=1e-6)
+
+
+def test_submitit_local_sweep_completes_like_the_basic_launcher_and_a_preempted_job_is_requeued(tmp_path, data_dir):
+    """The same two-job sweep through the default launcher and through hydra/launcher=submitit_local
+    (submitit's local executor runs each job as SLURM would). Job 0 gets submitit's preemption
+    signal (USR2) in epoch 2: it saves a checkpoint, submitit requeues it, it resumes there. Both
+    sweeps end with the same files and the same results."""
+    common = ["resnet_exp.run", "-m", "block.order=post,pre", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
+              "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
+    basic = run_cli(*common, f"hydra.sweep.dir={tmp_path}/basic", cwd=tmp_path)
+    assert basic.returncode == 0, basic.stderr[-2000:]
+    proc = start([*common, "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}/submitit"], tmp_path)
+    job = tmp_path / "submitit" / "0"
+    wait_for_epoch(job, proc, 1)
+    time.sleep(0.4)  # into epoch 2
+    os.kill(status(job)["pid"], signal.SIGUSR2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    logs = "".join(p.read_text() for p in (tmp_path / "submitit" / ".submitit").rglob("*_log.*"))
+    assert "this job is preempted" in logs and "Requeued job" in logs
+    assert (job / "checkpoints" / "interrupted.ckpt").is_file()
+    for n in ("0", "1"):
+        ours, theirs = tmp_path / "submitit" / n, tmp_path / "basic" / n
+        assert status(ours)["status"] == "completed"
+        assert files(ours) - {"checkpoints/interrupted.ckpt"} == files(theirs)
+        assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(ours)] == [
+            {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(theirs)
+        ]
+    sweep = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.load(tmp_path / "submitit" / "sweep.yaml"))))
+    assert sweep["jobs"] == 2 and sweep["swept"] == ["block.order"]
+
+
+def test_slurm_preset_and_launcher_checks(tmp_path):
+    """hydra/launcher=slurm: the project's defaults on top of submitit_slurm, each overridable; a
+    DDP run whose processes SLURM would not start is refused before anything is queued."""
+    cfg = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=240"],
+                         return_hydra_config=True)  # fmt: skip
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node, launcher.tasks_per_node) == (
+        "gpu",
+        240,
+        1,
+        1,
+    )
+    assert launcher.max_num_timeout > 0  # a job at its time limit is requeued
+    r = run_cli("resnet_exp.run", "-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "error: trainer.devices=4 x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
+        "hydra.launcher.nodes=1 SLURM tasks; SLURM starts one process per device: make them equal (and "
+        "gpus_per_node too)"
+    ]
+    assert not (tmp_path / "outputs").exists()
