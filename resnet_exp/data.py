@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
@@ -27,6 +28,10 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = FashionMNIST.classes
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
+# How batches are made: ``device`` keeps the data set on the training device and resizes batches
+# there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
+# transforms (the textbook path); ``auto``: device on a GPU, torchvision on the CPU.
+PIPELINES = ("auto", "device", "torchvision")
 
 
 class DataError(Exception):
@@ -172,6 +177,40 @@ def resize_transform(size: int) -> v2.Transform:
     )
 
 
+def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A batch of uint8 images (B, H, W), on any device, as ``resize_transform`` makes each one:
+    bilinear resize to ``size``, rounded to whole grey levels (the torchvision path resizes uint8
+    images), then floats in [0, 1]; shape (B, 1, size, size)."""
+    x = F.interpolate(images.unsqueeze(1).float(), size=(size, size), mode="bilinear", antialias=True)
+    return x.round_().clamp_(0, 255).div_(255)
+
+
+class DeviceBatches:
+    """The ``pipeline=device`` loader: the whole uint8 data set stays on the device (47 MB for the
+    training set), batches are gathered by index and resized there, so no data crosses from the
+    host while training. Iterates like a DataLoader over ``sampler`` (Lightning calls its
+    ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch."""
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, size: int, batch_size: int, sampler: Sampler[int]
+    ) -> None:
+        self.images, self.labels, self.size, self.batch_size, self.sampler = images, labels, size, batch_size, sampler
+        self.channels_last = images.device.type == "cuda"
+        self.batch_sampler = None  # as a DataLoader built from a sampler: Lightning looks for both
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.images.device, non_blocking=True)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            x = resize_batch(self.images[idx], self.size)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx]
+
+
 class ImageTensors(Dataset):
     """uint8 images (N, H, W) and labels, each image transformed on access as (1, size, size)."""
 
@@ -263,8 +302,12 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         batch_size: int = 256,
         num_workers: int = 2,
         seed: int = 0,
+        pipeline: str = "auto",
     ) -> None:
         super().__init__()
+        if pipeline not in PIPELINES:
+            raise DataError(f"data.pipeline={pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}")
+        self.pipeline = pipeline
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
         self.directory: Path | None = None
@@ -293,7 +336,18 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def device(self) -> torch.device:
+        """The device the model trains on (the CPU outside a trainer)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def resolved_pipeline(self) -> str:
+        """``data.pipeline`` with ``auto`` decided: device on a GPU, torchvision elsewhere."""
+        if self.pipeline != "auto":
+            return self.pipeline
+        return "device" if self.device().type == "cuda" else "torchvision"
+
+    def _loader(self, dataset: ImageTensors, shuffle: bool) -> DataLoader | DeviceBatches:
         rank, world = self._ranks()
         batch = per_process_batch(self.batch_size, world)
         sampler = (
@@ -301,6 +355,11 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             if shuffle
             else Shard(len(dataset), rank, world)
         )
+        if self.resolved_pipeline() == "device":
+            device = self.device()
+            if dataset.images.device != device:  # once per run: the uint8 set moves to the device
+                dataset.images, dataset.labels = dataset.images.to(device), dataset.labels.to(device)
+            return DeviceBatches(dataset.images, dataset.labels, self.resize, batch, sampler)
         return DataLoader(
             dataset,
             batch_size=batch,

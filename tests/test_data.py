@@ -209,3 +209,29 @@ def test_the_batch_is_split_over_the_processes_or_refused():
     assert per_process_batch(256, 1) == 256 and per_process_batch(256, 4) == 64
     with pytest.raises(DataError, match=r"^data.batch_size=256 cannot be split evenly over 3 processes; choose a"):
         per_process_batch(256, 3)
+
+
+def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
+    """pipeline=device (the data set on the device, batches resized there) gives the batches of the
+    torchvision DataLoader path: the same samples in the same order, pixels within one grey level."""
+    from resnet_exp.data import DeviceBatches
+
+    def module(pipeline):
+        dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=3, pipeline=pipeline)
+        dm.setup()
+        dm.resume_at(0, 2)  # a resume in epoch 1 after two batches: both must skip the same ones
+        return dm
+
+    tv, dev = module("torchvision"), module("device")
+    assert dev.resolved_pipeline() == "device" and tv.resolved_pipeline() == "torchvision"
+    assert module("auto").resolved_pipeline() == "torchvision"  # the CPU default
+    for make in ("train_dataloader", "val_dataloader"):
+        a, b = getattr(tv, make)(), getattr(dev, make)()
+        assert isinstance(b, DeviceBatches) and len(a) == len(b)
+        for (xa, ya), (xb, yb), _ in zip(a, b, range(3)):
+            assert xb.shape == xa.shape == (64, 1, 96, 96) and xb.dtype == xa.dtype == torch.float32
+            assert torch.equal(ya, yb)
+            assert (xa - xb).abs().max() <= 1 / 255 + 1e-6
+            assert (xa - xb).abs().mean() < 1e-3
+    with pytest.raises(DataError, match=r"^data.pipeline=gpu is not a pipeline; choose one of: auto, device, torch"):
+        FashionMNISTDataModule(pipeline="gpu")
