@@ -21,9 +21,12 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp.blocks import ORDERINGS, PROJECTION_INPUTS, SHORTCUTS
+from resnet_exp.data import PIPELINES
 from resnet_exp.resnet import valid_final_norm
 
 WANDB_MODES = ("online", "offline", "disabled")
+# torch.compile's modes for the network (``compile=MODE``); reduce-overhead captures CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,7 @@ class DataConfig:
     resize: int = 96
     batch_size: int = 256
     num_workers: int = 2
+    pipeline: str = "auto"
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Config:
     seed: int = 0
     output_dir: str = "outputs"
     force_resume: bool = False
+    compile: Optional[str] = None
 
 
 def one_line_error(e: BaseException) -> str:
@@ -147,6 +152,10 @@ def validate(cfg: DictConfig) -> None:
     d = cfg.data
     _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
     _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
+    _check(
+        d.pipeline in PIPELINES,
+        f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}",
+    )
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be 0 (load in the main process) or more")
     m = cfg.model
     _check(
@@ -167,6 +176,11 @@ def validate(cfg: DictConfig) -> None:
     _check(lr is None or lr > 0, f"optim.lr={lr} must be greater than 0 (the seed uses 0.1)")
     mode = cfg.logger.wandb.mode
     _check(mode in WANDB_MODES, f"logger.wandb.mode={mode} is not a W&B mode; choose one of: {', '.join(WANDB_MODES)}")
+    mode = cfg.get("compile")
+    _check(
+        mode is None or mode in COMPILE_MODES,
+        f"compile={mode} is not a torch.compile mode; choose one of: {', '.join(COMPILE_MODES)} (or null: eager)",
+    )
     epochs = cfg.trainer.max_epochs
     _check(epochs is None or epochs == -1 or epochs >= 1, f"trainer.max_epochs={epochs} must be at least 1")
 

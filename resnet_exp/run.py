@@ -17,11 +17,13 @@ import socket
 import sys
 import traceback
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -200,6 +202,52 @@ class StopOnSignal(pl.Callback):
         raise KeyboardInterrupt(_Signals.received or "stopped with the other processes of the run")
 
 
+def uses_gpu(trainer: DictConfig) -> bool:
+    """Whether a run with these ``trainer.*`` settings trains on CUDA GPUs."""
+    return str(trainer.accelerator) in ("auto", "gpu", "cuda") and trainer.devices != 0 and torch.cuda.is_available()
+
+
+def trainer_args(trainer: DictConfig) -> dict[str, Any]:
+    """The Trainer's arguments from ``trainer.*``, with ``precision=auto`` decided: bf16-mixed on a GPU
+    that has bfloat16 (the fast path), 32-true elsewhere."""
+    args = OmegaConf.to_container(trainer, resolve=True)
+    if args.get("precision") == "auto":
+        args["precision"] = "bf16-mixed" if uses_gpu(trainer) and torch.cuda.is_bf16_supported() else "32-true"
+    return args
+
+
+def build(cfg: DictConfig) -> tuple[FashionMNISTDataModule, Classifier]:
+    """The data module and the LightningModule (with its ResNet) that ``cfg`` describes; the
+    caller seeds first, so that the initial weights follow from ``cfg.seed``."""
+    datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
+    net = ResNet(**cfg.block, **cfg.model)
+    module = Classifier(
+        net,
+        optim=cfg.optim,
+        scheduler=cfg.scheduler or None,
+        num_classes=cfg.model.num_classes,
+        compile_mode=cfg.compile,
+    )
+    if cfg.compile:
+        use_compile_cache(Path(cfg.output_dir).expanduser().resolve() / ".cache" / "torchinductor")
+    return datamodule, module
+
+
+def use_compile_cache(directory: Path) -> None:
+    """Keep torch.compile's compiled code in ``directory`` (under output_dir), so that the later jobs
+    of a sweep, and later sweeps, load it instead of compiling again; unless the user chose a place
+    with TORCHINDUCTOR_CACHE_DIR. (Importing torch sets that variable to its temporary default.)"""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        default = os.path.abspath(default_cache_dir())
+    except ImportError:
+        default = None
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == default:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)
+
+
 def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics.
 
@@ -223,10 +271,8 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
     pl.seed_everything(cfg.seed, workers=True, verbose=first)
 
-    datamodule = FashionMNISTDataModule(**cfg.data, seed=cfg.seed)
+    datamodule, module = build(cfg)
     datamodule.resume_at(done, batches)
-    net = ResNet(**cfg.block, **cfg.model)
-    module = Classifier(net, optim=cfg.optim, scheduler=cfg.scheduler or None, num_classes=cfg.model.num_classes)
 
     loggers: list[Logger] = []
     wandb = None
@@ -244,17 +290,19 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         save_last=True,
     )
     trainer = pl.Trainer(
-        **cfg.trainer,
+        **trainer_args(cfg.trainer),
         logger=loggers or False,
         callbacks=[checkpoints, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
         default_root_dir=str(job_dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )
     ids = {"wandb_id": wandb.version} if wandb is not None else {}
+    # where and when this attempt runs (a resumed job: the latest attempt)
+    ids.update(host=socket.gethostname(), pid=os.getpid(), started=datetime.now().isoformat(timespec="milliseconds"))
     record = write_status if first else (lambda *a, **k: None)
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":
         replay_to_wandb(wandb, job_dir, done)
-    record(job_dir, status="running", resumed_after_epoch=done, host=socket.gethostname(), pid=os.getpid(), **ids)
+    record(job_dir, status="running", resumed_after_epoch=done, **ids)
     previous = _Signals.install()
     try:
         with single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
@@ -290,6 +338,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             except Exception as e:
                 log.warning("W&B could not finish the run (%s: %s)", type(e).__name__, e)
     final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
+    ids["finished"] = datetime.now().isoformat(timespec="milliseconds")
     record(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
     return final
 

@@ -70,6 +70,12 @@ def test_optimizer_and_scheduler_are_config_choices():
             "logger.wandb.mode=onlin",
             "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled",
         ),
+        ("data.pipeline=gpu", "data.pipeline=gpu is not a pipeline; choose one of: auto, device, torchvision"),
+        (
+            "compile=fast",
+            "compile=fast is not a torch.compile mode; choose one of: default, reduce-overhead, max-autotune, "
+            "max-autotune-no-cudagraphs (or null: eager)",
+        ),
     ],
 )
 def test_validate_names_bad_value_and_choices(override, message):
@@ -188,3 +194,34 @@ def test_two_runs_started_in_the_same_second_get_different_directories(tmp_path)
     dirs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(d.startswith("outputs/sweeps/") for d in dirs)
     assert dirs[0] != dirs[1]
+
+
+def test_the_fast_path_is_the_default_on_a_gpu_and_the_reference_path_on_the_cpu():
+    """precision=auto and data.pipeline=auto: bf16 and the device pipeline on a GPU; fp32 and the
+    torchvision DataLoader on the CPU (the defaults the benchmark measured there)."""
+    from resnet_exp.run import trainer_args
+
+    cfg = compose_config([])
+    assert (cfg.trainer.precision, cfg.data.pipeline, cfg.compile) == ("auto", "auto", None)
+    assert trainer_args(compose_config(["trainer.accelerator=cpu"]).trainer)["precision"] == "32-true"
+    assert trainer_args(compose_config(["trainer.precision=16-mixed"]).trainer)["precision"] == "16-mixed"
+
+
+def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):
+    """compile=MODE compiles the network itself (nn.Module.compile): checkpoint keys do not change,
+    so compiled and eager runs resume from each other's checkpoints; compiled code is cached under
+    output_dir, where the other jobs of a sweep find it."""
+    import os
+
+    import torch
+
+    from resnet_exp.run import build
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    eager = build(compose_config([]))[1]
+    compiled = build(compose_config(["compile=reduce-overhead", f"output_dir={tmp_path}"]))[1]
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / ".cache" / "torchinductor")
+    compiled.configure_model()
+    assert compiled.net._compiled_call_impl is not None and eager.net._compiled_call_impl is None
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    assert isinstance(compiled.net, torch.nn.Module) and compiled.compile_mode == "reduce-overhead"
