@@ -89,7 +89,7 @@ def test_submitit_local_sweep_completes_like_the_basic_launcher_and_a_preempted_
     (submitit's local executor runs each job as SLURM would). Job 0 gets submitit's preemption
     signal (USR2) in epoch 2: it saves a checkpoint, submitit requeues it, it resumes there. Both
     sweeps end with the same files and the same results."""
-    common = ["resnet_exp.run", "-m", "block.order=post,pre", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
+    common = ["resnet_exp.run", "-m", "block.order=post,pre", "trainer.max_epochs=2", "trainer.limit_train_batches=8",
               "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
     basic = run_cli(*common, f"hydra.sweep.dir={tmp_path}/basic", cwd=tmp_path)
     assert basic.returncode == 0, basic.stderr[-2000:]

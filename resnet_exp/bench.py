@@ -1,0 +1,269 @@
+"""``python -m resnet_exp.bench [--steps N] [--warmup W] [--out FILE] [KEY=VALUE ...]``: training
+speed of the framework's default path against the textbook torchvision pipeline, in one process,
+on the same network, batch size and learning rate.
+
+- **reference**: torchvision's ``FashionMNIST`` with ``Resize(96)`` and ``ToTensor()`` in a
+  ``DataLoader`` with 4 workers, the model in fp32, a plain PyTorch training loop (no Lightning).
+- **framework**: what ``python -m resnet_exp.run`` trains with, built by the same code from the
+  same config (``KEY=VALUE`` overrides apply to both where they name the network, the batch size
+  or the learning rate): its data pipeline, precision, memory format, Lightning loop and callbacks.
+
+For each: training images/s over ``--steps`` steps after ``--warmup`` untimed ones, seconds for
+one evaluation of the test set (``--eval-batches`` limits it), start-up seconds (data loading,
+model build, moving to the device: everything before the first step) and warm-up seconds (the
+untimed steps, where ``compile=...`` compiles).
+Prints a table and writes JSON (``--out``, default ``bench.json``) with the device and versions.
+It is a measurement, not a test: run it on the machine you want numbers for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+from resnet_exp.config import ConfigError, compose_config, validate
+from resnet_exp.data import SPLITS, DataError, idx_file, locate
+from resnet_exp.resnet import ResNet
+
+
+def sync(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def torchvision_root(directory: Path, cache_dir: str) -> Path:
+    """A root that torchvision's ``FashionMNIST`` reads without downloading: ``ROOT/FashionMNIST/raw``
+    with the four files uncompressed (made once in ``cache_dir`` from the files the project uses)."""
+    root = Path(cache_dir).expanduser() / "torchvision"
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS.values():
+        for stem in (split.images, split.labels):
+            if (raw / stem).is_file():
+                continue
+            source = idx_file(directory, stem)
+            with (
+                gzip.open(source, "rb") if source.suffix == ".gz" else open(source, "rb") as f,
+                open(raw / f"{stem}.tmp", "wb") as out,
+            ):
+                shutil.copyfileobj(f, out)
+            (raw / f"{stem}.tmp").replace(raw / stem)
+    return root
+
+
+def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batches: int | None) -> dict[str, float]:
+    """The textbook pipeline, timed."""
+    start = time.perf_counter()
+    root = torchvision_root(locate(cfg.data.root, cfg.data.cache_dir, cfg.data.download), cfg.data.cache_dir)
+    transform = transforms.Compose([transforms.Resize(cfg.data.resize), transforms.ToTensor()])
+    train = torchvision.datasets.FashionMNIST(str(root), train=True, transform=transform)
+    test = torchvision.datasets.FashionMNIST(str(root), train=False, transform=transform)
+    pin = device.type == "cuda"
+    batch = cfg.data.batch_size
+    train_loader = DataLoader(train, batch, shuffle=True, num_workers=4, pin_memory=pin, persistent_workers=True)
+    test_loader = DataLoader(test, batch, shuffle=False, num_workers=4, pin_memory=pin)
+    pl.seed_everything(cfg.seed, verbose=False)
+    net = ResNet(**cfg.block, **cfg.model).to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
+    net.train()
+    images = 0
+    timed_from = None
+    batches = iter(train_loader)
+    for step in range(warmup + steps):
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(train_loader)
+            x, y = next(batches)
+        if step == 0:
+            first = sync(device)
+            startup = first - start
+        if step == warmup:
+            timed_from = sync(device)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step >= warmup:
+            images += y.numel()
+    train_s = sync(device) - timed_from
+    net.eval()
+    t0 = sync(device)
+    with torch.no_grad():
+        for i, (x, y) in enumerate(test_loader):
+            if eval_batches is not None and i >= eval_batches:
+                break
+            net(x.to(device, non_blocking=True)).argmax(1)
+    eval_s = sync(device) - t0
+    return {
+        "images_per_s": images / train_s,
+        "eval_s": eval_s,
+        "startup_s": startup,
+        "warmup_s": timed_from - first,
+        "steps": steps,
+    }
+
+
+class Timer(pl.Callback):
+    """Times the framework's own loop from inside: start-up (fit start to the first batch), the
+    training steps after the warm-up ones, the test-set evaluation."""
+
+    def __init__(self, warmup: int, start: float) -> None:
+        self.warmup, self.start = warmup, start
+        self.first = self.startup = self.timed_from = self.train_end = self.eval_start = self.eval_end = 0.0
+        self.images = 0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
+        if idx == 0:
+            self.first = sync(module.device)
+            self.startup = self.first - self.start
+        if idx == self.warmup:
+            self.timed_from = sync(module.device)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int):
+        if idx >= self.warmup:
+            self.images += batch[1].shape[0]
+        if idx + 1 == trainer.num_training_batches:
+            self.train_end = sync(module.device)
+
+    def on_validation_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.eval_start = sync(module.device)
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.eval_end = sync(module.device)
+
+
+def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> dict[str, Any]:
+    """The default path of ``python -m resnet_exp.run``, built by its own code, timed."""
+    from resnet_exp.run import build, trainer_args
+
+    start = time.perf_counter()
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule, module = build(cfg)
+    timer = Timer(warmup, start)
+    args = trainer_args(cfg.trainer)
+    args.update(
+        max_epochs=1,
+        limit_train_batches=warmup + steps,
+        limit_val_batches=eval_batches if eval_batches is not None else 1.0,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer = pl.Trainer(**args, logger=False, callbacks=[timer], use_distributed_sampler=False)
+    trainer.fit(module, datamodule=datamodule)
+    return {
+        "images_per_s": timer.images / (timer.train_end - timer.timed_from),
+        "eval_s": timer.eval_end - timer.eval_start,
+        "startup_s": timer.startup,
+        "warmup_s": timer.timed_from - timer.first,
+        "steps": steps,
+        "pipeline": datamodule.resolved_pipeline(),
+        "precision": str(trainer.precision),
+        "compile": cfg.compile or "none",
+    }
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def table(result: dict[str, Any]) -> str:
+    ref, fw = result["reference"], result["framework"]
+    lines = [
+        f"device: {result['device']}; batch {result['batch_size']}; {result['steps']} timed steps after "
+        f"{result['warmup']} warm-up steps; torch {result['versions']['torch']}",
+        "",
+        "| path | train images/s | test eval s | start-up s | warm-up steps s (incl. compile) |",
+        "|---|---|---|---|---|",
+        f"| reference: torchvision DataLoader (4 workers), fp32 eager | {ref['images_per_s']:,.0f} | "
+        f"{ref['eval_s']:.2f} | {ref['startup_s']:.1f} | {ref['warmup_s']:.1f} |",
+        f"| framework: pipeline={fw['pipeline']}, precision={fw['precision']}, compile={fw['compile']} | "
+        f"{fw['images_per_s']:,.0f} | {fw['eval_s']:.2f} | {fw['startup_s']:.1f} | {fw['warmup_s']:.1f} |",
+        "",
+        f"framework / reference: {result['ratio']:.2f}x training images/s",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed training steps per path (default 50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    parser.add_argument("--eval-batches", type=int, default=None, help="test batches to evaluate (default: all)")
+    parser.add_argument("--out", default="bench.json", help="JSON file to write (default bench.json)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for resnet_exp.run (KEY=VALUE)")
+    args = parser.parse_args(argv)
+    for name in ("steps", "warmup", "eval_batches"):
+        value, least = getattr(args, name), 0 if name == "warmup" else 1
+        if value is not None and value < least:
+            print(f"error: --{name.replace('_', '-')}={value} must be at least {least}", file=sys.stderr)
+            return 2
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from resnet_exp.config import one_line_error
+
+    try:
+        cfg = compose_config(args.overrides)
+        validate(cfg)
+        from resnet_exp.data import check
+
+        check(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"error: {one_line_error(e)}", file=sys.stderr)
+        return 2
+    from resnet_exp.run import uses_gpu
+
+    device = torch.device("cuda" if uses_gpu(cfg.trainer) else "cpu")
+    print(f"reference path: {args.warmup} + {args.steps} steps ...", flush=True)
+    ref = reference(cfg, device, args.steps, args.warmup, args.eval_batches)
+    print("framework path ...", flush=True)
+    fw = framework(cfg, args.steps, args.warmup, args.eval_batches)
+    result = {
+        "device": describe_device(device),
+        "batch_size": cfg.data.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "eval_batches": args.eval_batches,
+        "overrides": args.overrides,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "pytorch_lightning": pl.__version__,
+        },
+        "reference": ref,
+        "framework": fw,
+        "ratio": fw["images_per_s"] / ref["images_per_s"],
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The fast path's parts on the CPU: the device pipeline through the real CLI, several jobs of a
+sweep at once, and the benchmark command (a smoke test: its numbers are measurements, not asserts)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from tests.conftest import TINY, run_cli
+from tests.test_reliability import rows, status
+
+
+def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir):
+    """One step and two test batches through both pipelines: the same samples, pixels within one grey
+    level, so the metrics agree closely (not bit for bit: the rounding of a few pixels differs)."""
+    sweep = tmp_path / "sweep"
+    r = run_cli("resnet_exp.run", "-m", "data.pipeline=torchvision,device", *TINY, "trainer.limit_train_batches=1",
+                "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    tv, dev = ({k: float(v) for k, v in rows(sweep / n)[0].items()} for n in "01")
+    assert status(sweep / "1")["status"] == "completed"
+    assert abs(tv["train/loss"] - dev["train/loss"]) <= 1e-3 * tv["train/loss"]  # the initial weights: same inputs
+    assert abs(tv["test/loss"] - dev["test/loss"]) <= 1e-2 * tv["test/loss"]  # after one step
+    assert abs(tv["train/acc"] - dev["train/acc"]) <= 1 / 16 and abs(tv["test/acc"] - dev["test/acc"]) <= 1 / 32
+
+
+def test_parallel_launcher_runs_the_jobs_of_a_sweep_at_once(tmp_path, data_dir):
+    sweep = tmp_path / "sweep"
+    r = run_cli("resnet_exp.run", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "block.order=post,pre",
+                *TINY, "trainer.limit_train_batches=4", f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in r.stdout + r.stderr
+    jobs = [status(sweep / n) for n in "01"]
+    assert jobs[0]["pid"] != jobs[1]["pid"]  # each job in its own process
+    (a0, a1), (b0, b1) = ((datetime.fromisoformat(j["started"]), datetime.fromisoformat(j["finished"])) for j in jobs)
+    assert a0 < b1 and b0 < a1  # the two jobs ran over the same time
+    for job in (sweep / "0", sweep / "1"):
+        assert status(job)["status"] == "completed" and len(rows(job)) == 1
+        assert list((job / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_bench_measures_both_paths_and_writes_json(tmp_path, data_dir):
+    out = tmp_path / "bench.json"
+    r = run_cli("resnet_exp.bench", "--steps", "2", "--warmup", "1", "--eval-batches", "1", "--out", str(out),
+                "data.batch_size=32", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["batch_size"] == 32 and result["steps"] == 2 and result["device"].startswith("CPU")
+    for path in ("reference", "framework"):
+        assert all(result[path][k] > 0 for k in ("images_per_s", "eval_s", "startup_s", "warmup_s")), path
+    fw = result["framework"]
+    assert (fw["pipeline"], fw["precision"], fw["compile"]) == ("torchvision", "32-true", "none")
+    assert result["ratio"] == result["framework"]["images_per_s"] / result["reference"]["images_per_s"]
+    assert "| reference: torchvision DataLoader (4 workers), fp32 eager |" in r.stdout
+    assert f"framework / reference: {result['ratio']:.2f}x training images/s" in r.stdout
+
+
+def test_bench_refuses_bad_input_in_one_line(capsys):
+    from resnet_exp.bench import main
+
+    assert main(["--steps", "0"]) == 2
+    assert capsys.readouterr().err == "error: --steps=0 must be at least 1\n"
+    assert main(["data.pipeline=gpu"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: data.pipeline=gpu is not a pipeline; choose one of: auto, device, torchvision\n"
+    )
+    assert main(["data.bogus=1"]) == 2
+    assert capsys.readouterr().err.startswith("error: Could not override 'data.bogus'")
