@@ -1,13 +1,14 @@
 # resnet-exp: set-up, tests and the main sweep in one command each.
 #   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre)
 #   make test    install, fetch the data, run the test suite on the CPU
+#   make bench   install, fetch the data, measure training speed against the torchvision reference
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 ARGS ?=
 
-.PHONY: install data test sweep summary clean
+.PHONY: install data test sweep summary bench clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +36,9 @@ test: data
 
 sweep: data
 	$(BIN)/python -m resnet_exp.run -m block.order=post,pre $(ARGS)
+
+bench: data
+	$(BIN)/python -m resnet_exp.bench $(ARGS)
 
 summary: install
 	$(BIN)/python -m resnet_exp.summary --size 224 $(ARGS)

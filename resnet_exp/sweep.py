@@ -102,7 +102,8 @@ def summarize(job_dirs: list[Path]) -> None:
 
 def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
     """Refuse, before any job is queued, a DDP run that the launcher cannot start its processes for:
-    under SLURM one task per process; submitit's local executor cannot start them."""
+    under SLURM one task per process; submitit's local executor and the parallel (joblib) launcher
+    cannot start them."""
     target = str(launcher.get("_target_", ""))
     count = processes(cfg.trainer)
     if target.endswith("SlurmLauncher"):
@@ -113,10 +114,11 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
                 f"hydra.launcher.tasks_per_node={launcher.tasks_per_node} x hydra.launcher.nodes={launcher.nodes} "
                 "SLURM tasks; SLURM starts one process per device: make them equal (and gpus_per_node too)"
             )
-    elif target.endswith("LocalLauncher") and count != 1:
+    elif target.endswith(("LocalLauncher", "JoblibLauncher")) and count != 1:
+        name = "submitit_local" if target.endswith("LocalLauncher") else "parallel"
         fail(
             f"trainer.strategy={cfg.trainer.strategy} on {cfg.trainer.devices} devices cannot run under "
-            "hydra/launcher=submitit_local; use hydra/launcher=slurm (one task per device), or the default launcher"
+            f"hydra/launcher={name}; use hydra/launcher=slurm (one task per device), or the default launcher"
         )
 
 

@@ -3,7 +3,6 @@ executor, the stand-in for SLURM (real CLI, real data)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -84,34 +83,40 @@ def pytest_approx(x: float):
     return pytest.approx(x, rel=1e-5, abs=1e-6)
 
 
+# What the default launcher leaves in a job directory with W&B off (README, "What a run does").
+BASIC_JOB_FILES = {
+    "config.yaml", "metrics.csv", "status.json", "run.log", ".hydra/config.yaml", ".hydra/hydra.yaml",
+    ".hydra/overrides.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+}  # fmt: skip
+
+
 def test_submitit_local_sweep_completes_like_the_basic_launcher_and_a_preempted_job_is_requeued(tmp_path, data_dir):
-    """The same two-job sweep through the default launcher and through hydra/launcher=submitit_local
-    (submitit's local executor runs each job as SLURM would). Job 0 gets submitit's preemption
-    signal (USR2) in epoch 2: it saves a checkpoint, submitit requeues it, it resumes there. Both
-    sweeps end with the same files and the same results."""
-    common = ["resnet_exp.run", "-m", "block.order=post,pre", "trainer.max_epochs=2", "trainer.limit_train_batches=8",
-              "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
-    basic = run_cli(*common, f"hydra.sweep.dir={tmp_path}/basic", cwd=tmp_path)
-    assert basic.returncode == 0, basic.stderr[-2000:]
-    proc = start([*common, "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}/submitit"], tmp_path)
-    job = tmp_path / "submitit" / "0"
+    """A sweep of two identical jobs through hydra/launcher=submitit_local (submitit's local executor
+    runs each job as SLURM would). Job 0 gets submitit's preemption signal (USR2) in epoch 2: it
+    saves a checkpoint, submitit requeues it, it resumes there and ends exactly as job 1, which ran
+    through. Both leave the files the default launcher leaves."""
+    sweep = tmp_path / "sweep"
+    args = ["resnet_exp.run", "-m", "hydra/launcher=submitit_local", "seed=7,7", "trainer.max_epochs=2",
+            "trainer.limit_train_batches=8", "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = start(args, tmp_path)
+    job = sweep / "0"
     wait_for_epoch(job, proc, 1)
     time.sleep(0.4)  # into epoch 2
     os.kill(status(job)["pid"], signal.SIGUSR2)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
-    logs = "".join(p.read_text() for p in (tmp_path / "submitit" / ".submitit").rglob("*_log.*"))
+    logs = "".join(p.read_text() for p in (sweep / ".submitit").rglob("*_log.*"))
     assert "this job is preempted" in logs and "Requeued job" in logs
-    assert (job / "checkpoints" / "interrupted.ckpt").is_file()
-    for n in ("0", "1"):
-        ours, theirs = tmp_path / "submitit" / n, tmp_path / "basic" / n
-        assert status(ours)["status"] == "completed"
-        assert files(ours) - {"checkpoints/interrupted.ckpt"} == files(theirs)
-        assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(ours)] == [
-            {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(theirs)
-        ]
-    sweep = json.loads(json.dumps(OmegaConf.to_container(OmegaConf.load(tmp_path / "submitit" / "sweep.yaml"))))
-    assert sweep["jobs"] == 2 and sweep["swept"] == ["block.order"]
+    assert files(sweep / "0") == BASIC_JOB_FILES | {"checkpoints/interrupted.ckpt"}
+    assert files(sweep / "1") == BASIC_JOB_FILES
+    assert status(sweep / "0")["status"] == status(sweep / "1")["status"] == "completed"
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(sweep / "0")] == [
+        {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(sweep / "1")
+    ]
+    assert len(rows(sweep / "0")) == 2
+    info = OmegaConf.to_container(OmegaConf.load(sweep / "sweep.yaml"))
+    assert info["jobs"] == 2
 
 
 def test_slurm_preset_and_launcher_checks(tmp_path):
@@ -133,5 +138,10 @@ def test_slurm_preset_and_launcher_checks(tmp_path):
         "error: trainer.devices=4 x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
         "hydra.launcher.nodes=1 SLURM tasks; SLURM starts one process per device: make them equal (and "
         "gpus_per_node too)"
+    ]
+    r = run_cli("resnet_exp.run", "-m", "hydra/launcher=parallel", "trainer=ddp", "trainer.devices=2", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        "error: trainer.strategy=ddp on 2 devices cannot run under hydra/launcher=parallel; use "
+        "hydra/launcher=slurm (one task per device), or the default launcher"
     ]
     assert not (tmp_path / "outputs").exists()
