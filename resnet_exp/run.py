@@ -150,20 +150,23 @@ def preemption_signal() -> signal.Signals | None:
 class _Signals:
     """SIGINT (Ctrl-C), SIGTERM (a scheduler stopping the job) and, under submitit, its preemption
     signal stop a job at the end of the training batch under way (``StopOnSignal``), with a
-    checkpoint of exactly that point; a second signal stops it at once. After the checkpoint, the
-    preemption signal goes on to submitit's own handler, which requeues the job: it starts again
-    and resumes from that checkpoint."""
+    checkpoint of exactly that point; the same signal a second time stops it at once. After the
+    checkpoint, the preemption signal goes on to submitit's own handler, which requeues the job:
+    it starts again and resumes from that checkpoint (also when SIGTERM came first)."""
 
     received = ""
-    handover: Any = None  # submitit's handler of its preemption signal, once that signal came
+    handover: Any = None  # (signal, submitit's handler of it), once the preemption signal came
+    previous: dict[int, Any] = {}  # the handlers installed before ours
 
     @classmethod
     def handle(cls, signum: int, frame: Any) -> None:
-        if cls.received:
-            raise KeyboardInterrupt(cls.received)
-        cls.received = f"signal {signal.Signals(signum).name}"
+        name = f"signal {signal.Signals(signum).name}"
+        if cls.received == name:
+            raise KeyboardInterrupt(name)
+        cls.received = cls.received or name
         previous = cls.previous.get(signum)
-        cls.handover = (signum, previous) if signum == preemption_signal() and callable(previous) else None
+        if signum == preemption_signal() and callable(previous):
+            cls.handover = (signum, previous)
 
     @classmethod
     def install(cls) -> dict[int, Any]:
@@ -171,8 +174,6 @@ class _Signals:
         signals = [signal.SIGINT, signal.SIGTERM] + [s for s in [preemption_signal()] if s is not None]
         cls.previous = {s: signal.signal(s, cls.handle) for s in signals}
         return cls.previous
-
-    previous: dict[int, Any] = {}
 
 
 class StopOnSignal(pl.Callback):
