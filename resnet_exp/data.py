@@ -177,6 +177,13 @@ def resize_transform(size: int) -> v2.Transform:
     )
 
 
+def resolve_pipeline(pipeline: str, device_type: str) -> str:
+    """``pipeline`` with ``auto`` decided: device on a GPU, torchvision elsewhere."""
+    if pipeline != "auto":
+        return pipeline
+    return "device" if device_type == "cuda" else "torchvision"
+
+
 def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
     """A batch of uint8 images (B, H, W), on any device, as ``resize_transform`` makes each one:
     bilinear resize to ``size``, rounded to whole grey levels (the torchvision path resizes uint8
@@ -342,10 +349,8 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
     def resolved_pipeline(self) -> str:
-        """``data.pipeline`` with ``auto`` decided: device on a GPU, torchvision elsewhere."""
-        if self.pipeline != "auto":
-            return self.pipeline
-        return "device" if self.device().type == "cuda" else "torchvision"
+        """``data.pipeline`` with ``auto`` decided for the device the model trains on."""
+        return resolve_pipeline(self.pipeline, self.device().type)
 
     def _loader(self, dataset: ImageTensors, shuffle: bool) -> DataLoader | DeviceBatches:
         rank, world = self._ranks()

@@ -31,7 +31,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.config import config_path, one_line_error
-from resnet_exp.data import FashionMNISTDataModule
+from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import agree, global_rank, single_run_command
 from resnet_exp.job import (
     CONFIG_FILE,
@@ -300,6 +300,9 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     ids = {"wandb_id": wandb.version} if wandb is not None else {}
     # where and when this attempt runs (a resumed job: the latest attempt)
     ids.update(host=socket.gethostname(), pid=os.getpid(), started=datetime.now().isoformat(timespec="milliseconds"))
+    # what precision=auto and data.pipeline=auto became on this machine
+    device_type = "cuda" if uses_gpu(cfg.trainer) else "cpu"
+    ids.update(precision=str(trainer.precision), pipeline=resolve_pipeline(cfg.data.pipeline, device_type))
     record = write_status if first else (lambda *a, **k: None)
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":
         replay_to_wandb(wandb, job_dir, done)

@@ -19,6 +19,11 @@ def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir
     assert r.returncode == 0, r.stderr[-3000:]
     tv, dev = ({k: float(v) for k, v in rows(sweep / n)[0].items()} for n in "01")
     assert status(sweep / "1")["status"] == "completed"
+    # status.json records what the job ran with
+    assert [(status(sweep / n)["pipeline"], status(sweep / n)["precision"]) for n in "01"] == [
+        ("torchvision", "32-true"),
+        ("device", "32-true"),
+    ]
     assert abs(tv["train/loss"] - dev["train/loss"]) <= 1e-3 * tv["train/loss"]  # the initial weights: same inputs
     assert abs(tv["test/loss"] - dev["test/loss"]) <= 1e-2 * tv["test/loss"]  # after one step
     assert abs(tv["train/acc"] - dev["train/acc"]) <= 1 / 16 and abs(tv["test/acc"] - dev["test/acc"]) <= 1 / 32
