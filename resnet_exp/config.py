@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp.blocks import ORDERINGS, PROJECTION_INPUTS, SHORTCUTS
 from resnet_exp.data import PIPELINES
+from resnet_exp.ddp import processes
 from resnet_exp.resnet import valid_final_norm
 
 WANDB_MODES = ("online", "offline", "disabled")
@@ -151,6 +152,12 @@ def validate(cfg: DictConfig) -> None:
     )
     d = cfg.data
     _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
+    count = processes(cfg.trainer)
+    _check(
+        count is None or d.batch_size % count == 0,
+        f"data.batch_size={d.batch_size} cannot be split evenly over {count} processes "
+        f"(trainer.devices x trainer.num_nodes); choose a multiple of {count}",
+    )
     _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
     _check(
         d.pipeline in PIPELINES,

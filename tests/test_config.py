@@ -72,6 +72,11 @@ def test_optimizer_and_scheduler_are_config_choices():
         ),
         ("data.pipeline=gpu", "data.pipeline=gpu is not a pipeline; choose one of: auto, device, torchvision"),
         (
+            "trainer=ddp trainer.devices=3",
+            "data.batch_size=256 cannot be split evenly over 3 processes (trainer.devices x trainer.num_nodes); "
+            "choose a multiple of 3",
+        ),
+        (
             "compile=fast",
             "compile=fast is not a torch.compile mode; choose one of: default, reduce-overhead, max-autotune, "
             "max-autotune-no-cudagraphs (or null: eager)",
@@ -80,7 +85,7 @@ def test_optimizer_and_scheduler_are_config_choices():
 )
 def test_validate_names_bad_value_and_choices(override, message):
     with pytest.raises(ConfigError) as err:
-        validate(compose_config([override]))
+        validate(compose_config(override.split()))
     assert str(err.value).startswith(message)
 
 
