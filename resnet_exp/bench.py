@@ -19,10 +19,8 @@ It is a measurement, not a test: run it on the machine you want numbers for.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,15 +33,10 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnet_exp.config import ConfigError, compose_config, validate
-from resnet_exp.data import SPLITS, DataError, idx_file, locate
+from resnet_exp.config import ConfigError, load_config
+from resnet_exp.data import SPLITS, DataError, check, idx_file, locate, raw_bytes
+from resnet_exp.module import synced_clock
 from resnet_exp.resnet import ResNet
-
-
-def sync(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def torchvision_root(directory: Path, cache_dir: str) -> Path:
@@ -56,12 +49,7 @@ def torchvision_root(directory: Path, cache_dir: str) -> Path:
         for stem in (split.images, split.labels):
             if (raw / stem).is_file():
                 continue
-            source = idx_file(directory, stem)
-            with (
-                gzip.open(source, "rb") if source.suffix == ".gz" else open(source, "rb") as f,
-                open(raw / f"{stem}.tmp", "wb") as out,
-            ):
-                shutil.copyfileobj(f, out)
+            (raw / f"{stem}.tmp").write_bytes(raw_bytes(idx_file(directory, stem)))
             (raw / f"{stem}.tmp").replace(raw / stem)
     return root
 
@@ -91,10 +79,10 @@ def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batc
             batches = iter(train_loader)
             x, y = next(batches)
         if step == 0:
-            first = sync(device)
+            first = synced_clock(device)
             startup = first - start
         if step == warmup:
-            timed_from = sync(device)
+            timed_from = synced_clock(device)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         loss = F.cross_entropy(net(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -102,15 +90,15 @@ def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batc
         optimizer.step()
         if step >= warmup:
             images += y.numel()
-    train_s = sync(device) - timed_from
+    train_s = synced_clock(device) - timed_from
     net.eval()
-    t0 = sync(device)
+    t0 = synced_clock(device)
     with torch.no_grad():
         for i, (x, y) in enumerate(test_loader):
             if eval_batches is not None and i >= eval_batches:
                 break
             net(x.to(device, non_blocking=True)).argmax(1)
-    eval_s = sync(device) - t0
+    eval_s = synced_clock(device) - t0
     return {
         "images_per_s": images / train_s,
         "eval_s": eval_s,
@@ -131,22 +119,22 @@ class Timer(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
         if idx == 0:
-            self.first = sync(module.device)
+            self.first = synced_clock(module.device)
             self.startup = self.first - self.start
         if idx == self.warmup:
-            self.timed_from = sync(module.device)
+            self.timed_from = synced_clock(module.device)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int):
         if idx >= self.warmup:
             self.images += batch[1].shape[0]
         if idx + 1 == trainer.num_training_batches:
-            self.train_end = sync(module.device)
+            self.train_end = synced_clock(module.device)
 
     def on_validation_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.eval_start = sync(module.device)
+        self.eval_start = synced_clock(module.device)
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.eval_end = sync(module.device)
+        self.eval_end = synced_clock(module.device)
 
 
 def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> dict[str, Any]:
@@ -218,22 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < least:
             print(f"error: --{name.replace('_', '-')}={value} must be at least {least}", file=sys.stderr)
             return 2
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from resnet_exp.config import one_line_error
-
     try:
-        cfg = compose_config(args.overrides)
-        validate(cfg)
-        from resnet_exp.data import check
-
+        cfg = load_config(args.overrides)
         check(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (HydraException, OmegaConfBaseException) as e:
-        print(f"error: {one_line_error(e)}", file=sys.stderr)
         return 2
     from resnet_exp.run import uses_gpu
 

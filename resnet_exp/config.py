@@ -232,6 +232,20 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), return_hydra_con
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
+def load_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """``compose_config`` then ``validate``, for the project's other commands: any bad override,
+    unknown key, wrong type or invalid value raises ConfigError with one line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(one_line_error(e)) from None
+    validate(cfg)
+    return cfg
+
+
 def config_path() -> str:
     """Where Hydra finds conf/: the installed package ``resnet_exp.conf`` (pyproject maps the
     repository's conf/ there), else the conf/ beside the package in a source checkout."""

@@ -66,7 +66,8 @@ def missing_files(directory: Path) -> list[str]:
     return [s for s in stems if idx_file(directory, s) is None]
 
 
-def _raw_bytes(path: Path) -> bytes:
+def raw_bytes(path: Path) -> bytes:
+    """The bytes of an IDX file, gunzipped where it ends in .gz; an error names the file."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
@@ -98,7 +99,7 @@ def _check_header(path: Path, data: bytes, magic: int, count: int) -> None:
 
 def read_idx(path: Path, magic: int, count: int) -> torch.Tensor:
     """Read one checked IDX file with torchvision's reader (gzipped files go through a temp copy)."""
-    data = _raw_bytes(path)
+    data = raw_bytes(path)
     _check_header(path, data, magic, count)
     reader = read_image_file if magic == IMAGE_MAGIC else read_label_file
     if path.suffix != ".gz":

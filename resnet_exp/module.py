@@ -49,6 +49,13 @@ class DivergenceGuard(pl.Callback):
                 raise Diverged(trainer.current_epoch + 1, first)
 
 
+def synced_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the work queued on ``device`` is done (a GPU runs ahead of the host)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 METRICS = ("train/loss", "train/acc", "test/loss", "test/acc", "time/epoch_s", "time/images_per_s")
 
 
@@ -112,9 +119,7 @@ class Classifier(pl.LightningModule):
         return loss
 
     def _sync(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
+        return synced_clock(self.device)
 
     def configure_model(self) -> None:
         # In place (nn.Module.compile): the state dict keeps its keys, so checkpoints of compiled

@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
-
-from resnet_exp.config import ConfigError, compose_config, one_line_error, validate
+from resnet_exp.config import ConfigError, load_config
 from resnet_exp.resnet import ResNet, format_summary
 
 
@@ -22,13 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, as for resnet_exp.run")
     args = parser.parse_args(argv)
     try:
-        cfg = compose_config(args.overrides)
-        validate(cfg)
+        cfg = load_config(args.overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (HydraException, OmegaConfBaseException) as e:
-        print(f"error: {one_line_error(e)}", file=sys.stderr)
         return 2
     size = args.size or cfg.data.resize
     net = ResNet(**cfg.block, **cfg.model)
