@@ -28,9 +28,6 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-# Lightning's strategies that start their processes by running the command line again.
-RELAUNCHING = ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false")
-
 
 def global_rank() -> int:
     """This process's rank in its run (0 alone), from the environment Lightning, SLURM or torchrun set."""

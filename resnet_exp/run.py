@@ -297,22 +297,26 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         default_root_dir=str(job_dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )
-    ids = {"wandb_id": wandb.version} if wandb is not None else {}
-    # where and when this attempt runs (a resumed job: the latest attempt)
-    ids.update(host=socket.gethostname(), pid=os.getpid(), started=datetime.now().isoformat(timespec="milliseconds"))
-    # what precision=auto and data.pipeline=auto became on this machine
-    device_type = "cuda" if uses_gpu(cfg.trainer) else "cpu"
-    ids.update(precision=str(trainer.precision), pipeline=resolve_pipeline(cfg.data.pipeline, device_type))
+    # What every status record of this attempt carries: the W&B run, where and when the attempt runs
+    # (a resumed job: the latest attempt), what precision=auto and data.pipeline=auto became here.
+    attempt = {"wandb_id": wandb.version} if wandb is not None else {}
+    attempt.update(
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started=datetime.now().isoformat(timespec="milliseconds"),
+        precision=str(trainer.precision),
+        pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
+    )
     record = write_status if first else (lambda *a, **k: None)
     if wandb is not None and done and cfg.logger.wandb.mode == "offline":
         replay_to_wandb(wandb, job_dir, done)
-    record(job_dir, status="running", resumed_after_epoch=done, **ids)
+    record(job_dir, status="running", resumed_after_epoch=done, **attempt)
     previous = _Signals.install()
     try:
         with single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except Diverged as e:
-        record(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **ids)
+        record(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **attempt)
         raise
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM, a requeue: Lightning shut down and exits
         record(
@@ -320,7 +324,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             status="interrupted",
             epoch=trainer.current_epoch + 1,
             error=_Signals.received or "interrupted",
-            **ids,
+            **attempt,
         )
         raise
     except BaseException as e:
@@ -330,7 +334,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             error=f"{type(e).__name__}: {e}",
             epoch=trainer.current_epoch + 1,
             traceback=traceback.format_exc(),
-            **ids,
+            **attempt,
         )
         raise
     finally:
@@ -340,10 +344,10 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             try:
                 wandb.experiment.finish()  # each job its own W&B run, also in a multirun
             except Exception as e:
-                log.warning("W&B could not finish the run (%s: %s)", type(e).__name__, e)
+                log.warning("W&B could not finish the run (%s)", describe(e))
     final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
-    ids["finished"] = datetime.now().isoformat(timespec="milliseconds")
-    record(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **ids)
+    attempt["finished"] = datetime.now().isoformat(timespec="milliseconds")
+    record(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **attempt)
     return final
 
 
