@@ -35,6 +35,7 @@ from torchvision import transforms
 
 from resnet_exp.config import ConfigError, load_config
 from resnet_exp.data import SPLITS, DataError, check, idx_file, locate, raw_bytes
+from resnet_exp.hardware import keep_freed_memory, uses_gpu
 from resnet_exp.module import synced_clock
 from resnet_exp.resnet import ResNet
 
@@ -142,6 +143,7 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
     from resnet_exp.run import build, trainer_args
 
     start = time.perf_counter()
+    keep_freed_memory()  # as python -m resnet_exp.run does (after the reference: not part of it)
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule, module = build(cfg)
     timer = Timer(warmup, start)
@@ -212,8 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from resnet_exp.run import uses_gpu
-
     device = torch.device("cuda" if uses_gpu(cfg.trainer) else "cpu")
     print(f"reference path: {args.warmup} + {args.steps} steps ...", flush=True)
     ref = reference(cfg, device, args.steps, args.warmup, args.eval_batches)

@@ -47,6 +47,7 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
     num_classes: int = 10
+    in_channels: int = 1
     final_norm: Any = False
 
 
@@ -59,6 +60,7 @@ class DataConfig:
     batch_size: int = 256
     num_workers: int = 2
     pipeline: str = "auto"
+    val_size: int = 0
 
 
 @dataclass
@@ -163,6 +165,11 @@ def validate(cfg: DictConfig) -> None:
         d.pipeline in PIPELINES,
         f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}",
     )
+    _check(
+        0 <= d.val_size < 60_000,
+        f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to 59999 "
+        "training images held out",
+    )
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be 0 (load in the main process) or more")
     m = cfg.model
     _check(
@@ -170,9 +177,9 @@ def validate(cfg: DictConfig) -> None:
         f"model.channels={list(m.channels)} and model.blocks={list(m.blocks)} must list one entry per stage",
     )
     _check(
-        min(m.channels) >= 1 and min(m.blocks) >= 1 and m.stem_channels >= 1,
-        f"model.channels={list(m.channels)}, model.blocks={list(m.blocks)} and "
-        f"model.stem_channels={m.stem_channels} must all be at least 1",
+        min(m.channels) >= 1 and min(m.blocks) >= 1 and m.stem_channels >= 1 and m.in_channels >= 1,
+        f"model.channels={list(m.channels)}, model.blocks={list(m.blocks)}, model.stem_channels="
+        f"{m.stem_channels} and model.in_channels={m.in_channels} must all be at least 1",
     )
     _check(
         valid_final_norm(m.final_norm),

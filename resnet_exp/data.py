@@ -28,9 +28,10 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = FashionMNIST.classes
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
-# How batches are made: ``device`` keeps the data set on the training device and resizes batches
-# there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
-# transforms (the textbook path); ``auto``: device on a GPU, torchvision on the CPU.
+# How batches are made: ``device`` resizes the data set once, on the training device, and gathers
+# batches there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
+# transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
+# faster of the two on both, measured with ``python -m resnet_exp.bench``).
 PIPELINES = ("auto", "device", "torchvision")
 
 
@@ -179,31 +180,46 @@ def resize_transform(size: int) -> v2.Transform:
 
 
 def resolve_pipeline(pipeline: str, device_type: str) -> str:
-    """``pipeline`` with ``auto`` decided: device on a GPU, torchvision elsewhere."""
+    """``pipeline`` with ``auto`` decided for a device of type ``device_type``: ``device`` on the CPU
+    and on CUDA GPUs, where it is the faster pipeline; torchvision's DataLoader elsewhere."""
     if pipeline != "auto":
         return pipeline
-    return "device" if device_type == "cuda" else "torchvision"
+    return "device" if device_type in ("cpu", "cuda") else "torchvision"
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images (B, H, W), on any device, as ``resize_transform`` resizes each one: bilinear
+    (antialiased) to ``size``, rounded to whole grey levels as torchvision's uint8 resize is;
+    uint8 (B, 1, size, size)."""
+    x = F.interpolate(images.unsqueeze(1).float(), size=(size, size), mode="bilinear", antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """A batch of uint8 images (B, H, W), on any device, as ``resize_transform`` makes each one:
-    bilinear resize to ``size``, rounded to whole grey levels (the torchvision path resizes uint8
-    images), then floats in [0, 1]; shape (B, 1, size, size)."""
-    x = F.interpolate(images.unsqueeze(1).float(), size=(size, size), mode="bilinear", antialias=True)
-    return x.round_().clamp_(0, 255).div_(255)
+    """A batch of uint8 images (B, H, W) as ``resize_transform`` makes each one: ``resize_uint8``,
+    then floats in [0, 1]; shape (B, 1, size, size)."""
+    return resize_uint8(images, size).float().div_(255)
+
+
+def resize_all(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tensor:
+    """``resize_uint8`` of a whole data set, a chunk at a time (bounded float memory); each image is
+    resized on its own, so the result is the same as batch by batch."""
+    out = torch.empty(len(images), 1, size, size, dtype=torch.uint8, device=images.device)
+    for start in range(0, len(images), chunk):
+        out[start : start + chunk] = resize_uint8(images[start : start + chunk], size)
+    return out
 
 
 class DeviceBatches:
-    """The ``pipeline=device`` loader: the whole uint8 data set stays on the device (47 MB for the
-    training set), batches are gathered by index and resized there, so no data crosses from the
-    host while training. Iterates like a DataLoader over ``sampler`` (Lightning calls its
-    ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch."""
+    """The ``pipeline=device`` loader: the data set, resized once and kept as uint8 on the training
+    device (553 MB for the training set at 96 px), and batches gathered from it by index and
+    scaled to [0, 1] there, in channels_last layout, so no data crosses from the host and no
+    image is resized twice. Iterates like a DataLoader over ``sampler`` (Lightning calls its
+    ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch.
+    ``images``: uint8 (N, 1, size, size), from ``resize_all``."""
 
-    def __init__(
-        self, images: torch.Tensor, labels: torch.Tensor, size: int, batch_size: int, sampler: Sampler[int]
-    ) -> None:
-        self.images, self.labels, self.size, self.batch_size, self.sampler = images, labels, size, batch_size, sampler
-        self.channels_last = images.device.type == "cuda"
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, sampler: Sampler[int]) -> None:
+        self.images, self.labels, self.batch_size, self.sampler = images, labels, batch_size, sampler
         self.batch_sampler = None  # as a DataLoader built from a sampler: Lightning looks for both
 
     def __len__(self) -> int:
@@ -213,9 +229,7 @@ class DeviceBatches:
         order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.images.device, non_blocking=True)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            x = resize_batch(self.images[idx], self.size)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = self.images[idx].float().div_(255).contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
 
 
@@ -224,6 +238,15 @@ class ImageTensors(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform) -> None:
         self.images, self.labels, self.transform = images, labels, transform
+        self._resized: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def resized(self, device: torch.device, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images resized to ``size`` (uint8, N x 1 x size x size) and the labels, on ``device``:
+        made once per device and size, on that device."""
+        key = (torch.device(device), size)
+        if key not in self._resized:
+            self._resized[key] = (resize_all(self.images.to(device), size), self.labels.to(device))
+        return self._resized[key]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -290,9 +313,25 @@ def per_process_batch(batch_size: int, world: int) -> int:
     return batch_size // world
 
 
+# The held-out validation split (``data.val_size``) is drawn with this seed, not the run's: every
+# job of a sweep, whatever its seed, holds out the same images, so paired comparisons stay paired.
+VAL_SPLIT_SEED = 20160316
+
+
+def validation_split(n: int, val_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training indices, validation indices) of ``n`` training images, ``val_size`` of them held
+    out, chosen with ``VAL_SPLIT_SEED``; both sorted, so the training set keeps the file's order."""
+    if not 0 <= val_size < n:
+        raise DataError(f"data.val_size={val_size} must be from 0 (no validation split) to {n - 1}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+    return order[val_size:].sort().values, order[:val_size].sort().values
+
+
 class FashionMNISTDataModule(pl.LightningDataModule):
     """Fashion-MNIST at ``resize`` pixels: the train set shuffled anew each epoch (from the seed and
-    the epoch, see ``EpochShuffle``), the test set evaluated each epoch.
+    the epoch, see ``EpochShuffle``), the test set evaluated each epoch. With ``val_size`` > 0 that
+    many training images are held out (``validation_split``, the same for every seed) and evaluated
+    each epoch too: ``val_dataloader`` then gives two loaders, validation first, test second.
 
     Its loaders yield ``(images, labels)``: float images (B, 1, resize, resize) in [0, 1] and int64
     labels. In a run on several processes each process gets its own shard and its share of the
@@ -311,6 +350,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         seed: int = 0,
         pipeline: str = "auto",
+        val_size: int = 0,
     ) -> None:
         super().__init__()
         if pipeline not in PIPELINES:
@@ -318,9 +358,11 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.pipeline = pipeline
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
+        self.val_size = val_size
         self.directory: Path | None = None
         self.resume = (0, 0)  # (epoch, batches of it already trained), set by resume_at
         self.train_set: ImageTensors | None = None
+        self.val_set: ImageTensors | None = None
         self.test_set: ImageTensors | None = None
 
     def prepare_data(self) -> None:
@@ -331,7 +373,10 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             return
         self.directory = locate(self.root, self.cache_dir, download=False) if self.directory is None else self.directory
         transform = resize_transform(self.resize)
-        self.train_set = ImageTensors(*load_split(self.directory, "train"), transform)
+        images, labels = load_split(self.directory, "train")
+        train, val = validation_split(len(labels), self.val_size)
+        self.train_set = ImageTensors(images[train], labels[train], transform)
+        self.val_set = ImageTensors(images[val], labels[val], transform) if self.val_size else None
         self.test_set = ImageTensors(*load_split(self.directory, "test"), transform)
 
     def resume_at(self, epoch: int, batches: int) -> None:
@@ -362,10 +407,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             else Shard(len(dataset), rank, world)
         )
         if self.resolved_pipeline() == "device":
-            device = self.device()
-            if dataset.images.device != device:  # once per run: the uint8 set moves to the device
-                dataset.images, dataset.labels = dataset.images.to(device), dataset.labels.to(device)
-            return DeviceBatches(dataset.images, dataset.labels, self.resize, batch, sampler)
+            return DeviceBatches(*dataset.resized(self.device(), self.resize), batch, sampler)
         return DataLoader(
             dataset,
             batch_size=batch,
@@ -378,8 +420,12 @@ class FashionMNISTDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The sets evaluated after every epoch: the test set, preceded by the validation split
+        where there is one."""
+        if self.val_set is None:
+            return self._loader(self.test_set, shuffle=False)
+        return [self._loader(self.val_set, shuffle=False), self._loader(self.test_set, shuffle=False)]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)

@@ -128,8 +128,8 @@ class Classifier(pl.LightningModule):
             self.net.compile(mode=self.compile_mode)
 
     def on_fit_start(self) -> None:
-        if self.device.type == "cuda":  # convolutions run fastest on NHWC tensors there
-            self.net.to(memory_format=torch.channels_last)
+        # convolutions run fastest on NHWC tensors, on a GPU and on the CPU (measured with bench)
+        self.net.to(memory_format=torch.channels_last)
 
     def on_train_start(self) -> None:
         self._epoch_start = self._sync()  # also where a run resumed mid-epoch starts timing

@@ -23,7 +23,6 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -33,6 +32,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from resnet_exp.config import config_path, one_line_error
 from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import agree, global_rank, single_run_command
+from resnet_exp.hardware import auto_precision, keep_freed_memory
 from resnet_exp.job import (
     CONFIG_FILE,
     FINISHED,
@@ -203,17 +203,12 @@ class StopOnSignal(pl.Callback):
         raise KeyboardInterrupt(_Signals.received or "stopped with the other processes of the run")
 
 
-def uses_gpu(trainer: DictConfig) -> bool:
-    """Whether a run with these ``trainer.*`` settings trains on CUDA GPUs."""
-    return str(trainer.accelerator) in ("auto", "gpu", "cuda") and trainer.devices != 0 and torch.cuda.is_available()
-
-
 def trainer_args(trainer: DictConfig) -> dict[str, Any]:
-    """The Trainer's arguments from ``trainer.*``, with ``precision=auto`` decided: bf16-mixed on a GPU
-    that has bfloat16 (the fast path), 32-true elsewhere."""
+    """The Trainer's arguments from ``trainer.*``, with ``precision=auto`` decided for this machine
+    (``hardware.auto_precision``)."""
     args = OmegaConf.to_container(trainer, resolve=True)
     if args.get("precision") == "auto":
-        args["precision"] = "bf16-mixed" if uses_gpu(trainer) and torch.cuda.is_bf16_supported() else "32-true"
+        args["precision"] = auto_precision(trainer)
     return args
 
 
@@ -271,6 +266,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     if first:
         OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
     pl.seed_everything(cfg.seed, workers=True, verbose=first)
+    keep_freed_memory()
 
     datamodule, module = build(cfg)
     datamodule.resume_at(done, batches)
@@ -282,18 +278,24 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         wandb = wandb_logger(cfg, job_dir, config, status.get("wandb_id"))
         if wandb is not None:
             loggers.append(wandb)
-    checkpoints = ModelCheckpoint(
+    # Two checkpoints, each overwritten in place (no -v1 copies): best.ckpt, the epoch of highest
+    # test/acc; last.ckpt, every finished epoch whatever test/acc did (save_last=True on the first
+    # one would skip the epochs where test/acc did not improve).
+    best = ModelCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best",
         monitor="test/acc",
         mode="max",
         save_top_k=1,
-        save_last=True,
+        enable_version_counter=False,
+    )
+    last = ModelCheckpoint(
+        dirpath=job_dir / "checkpoints", filename="last", monitor=None, save_top_k=1, enable_version_counter=False
     )
     trainer = pl.Trainer(
         **trainer_args(cfg.trainer),
         logger=loggers or False,
-        callbacks=[checkpoints, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
+        callbacks=[best, last, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
         default_root_dir=str(job_dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )

@@ -1,0 +1,63 @@
+"""What the machine at hand can do, and how a run drives it fast: where it trains (CPU or CUDA),
+``trainer.precision=auto`` decided for that hardware, and the process's memory allocator.
+
+The fast path (measured with ``python -m resnet_exp.bench``): bf16 autocast where the hardware
+computes bfloat16 natively (CUDA GPUs that have it; CPUs with AVX512-BF16 or AMX-BF16), the network
+and batches in channels_last layout (``module.py``, ``data.py``), the data set resized once on the
+training device (``data.pipeline=auto``), and on Linux an allocator that keeps freed memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+from typing import Any
+
+import torch
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def uses_gpu(trainer: Any) -> bool:
+    """Whether a run with these ``trainer.*`` settings trains on CUDA GPUs."""
+    return str(trainer.accelerator) in ("auto", "gpu", "cuda") and trainer.devices != 0 and torch.cuda.is_available()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX-BF16), where bf16 autocast
+    is the fast path; elsewhere oneDNN emulates it and fp32 is as fast or faster."""
+    capabilities = getattr(torch.cpu, "get_capabilities", lambda: {})()
+    if capabilities:
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
+def auto_precision(trainer: Any) -> str:
+    """``trainer.precision=auto`` for these ``trainer.*`` settings on this machine: bf16-mixed on a
+    GPU that has bfloat16 and on a CPU with native bfloat16, 32-true elsewhere."""
+    if uses_gpu(trainer):
+        fast = torch.cuda.is_bf16_supported()
+    else:
+        fast = str(trainer.accelerator) in ("auto", "cpu") and cpu_has_native_bf16()
+    return "bf16-mixed" if fast else "32-true"
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep the memory that a training step frees, for the next step to reuse.
+
+    Each step allocates and frees activations of tens of MB; by default glibc hands blocks that big
+    back to the kernel (mmap/munmap) and every step page-faults them in again, zeroed: on the
+    project's 2-core CPU that cost about a sixth of the training time. Process-wide and harmless
+    (freed memory stays with the process, bounded by its peak); a no-op where malloc is not
+    glibc's. Returns whether it took effect."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
