@@ -56,12 +56,23 @@ def synced_clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-METRICS = ("train/loss", "train/acc", "test/loss", "test/acc", "time/epoch_s", "time/images_per_s")
+# val/* only where the run holds out a validation split (data.val_size > 0)
+METRICS = (
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "test/loss",
+    "test/acc",
+    "time/epoch_s",
+    "time/images_per_s",
+)
 
 
 def epoch_line(epoch: int, m: dict[str, float]) -> str:
-    """The seed's per-epoch line, e.g. ``epoch 1, loss 1.1860, train acc 0.692, test acc 0.841, time 41.7 sec``."""
-    test = f", test acc {m['test/acc']:.3f}" if "test/acc" in m else ""
+    """The seed's per-epoch line, e.g. ``epoch 1, loss 1.1860, train acc 0.692, test acc 0.841, time 41.7 sec``
+    (with a validation split, ``val acc`` before ``test acc``)."""
+    test = "".join(f", {k[:-4]} acc {m[k]:.3f}" for k in ("val/acc", "test/acc") if k in m)
     return (
         f"epoch {epoch}, loss {m['train/loss']:.4f}, train acc {m['train/acc']:.3f}{test}, "
         f"time {m['time/epoch_s']:.1f} sec"
@@ -73,9 +84,10 @@ class Classifier(pl.LightningModule):
 
     Metrics accumulate on the device (no host sync per step) and are logged once per epoch, after
     the test-set evaluation, as one row: train/loss, train/acc, test/loss, test/acc, time/epoch_s
-    and time/images_per_s (training images per second of the training phase). In a run on several
-    processes (DDP) the metrics gather the processes' states before they are computed, so they are
-    those of the whole data seen, and the image count is summed.
+    and time/images_per_s (training images per second of the training phase). With ``validation``
+    the evaluation has two loaders, the validation split first (val/loss, val/acc), then the test
+    set. In a run on several processes (DDP) the metrics gather the processes' states before they
+    are computed, so they are those of the whole data seen, and the image count is summed.
     """
 
     def __init__(
@@ -85,14 +97,18 @@ class Classifier(pl.LightningModule):
         scheduler: dict[str, Any] | None = None,
         num_classes: int = 10,
         compile_mode: str | None = None,
+        validation: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
+        self.validation = validation
         self.compile_mode = compile_mode
         self.optim_cfg, self.scheduler_cfg = optim, scheduler
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.train_acc, self.test_acc = acc.clone(), acc.clone()
+        self.val_acc = acc.clone()
         self.train_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
+        self.val_loss = torchmetrics.MeanMetric()
         # in checkpoints, so that a run resumed mid-epoch ends the epoch with the whole epoch's numbers
         self.train_loss.persistent(True)
         self.train_acc.persistent(True)
@@ -146,13 +162,18 @@ class Classifier(pl.LightningModule):
         return self._step(batch, self.train_loss, self.train_acc)
 
     def on_validation_epoch_start(self) -> None:
-        self.test_loss.reset()
-        self.test_acc.reset()
+        for metric in (self.val_loss, self.val_acc, self.test_loss, self.test_acc):
+            metric.reset()
         if not self.trainer.sanity_checking:
             self._train_end = self._sync()
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, self.test_loss, self.test_acc)
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.validation and dataloader_idx == 0:
+            self._step(batch, self.val_loss, self.val_acc)
+        else:
+            self._step(batch, self.test_loss, self.test_acc)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -176,6 +197,9 @@ class Classifier(pl.LightningModule):
             "time/epoch_s": end - self._epoch_start,
             "time/images_per_s": self._images_trained() / max(train_s, 1e-9),
         }
+        if with_test and self.validation:
+            metrics["val/loss"] = self.val_loss.compute()
+            metrics["val/acc"] = self.val_acc.compute()
         if with_test:
             metrics["test/loss"] = self.test_loss.compute()
             metrics["test/acc"] = self.test_acc.compute()

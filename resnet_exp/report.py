@@ -4,8 +4,10 @@ Reads every job's resolved config (config.yaml), per-epoch metrics (metrics.csv)
 (status.json), groups the jobs that are equal but for the seed, and writes into ``--out`` (default:
 the first sweep directory):
 
-- ``report.md``: what was swept and what was held fixed; per group, n runs, final and best test
-  accuracy as mean ± std with a 95% t-interval, the epoch of the best, the mean epoch time; every pair
+- ``report.md``: what was swept and what was held fixed; per group, n runs, final test accuracy (the
+  headline) and the test accuracy of the best epoch (chosen on the validation split where the runs
+  hold one out, ``data.val_size``; else on the test set, and labelled so) as mean ± std with a 95%
+  t-interval, the epoch of the best, the mean epoch time; every pair
   of groups compared on final test accuracy (paired by seed where both groups ran the same seeds,
   else Welch's t-test), with a 95% interval, a p-value (raw and Holm-adjusted) and a plain sentence;
   and every job that did not complete, by name, with its status and last epoch.
@@ -67,13 +69,24 @@ class Job:
         return self.curve("test/acc")[-1]
 
     @property
-    def best(self) -> float:
-        return max(self.curve("test/acc"))
+    def validated(self) -> bool:
+        """Whether the job held out a validation split (``data.val_size`` > 0): its "best" epoch is
+        then chosen on validation accuracy, not on the test set."""
+        return bool(self.curve("val/acc"))
 
     @property
     def best_epoch(self) -> int:
-        accs = [(row["test/acc"], int(row["epoch"])) for row in self.epochs if "test/acc" in row]
-        return max(accs, key=lambda t: t[0])[1]
+        """The epoch of highest val/acc where the job has a validation split, else of highest test/acc
+        (the first such epoch on a tie, as ``best.ckpt`` keeps it)."""
+        key = "val/acc" if self.validated else "test/acc"
+        accs = [(row[key], -int(row["epoch"])) for row in self.epochs if key in row and "test/acc" in row]
+        return -max(accs)[1]
+
+    @property
+    def best(self) -> float:
+        """Test accuracy at ``best_epoch``: chosen on validation where there is a split, else the
+        highest test accuracy (selected on the test set itself, so optimistic)."""
+        return next(row["test/acc"] for row in self.epochs if int(row["epoch"]) == self.best_epoch)
 
 
 def read_job(path: Path, name: str) -> Job:
@@ -252,21 +265,27 @@ class Comparison:
     p_holm: float = math.nan
 
     def sentence(self) -> str:
+        """The plain reading, consistent with the interval and both p-values: the interval is the
+        raw (unadjusted) 95% CI, which excludes 0 exactly when the raw p is below 0.05; the verdict
+        follows the Holm-adjusted p, and where the two disagree the sentence says so."""
         n = f"n={self.n_a}" if self.n_a == self.n_b else f"n={self.n_a} and {self.n_b}"
         if math.isnan(self.p):
             return f"Too few completed runs to compare ({n})."
         pts = f"{abs(self.diff) * 100:.2f} points"
+        ci = f"95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}"
+        higher, lower = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
         if self.p_holm < 0.05:
-            higher, lower = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
             return (
-                f"{higher.label} ends higher than {lower.label} by {pts} "
-                f"(95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}), significant at {n} after Holm correction."
+                f"{higher.label} ends higher than {lower.label} by {pts} ({ci}), "
+                f"significant at {n} after Holm correction."
             )
-        return (
-            f"Not distinguishable at {n}: the difference of {pts} has a 95% CI from "
-            f"{self.low * 100:+.2f} to {self.high * 100:+.2f} points"
-            + (" that includes 0." if self.low <= 0 <= self.high else f", Holm-adjusted p={self.p_holm:.3f}.")
-        )
+        if self.p < 0.05:
+            return (
+                f"Not distinguishable at {n} after correcting for the other comparisons: {higher.label} ends "
+                f"higher by {pts} and the raw {ci} excludes 0 (p={self.p:.3f}), but the Holm-adjusted "
+                f"p={self.p_holm:.3f} is not below 0.05."
+            )
+        return f"Not distinguishable at {n}: the difference of {pts} has a {ci} points that includes 0."
 
 
 def compare(a: Group, b: Group) -> Comparison:
@@ -360,6 +379,7 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                 "final_test_acc",
                 "best_test_acc",
                 "best_epoch",
+                "best_chosen_on",
                 "final_train_loss",
             ]
         )
@@ -375,9 +395,40 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                     f"{j.final:.4f}" if has else "",
                     f"{j.best:.4f}" if has else "",
                     j.best_epoch if has else "",
+                    ("validation" if j.validated else "test") if has else "",
                     f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else "",
                 ]
             )
+
+
+def validated(jobs: Sequence[Job]) -> bool:
+    """Whether every job with results held out a validation split (so "best" is chosen on it)."""
+    with_results = [j for j in jobs if j.curve("test/acc")]
+    return bool(with_results) and all(j.validated for j in with_results)
+
+
+def best_column(jobs: Sequence[Job]) -> str:
+    return "test acc at the best validation epoch" if validated(jobs) else "best test acc (epoch chosen on test)"
+
+
+def best_epoch_column(jobs: Sequence[Job]) -> str:
+    return "best validation epoch, mean" if validated(jobs) else "epoch of best test acc, mean"
+
+
+def selection_note(jobs: Sequence[Job]) -> list[str]:
+    """What "best" means here, in one paragraph."""
+    if validated(jobs):
+        return [
+            "The headline is the final test accuracy. The best epoch of each run is chosen on its held-out "
+            "validation split (`data.val_size`, the same images for every seed) and its test accuracy is "
+            "reported, an honest estimate for a run stopped at its best validation epoch."
+        ]
+    return [
+        "The headline is the final test accuracy. These runs hold out no validation split, so "
+        '"best test acc" is the highest test accuracy over the epochs: an epoch chosen by looking at '
+        "the test set, which overstates the accuracy to expect on new data. Run with `data.val_size=N` "
+        "to choose it on held-out training images instead."
+    ]
 
 
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
@@ -401,7 +452,9 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         "",
         "Test accuracy in %, as mean ± std [95% CI of the mean] over the completed runs of each group.",
         "",
-        "| group | n | final test acc | best test acc | epoch of best | mean epoch time (s) |",
+        *selection_note(jobs),
+        "",
+        f"| group | n | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} | mean epoch time (s) |",
         "|---|---|---|---|---|---|",
     ]
     for g in groups:
@@ -411,7 +464,7 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         times = [t for j in done for t in j.curve("time/epoch_s")]
         lines.append(
             f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
-            f"{np.mean(epochs):.1f} ({', '.join(map(str, epochs))}) | "
+            f"{np.mean(epochs):.1f} (per run: {', '.join(map(str, epochs))}) | "
             f"{np.mean(times):.1f} |"
             if done
             else f"| {g.label} | 0 | n/a | n/a | n/a | n/a |"

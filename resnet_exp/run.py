@@ -98,7 +98,7 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id:
             run = logger.experiment  # starts the W&B run now, so a failure shows here
             run.define_metric("epoch")
             for key in METRICS:
-                run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key == "test/acc" else {}))
+                run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key.endswith("/acc") else {}))
             return logger
         except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
             reason = describe(e)
@@ -223,6 +223,7 @@ def build(cfg: DictConfig) -> tuple[FashionMNISTDataModule, Classifier]:
         scheduler=cfg.scheduler or None,
         num_classes=cfg.model.num_classes,
         compile_mode=cfg.compile,
+        validation=cfg.data.val_size > 0,
     )
     if cfg.compile:
         use_compile_cache(Path(cfg.output_dir).expanduser().resolve() / ".cache" / "torchinductor")
@@ -279,12 +280,12 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         if wandb is not None:
             loggers.append(wandb)
     # Two checkpoints, each overwritten in place (no -v1 copies): best.ckpt, the epoch of highest
-    # test/acc; last.ckpt, every finished epoch whatever test/acc did (save_last=True on the first
-    # one would skip the epochs where test/acc did not improve).
+    # val/acc (with a validation split) or test/acc; last.ckpt, every finished epoch whatever that
+    # did (save_last=True on the first one would skip the epochs where it did not improve).
     best = ModelCheckpoint(
         dirpath=job_dir / "checkpoints",
         filename="best",
-        monitor="test/acc",
+        monitor="val/acc" if cfg.data.val_size else "test/acc",
         mode="max",
         save_top_k=1,
         enable_version_counter=False,

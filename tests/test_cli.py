@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from resnet_exp.hardware import cpu_has_native_bf16
 from resnet_exp.report import main as report_main
 from resnet_exp.report import read_wandb
 from resnet_exp.wandb_files import read_run
@@ -50,6 +51,9 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         status = json.loads((job / "status.json").read_text())
         assert status["status"] == "completed"
         assert status["final"]["test/acc"] == float(row["test/acc"])
+        # the default path on this CPU: the device pipeline, bf16 where the CPU has it natively
+        fast = "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+        assert (status["pipeline"], status["precision"]) == ("device", fast)
 
         (run_dir,) = (job / "wandb").glob("offline-run-*")
         run = read_run(run_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from resnet_exp.blocks import ORDERINGS
@@ -201,15 +203,25 @@ def test_two_runs_started_in_the_same_second_get_different_directories(tmp_path)
     assert dirs[0] != dirs[1]
 
 
-def test_the_fast_path_is_the_default_on_a_gpu_and_the_reference_path_on_the_cpu():
-    """precision=auto and data.pipeline=auto: bf16 and the device pipeline on a GPU; fp32 and the
-    torchvision DataLoader on the CPU (the defaults the benchmark measured there)."""
+def test_the_fast_path_is_the_default_where_the_hardware_has_native_bf16():
+    """precision=auto: bf16-mixed on a CPU whose flags (read from /proc/cpuinfo here, independently of
+    torch) include avx512_bf16 or amx_bf16, fp32 on other CPUs; an explicit precision is kept.
+    data.pipeline=auto: the device pipeline, on the CPU too."""
+    from resnet_exp.data import resolve_pipeline
+    from resnet_exp.hardware import cpu_has_native_bf16
     from resnet_exp.run import trainer_args
 
     cfg = compose_config([])
     assert (cfg.trainer.precision, cfg.data.pipeline, cfg.compile) == ("auto", "auto", None)
-    assert trainer_args(compose_config(["trainer.accelerator=cpu"]).trainer)["precision"] == "32-true"
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert cpu_has_native_bf16() == native
+    expected = "bf16-mixed" if native else "32-true"
+    assert trainer_args(compose_config(["trainer.accelerator=cpu"]).trainer)["precision"] == expected
     assert trainer_args(compose_config(["trainer.precision=16-mixed"]).trainer)["precision"] == "16-mixed"
+    assert trainer_args(compose_config(["trainer.precision=32-true"]).trainer)["precision"] == "32-true"
+    assert resolve_pipeline("auto", "cpu") == resolve_pipeline("auto", "cuda") == "device"
+    assert resolve_pipeline("torchvision", "cpu") == "torchvision"
 
 
 def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):

@@ -212,9 +212,10 @@ def test_the_batch_is_split_over_the_processes_or_refused():
 
 
 def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
-    """pipeline=device (the data set on the device, batches resized there) gives the batches of the
-    torchvision DataLoader path: the same samples in the same order, pixels within one grey level."""
-    from resnet_exp.data import DeviceBatches
+    """pipeline=device (the data set resized once on the device, batches gathered there) gives the
+    batches of the torchvision DataLoader path: the same samples in the same order, pixels within one
+    grey level; and exactly the batches that resizing each batch on its own would give."""
+    from resnet_exp.data import DeviceBatches, resize_batch
 
     def module(pipeline):
         dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=3, pipeline=pipeline)
@@ -224,7 +225,7 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
 
     tv, dev = module("torchvision"), module("device")
     assert dev.resolved_pipeline() == "device" and tv.resolved_pipeline() == "torchvision"
-    assert module("auto").resolved_pipeline() == "torchvision"  # the CPU default
+    assert module("auto").resolved_pipeline() == "device"  # the default, on the CPU too
     for make in ("train_dataloader", "val_dataloader"):
         a, b = getattr(tv, make)(), getattr(dev, make)()
         assert isinstance(b, DeviceBatches) and len(a) == len(b)
@@ -233,5 +234,10 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
             assert torch.equal(ya, yb)
             assert (xa - xb).abs().max() <= 1 / 255 + 1e-6
             assert (xa - xb).abs().mean() < 1e-3
+            assert xb.is_contiguous(memory_format=torch.channels_last)
+        # the set resized once holds, image for image, what resizing a batch gives
+        images = (dev.train_set if make == "train_dataloader" else dev.test_set).images
+        order = list(b.sampler)[:64]
+        assert torch.equal(next(iter(b))[0], resize_batch(images[order], 96))
     with pytest.raises(DataError, match=r"^data.pipeline=gpu is not a pipeline; choose one of: auto, device, torch"):
         FashionMNISTDataModule(pipeline="gpu")

@@ -16,7 +16,14 @@ T_975_2 = 4.302652729749462  # Student's t, 97.5% quantile, 2 degrees of freedom
 
 
 def make_job(
-    sweep: Path, num: int, order: str, seed: int, accs: list[float], status: str = "completed", error: str | None = None
+    sweep: Path,
+    num: int,
+    order: str,
+    seed: int,
+    accs: list[float],
+    status: str = "completed",
+    error: str | None = None,
+    vals: list[float] | None = None,
 ) -> None:
     job = sweep / str(num)
     job.mkdir(parents=True)
@@ -32,9 +39,9 @@ def make_job(
     (job / "config.yaml").write_text(yaml.safe_dump(config))
     with open(job / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["epoch", "step", "test/acc", "train/loss", "time/epoch_s"])
+        w.writerow(["epoch", "step", "test/acc", "train/loss", "time/epoch_s"] + (["val/acc"] if vals else []))
         for epoch, acc in enumerate(accs, 1):
-            w.writerow([float(epoch), epoch * 10, acc, 1.0 / epoch, 2.0 * epoch])
+            w.writerow([float(epoch), epoch * 10, acc, 1.0 / epoch, 2.0 * epoch] + ([vals[epoch - 1]] if vals else []))
     status_doc = {"status": status} | ({"error": error} if error else {})
     (job / "status.json").write_text(json.dumps(status_doc))
 
@@ -58,10 +65,10 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     assert f"| block.order=post | 3 | 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
     assert "[77.03, 86.97]" in text  # the same bounds, worked out by hand
     assert (
-        "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] | 3.0 (3, 3, 3) | 4.0 |"
-        in text
+        "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] "
+        "| 3.0 (per run: 3, 3, 3) | 4.0 |" in text
     )
-    assert "| 2.0 (2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
+    assert "| 2.0 (per run: 2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
     # paired by seed 1-3: differences -0.05, -0.04, -0.03; mean -4 points, std 1 point
     half = T_975_2 * 0.01 / 3**0.5 * 100
     assert (
@@ -69,6 +76,9 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
         "| 0.0202 | 0.0202 |" in text
     )
     assert "block.order=pre ends higher than block.order=post by 4.00 points" in text
+    # no validation split: "best" is labelled as chosen on the test set, the final accuracy is the headline
+    assert "| final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
+    assert "which overstates the accuracy to expect on new data" in text
     # what was swept and what was held fixed; paths and logging are neither
     assert "- `block.order`: post, pre" in text and "- `seed`: 1, 2, 3, 4" in text
     assert "| `optim.lr` | 0.1 |" in text and "data.root" not in text and "output_dir" not in text
@@ -89,6 +99,7 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
         "final_test_acc": "0.8000",
         "best_test_acc": "0.8500",
         "best_epoch": "2",
+        "best_chosen_on": "test",
         "final_train_loss": "0.3333",
     }
     assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
@@ -122,3 +133,35 @@ def test_error_on_a_directory_that_is_not_a_sweep(tmp_path, capsys):
     )
     assert report_main([str(tmp_path / "missing")]) == 2
     assert not list((tmp_path / "empty").iterdir())
+
+
+def test_with_a_validation_split_best_is_chosen_on_validation(tmp_path):
+    """The best epoch is the one of highest val/acc (the first on a tie), and the test accuracy of
+    that epoch is reported, not the highest test accuracy."""
+    s = tmp_path / "sweep"
+    make_job(s, 0, "post", 1, [0.80, 0.90, 0.85], vals=[0.70, 0.75, 0.75])  # val best at 2 (tie: first)
+    make_job(s, 1, "post", 2, [0.80, 0.90, 0.84], vals=[0.70, 0.74, 0.76])  # val best at 3, test best at 2
+    jobs = read_sweeps([s])
+    assert [(j.best_epoch, j.best) for j in jobs] == [(2, 0.90), (3, 0.84)]
+    text, _ = render(jobs, [s])
+    assert "| final test acc | test acc at the best validation epoch | best validation epoch, mean |" in text
+    assert "| all jobs | 2 | 84.50 ± 0.71 [" in text and "| 87.00 ± 4.24 [" in text
+    assert "| 2.5 (per run: 2, 3) |" in text
+
+
+def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
+    from resnet_exp.report import Comparison, Group
+
+    a, b = Group("block.order=pre"), Group("block.order=post")
+    raw_only = Comparison(a, b, True, 5, 5, 0.012, 0.002, 0.022, p=0.03, p_holm=0.09)
+    assert raw_only.sentence() == (
+        "Not distinguishable at n=5 after correcting for the other comparisons: block.order=pre ends higher "
+        "by 1.20 points and the raw 95% CI +0.20 to +2.20 excludes 0 (p=0.030), but the Holm-adjusted "
+        "p=0.090 is not below 0.05."
+    )
+    both = Comparison(a, b, True, 5, 5, -0.012, -0.022, -0.002, p=0.01, p_holm=0.02)
+    assert both.sentence().startswith("block.order=post ends higher than block.order=pre by 1.20 points")
+    neither = Comparison(a, b, True, 5, 5, 0.004, -0.006, 0.014, p=0.4, p_holm=0.8)
+    assert neither.sentence() == (
+        "Not distinguishable at n=5: the difference of 0.40 points has a 95% CI -0.60 to +1.40 points that includes 0."
+    )
