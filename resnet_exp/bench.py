@@ -143,7 +143,7 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
     from resnet_exp.run import build, trainer_args
 
     start = time.perf_counter()
-    keep_freed_memory()  # as python -m resnet_exp.run does (after the reference: not part of it)
+    kept = keep_freed_memory()  # as python -m resnet_exp.run does (after the reference: not part of it)
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule, module = build(cfg)
     timer = Timer(warmup, start)
@@ -168,6 +168,8 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
         "pipeline": datamodule.resolved_pipeline(),
         "precision": str(trainer.precision),
         "compile": cfg.compile or "none",
+        "memory_format": "channels_last",
+        "allocator": "keeps freed memory" if kept else "default",
     }
 
 
@@ -187,7 +189,8 @@ def table(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| reference: torchvision DataLoader (4 workers), fp32 eager | {ref['images_per_s']:,.0f} | "
         f"{ref['eval_s']:.2f} | {ref['startup_s']:.1f} | {ref['warmup_s']:.1f} |",
-        f"| framework: pipeline={fw['pipeline']}, precision={fw['precision']}, compile={fw['compile']} | "
+        f"| framework: pipeline={fw['pipeline']}, precision={fw['precision']}, {fw['memory_format']}, "
+        f"compile={fw['compile']}, allocator {fw['allocator']} | "
         f"{fw['images_per_s']:,.0f} | {fw['eval_s']:.2f} | {fw['startup_s']:.1f} | {fw['warmup_s']:.1f} |",
         "",
         f"framework / reference: {result['ratio']:.2f}x training images/s",

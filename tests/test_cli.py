@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -240,3 +241,22 @@ def test_configs_are_found_in_an_installed_wheel(tmp_path):
         env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert probe.stdout.strip() == str(target / "resnet_exp" / "__init__.py")
+
+
+def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_path, data_dir):
+    """data.val_size: val/loss and val/acc every epoch beside the test metrics, in metrics.csv, on the
+    console and in W&B; best.ckpt follows val/acc."""
+    run = tmp_path / "run"
+    r = run_cli("resnet_exp.run", *TINY, "trainer.max_epochs=2", "data.val_size=1000", f"hydra.run.dir={run}",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = rows(run / "metrics.csv")
+    assert len(metrics) == 2 and all(0 <= float(m["val/acc"]) <= 1 and float(m["val/loss"]) > 0 for m in metrics)
+    assert re.search(r"epoch 1, loss [\d.]+, train acc [\d.]+, val acc [\d.]+, test acc [\d.]+", r.stdout + r.stderr)
+    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    (state,) = [v for k, v in best["callbacks"].items() if "'monitor': 'val/acc'" in k]
+    vals = [float(m["val/acc"]) for m in metrics]
+    assert best["epoch"] == vals.index(max(vals)) and state["best_model_score"] == max(vals)
+    (run_dir,) = (run / "wandb").glob("offline-run-*")
+    recorded = [h for h in read_run(run_dir).history if "val/acc" in h]
+    assert [h["val/acc"] for h in recorded] == pytest.approx(vals)

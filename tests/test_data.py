@@ -241,3 +241,28 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
         assert torch.equal(next(iter(b))[0], resize_batch(images[order], 96))
     with pytest.raises(DataError, match=r"^data.pipeline=gpu is not a pipeline; choose one of: auto, device, torch"):
         FashionMNISTDataModule(pipeline="gpu")
+
+
+def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(data_dir):
+    from resnet_exp.data import validation_split
+
+    train, val = validation_split(60_000, 5_000)
+    assert len(train) == 55_000 and len(val) == 5_000
+    assert torch.equal(torch.cat([train, val]).sort().values, torch.arange(60_000))  # disjoint, complete
+    assert torch.equal(validation_split(60_000, 5_000)[1], val)  # fixed: not drawn from the run's seed
+    images, labels = load_split(data_dir, "train")
+    dms = []
+    for seed in (1, 2):
+        dm = FashionMNISTDataModule(root=str(data_dir), batch_size=100, num_workers=0, seed=seed, val_size=5_000)
+        dm.setup()
+        dms.append(dm)
+        assert torch.equal(dm.val_set.images, images[val]) and torch.equal(dm.train_set.images, images[train])
+        loaders = dm.val_dataloader()
+        assert [len(dl) for dl in loaders] == [50, 100]  # validation first, then the test set
+        assert len(dm.train_dataloader()) == 550
+    assert torch.equal(dms[0].val_set.labels, dms[1].val_set.labels)
+    no_split = FashionMNISTDataModule(root=str(data_dir), num_workers=0)
+    no_split.setup()
+    assert no_split.val_set is None and len(no_split.train_set) == 60_000
+    with pytest.raises(DataError, match=r"^data.val_size=60000 must be from 0 \(no validation split\) to 59999$"):
+        validation_split(60_000, 60_000)
