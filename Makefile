@@ -2,13 +2,18 @@
 #   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre)
 #   make test    install, fetch the data, run the test suite on the CPU
 #   make bench   install, fetch the data, measure training speed against the torchvision reference
+#   make experiments   install, fetch the data, run (or resume) every committed experiment and
+#                rewrite its report; sweeps go under RUNS (default outputs/experiments)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 ARGS ?=
+RUNS ?= outputs/experiments
+# In order: an experiment may reuse the sweeps of one before it (see each run.sh).
+EXPERIMENTS := block_order bf16_vs_fp32 identity_mappings_cpu_reduced block_order_cpu_reduced block_order_cpu_1epoch
 
-.PHONY: install data test sweep summary bench clean
+.PHONY: install data test sweep summary bench experiments clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +44,12 @@ sweep: data
 
 bench: data
 	$(BIN)/python -m resnet_exp.bench $(ARGS)
+
+experiments: data
+	@for e in $(EXPERIMENTS); do \
+		echo "== experiments/$$e"; \
+		PYTHON=$(abspath $(BIN))/python experiments/$$e/run.sh $(RUNS) || exit 1; \
+	done
 
 summary: install
 	$(BIN)/python -m resnet_exp.summary --size 224 $(ARGS)

@@ -1,0 +1,28 @@
+# Sourced by every experiment's run.sh:  experiments/NAME/run.sh [RUNS_DIR]
+# Sweeps go under RUNS_DIR (default: outputs/experiments), one folder per sweep; running a script
+# again with the same RUNS_DIR resumes its sweeps (completed jobs are skipped, the others go on
+# from their last checkpoint) and writes its report again. PYTHON picks the interpreter (default:
+# the project's .venv, else python). Commands run from the repository root.
+# For trying the plumbing on a few batches (the test suite does): EXPERIMENT_OVERRIDES="KEY=VALUE ..."
+# is added to every sweep, and EXPERIMENT_OUT=DIR writes the reports into DIR/NAME instead of here.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+runs=$(mkdir -p "${1:-$root/outputs/experiments}" && cd "${1:-$root/outputs/experiments}" && pwd)
+python=${PYTHON:-$([ -x "$root/.venv/bin/python" ] && echo "$root/.venv/bin/python" || echo python)}
+out=${EXPERIMENT_OUT:+$EXPERIMENT_OUT/$(basename "$here")}
+out=${out:-$here}
+read -r -a extra <<< "${EXPERIMENT_OVERRIDES:-}"
+export PYTHON=$python
+cd "$root"
+
+sweep() {  # sweep NAME OVERRIDES...: python -m resnet_exp.run -m OVERRIDES into RUNS_DIR/NAME
+    local name=$1
+    shift
+    "$python" -m resnet_exp.run -m "$@" ${extra[@]+"${extra[@]}"} hydra.sweep.dir="$runs/$name"
+}
+
+report() {  # report ARGS...: python -m resnet_exp.report ARGS --out <this experiment's folder>
+    mkdir -p "$out"
+    "$python" -m resnet_exp.report "$@" --out "$out"
+}

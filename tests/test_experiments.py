@@ -1,0 +1,54 @@
+"""The committed experiments' scripts, on a few batches: they run their sweeps, chain to the
+experiments they reuse, resume (a second run trains nothing) and write their reports."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT, TINY
+from tests.test_reliability import status
+
+
+def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "EXPERIMENT_OVERRIDES": " ".join([*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1"]),
+        "EXPERIMENT_OUT": str(reports),
+    }
+
+    def run() -> subprocess.CompletedProcess:
+        script = ROOT / "experiments" / "bf16_vs_fp32" / "run.sh"
+        return subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+
+    def committed() -> dict:
+        return {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()}
+
+    committed_before = committed()
+    r = run()
+    assert r.returncode == 0, r.stderr[-3000:]
+    block_order, fp32 = runs / "block_order", runs / "bf16_vs_fp32"
+    assert sorted(p.name for p in block_order.iterdir() if p.name.isdigit()) == [str(n) for n in range(10)]
+    assert all(status(block_order / str(n))["status"] == "completed" for n in range(10))
+    assert [status(fp32 / str(n))["precision"] for n in range(3)] == ["32-true"] * 3
+    # each experiment's report in its own folder; the comparison pairs block_order's post seeds 1-3
+    assert (reports / "block_order" / "report.md").is_file() and (reports / "block_order" / "curves.png").is_file()
+    summary = list(csv.DictReader(open(reports / "bf16_vs_fp32" / "summary.csv")))
+    assert sorted((row["trainer.precision"], row["seed"]) for row in summary) == sorted(
+        (p, s) for p in ("auto", "32-true") for s in "123"
+    )
+    text = (reports / "bf16_vs_fp32" / "report.md").read_text()
+    assert "| trainer.precision=auto | trainer.precision=32-true | paired |" in text
+    assert committed() == committed_before  # the experiments' own folders are left alone
+
+    before = {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")}
+    again = run()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (again.stdout + again.stderr).count("completed before: skipped") == 13
+    assert {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")} == before
