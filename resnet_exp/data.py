@@ -271,8 +271,11 @@ class EpochShuffle(Sampler[int]):
     def __init__(self, n: int, seed: int, resume: tuple[int, int] = (0, 0), rank: int = 0, world: int = 1) -> None:
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} is not in 0..{world - 1}")
-        self.n, self.seed, self.epoch, self.rank, self.world = n, seed, 0, rank, world
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
         self.resume_epoch, self.resume_skip = resume
+        # The epoch it starts in, before Lightning's first set_epoch: a resumed run's loader is
+        # iterated once before that call, and worker processes fetch indices at once.
+        self.epoch = self.resume_epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -1,30 +1,58 @@
-"""A job directory's lifecycle: its status file, its saved config, resuming it.
+"""A job's life, with one owner: its directory, the one process that trains it, its records.
 
 A job directory holds ``status.json``: ``running``, ``completed`` (with the final metrics),
-``failed`` (with the error), ``diverged`` (at which epoch and step) or ``interrupted``. A job found
-``completed`` or ``diverged`` is skipped when its sweep is run again; any other job resumes from
-its newest checkpoint (``last.ckpt``, or ``interrupted.ckpt`` from mid-epoch), continuing its
-metrics.csv (the epochs the checkpoint holds, none twice) and its W&B run (the same id, kept in
-status.json). A job whose saved config differs from the new one is
-refused, unless the user forces it (``force_resume=true``).
+``failed`` (with the error), ``diverged`` (at which epoch and step) or ``interrupted``, with the
+host, process and times of the latest attempt. ``Job`` is its only writer:
+
+- **One writer.** ``Job.lock`` takes an OS file lock on ``.lock`` in the directory while a process
+  trains the job (released on any exit, so a crashed job leaves no stale lock); a second process
+  finds it held and skips the job (``JobBusy``, naming the holder's host and process).
+- **Resume.** A job found ``completed`` or ``diverged`` is skipped when its sweep runs again; any
+  other resumes from its newest readable checkpoint (``last.ckpt`` at the end of every epoch,
+  ``interrupted.ckpt`` from mid-epoch, else ``best.ckpt``); one that cannot be read is named and
+  passed over. Checkpoints are written atomically (``AtomicCheckpointIO``).
+- **Records that do not lie.** Every checkpoint carries the rows of ``metrics.csv`` so far
+  (``MetricsHistory``), and a resume rewrites the file from them: each epoch once, none missing.
+  Every attempt's end, whatever it is, lands in ``status.json`` (``Job.attempt``).
+
+A job whose saved config differs from the new one is refused, unless the user forces it
+(``force_resume=true``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
+import logging
 import os
+import socket
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+log = logging.getLogger("resnet_exp")
 
 STATUS_FILE = "status.json"
+LOCK_FILE = ".lock"
+METRICS_FILE = "metrics.csv"
 # A job that ended so is not run again when its sweep is: it would end the same way.
 FINISHED = ("completed", "diverged")
 CONFIG_FILE = "config.yaml"
+CHECKPOINTS = "checkpoints"
+LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
 # Keys that say where a job's files go and how it runs or reports, not what it computes: they may
 # differ on a resume, and a report leaves them out of the recipe.
 NOT_RECIPE = (
@@ -40,9 +68,26 @@ NOT_RECIPE = (
 )
 
 
+class JobError(Exception):
+    """A job directory that cannot be trained as it is; the message is one line and says what to do."""
+
+
+class JobBusy(JobError):
+    """Another process trains this job now."""
+
+
+def describe(e: BaseException) -> str:
+    """``Type: first line of the message``, for one-line warnings, errors and records."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
 def read_status(job_dir: Path) -> dict[str, Any]:
     path = Path(job_dir) / STATUS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {"status": "unknown", "error": f"{path} cannot be read"}
 
 
 def write_status(job_dir: Path, **status: Any) -> None:
@@ -52,24 +97,36 @@ def write_status(job_dir: Path, **status: Any) -> None:
     os.replace(tmp, Path(job_dir) / STATUS_FILE)
 
 
-INTERRUPTED_CKPT = "interrupted.ckpt"
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic: each file is written beside its place and moved
+    there in one step, so a kill leaves the previous checkpoint or the new one, never half of one."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
 
 
-def resume_point(job_dir: Path) -> tuple[Path | None, int, int]:
-    """Where a job resumes: the newest of ``checkpoints/last.ckpt`` (end of an epoch) and
-    ``checkpoints/interrupted.ckpt`` (saved at the end of the training batch where Ctrl-C or SIGTERM
-    stopped it), with the number of
-    whole epochs it holds and the batches of the next epoch already trained; (None, 0, 0) if none."""
-    found = [p for p in (Path(job_dir) / "checkpoints" / n for n in ("last.ckpt", INTERRUPTED_CKPT)) if p.is_file()]
-    if not found:
-        return None, 0, 0
-    path = max(found, key=lambda p: p.stat().st_mtime_ns)
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    # saved at the end of a training batch, that batch is processed but not yet counted completed
-    batches = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
-    if path.name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
-        return path, int(ckpt["epoch"]) + 1, 0
-    return path, int(ckpt["epoch"]), int(batches)
+@dataclass
+class Resume:
+    """Where a job goes on: the checkpoint (None: from scratch), the whole epochs it holds, the
+    batches of the next epoch already trained, and metrics.csv's rows up to there."""
+
+    checkpoint: Path | None = None
+    epochs: int = 0
+    batches: int = 0
+    rows: list[dict[str, float]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _progress(ckpt: dict[str, Any], name: str) -> tuple[int, int]:
+    """(whole epochs, batches of the next epoch) that a checkpoint holds. A checkpoint saved at the
+    end of a training batch (interrupted.ckpt) holds that batch processed but not yet completed."""
+    batches = int(ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"])
+    if name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
+        return int(ckpt["epoch"]) + 1, 0
+    return int(ckpt["epoch"]), batches
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -83,17 +140,34 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
-    """The keys (``key: saved -> new``) whose values differ from the job's saved config.yaml."""
+    """The keys (``key: saved -> new``) whose values differ from the job's saved config.yaml; the
+    ``hydra`` node of a run's config is not part of the job's. A saved config that cannot be read
+    raises JobError."""
     path = Path(job_dir) / CONFIG_FILE
     if not path.is_file():
         return []
-    saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
-    new = flatten(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
+    except Exception as e:  # YAML or OmegaConf: a file edited by hand, cut short
+        raise JobError(
+            f"{path} cannot be read ({describe(e)}); restore it, or delete {job_dir} to train anew"
+        ) from None
+    if not isinstance(saved, dict) or not saved:
+        raise JobError(f"{path} holds no config; restore it, or delete {job_dir} to train anew")
+    tree = OmegaConf.to_container(cfg, resolve=True) if "hydra" not in cfg else job_config(cfg)
+    new = flatten(tree)
     return [
         f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
         for k in dict.fromkeys([*saved, *new])
         if not k.startswith(NOT_RECIPE) and saved.get(k) != new.get(k)
     ]
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    """A job's resolved config, without Hydra's own node (a run's config carries it)."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+    return OmegaConf.to_container(OmegaConf.create(tree), resolve=True)
 
 
 def wandb_epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
@@ -113,32 +187,218 @@ def wandb_epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
 
 def read_metrics(job_dir: Path) -> list[dict[str, float]]:
     """metrics.csv as numbers, one dict per epoch."""
-    path = Path(job_dir) / "metrics.csv"
+    path = Path(job_dir) / METRICS_FILE
     if not path.is_file():
         return []
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
-class JobMetrics(CSVLogger):
-    """Lightning's CSVLogger writing ``metrics.csv`` straight into the job directory. Resuming after
-    ``keep_epochs`` epochs, it keeps the rows of those epochs and drops any later ones (an epoch
-    logged but not checkpointed before a kill is trained again, so it must not appear twice)."""
+class JobMetrics(Logger):
+    """The job's ``metrics.csv``, one row per epoch, rewritten whole and atomically at every row
+    (ten rows: nothing to save by appending). Resuming, it starts from the rows the checkpoint
+    carries (``Resume.rows``), so an epoch logged after that checkpoint, or a row lost from the
+    file, cannot end up twice or missing."""
 
-    def __init__(self, job_dir: Path, keep_epochs: int = 0) -> None:
-        path = Path(job_dir) / "metrics.csv"
-        header: list[str] = []
-        kept: list[dict[str, str]] = []
-        if keep_epochs and path.is_file():
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                header = list(reader.fieldnames or [])
-                kept = [row for row in reader if float(row["epoch"]) <= keep_epochs]
-        super().__init__(save_dir=str(job_dir), name="", version="")
-        writer = self.experiment  # opening it removes the old file
-        if kept:
-            with open(path, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=header)
-                w.writeheader()
-                w.writerows(kept)
-            writer.metrics_keys = sorted(header)
+    def __init__(self, job_dir: Path, rows: list[dict[str, float]] = ()) -> None:
+        super().__init__()
+        self.path = Path(job_dir) / METRICS_FILE
+        self.rows = [dict(r) for r in rows]
+        self._write()
+
+    @property
+    def name(self) -> str:
+        return "metrics"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.path.parent)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass  # the job's config.yaml holds them
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        row = {k: float(v) for k, v in metrics.items()}
+        if step is not None:
+            row["step"] = float(step)
+        self.rows.append(row)
+        self._write()
+
+    def _write(self) -> None:
+        if not self.rows:
+            self.path.unlink(missing_ok=True)
+            return
+        keys = sorted(dict.fromkeys(k for row in self.rows for k in row))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+
+def checkpoint_callbacks(folder: Path, monitor: str) -> list[ModelCheckpoint]:
+    """The job's two checkpoints, each overwritten in place (no -v1 copies): ``best.ckpt``, the
+    epoch of highest ``monitor``; ``last.ckpt``, every finished epoch whatever ``monitor`` did
+    (``save_last=True`` on the first one would skip the epochs where it did not improve)."""
+    best = ModelCheckpoint(
+        dirpath=folder, filename="best", monitor=monitor, mode="max", save_top_k=1, enable_version_counter=False
+    )
+    last = ModelCheckpoint(dirpath=folder, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    return [best, last]
+
+
+class MetricsHistory(pl.Callback):
+    """Puts metrics.csv's rows so far into every checkpoint (``metrics_rows``), so that a resume
+    from that checkpoint rewrites the file exactly as it stood there."""
+
+    def __init__(self, metrics: JobMetrics | None) -> None:
+        self.metrics = metrics
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint["metrics_rows"] = [dict(r) for r in self.metrics.rows] if self.metrics is not None else []
+
+
+class Job:
+    """One job directory and the attempt of this process to train it (see the module's text).
+    ``writer=False`` (the other processes of a DDP run): it reads but never writes or locks."""
+
+    def __init__(self, directory: Path, writer: bool = True) -> None:
+        self.dir = Path(directory)
+        self.writer = writer
+        self.fields: dict[str, Any] = {}
+        self._lock: Any = None
+
+    # --- one writer -------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the job's lock, or raise JobBusy naming the process that holds it."""
+        if not self.writer:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.dir / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise JobBusy(f"{self.dir} is being trained by {holder}; skipped here") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"host {socket.gethostname()}, process {os.getpid()} (since {now()})\n")
+        handle.flush()
+        self._lock = handle  # held until unlock() or the process ends, however it ends
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Job]:
+        self.lock()
+        try:
+            yield self
+        finally:
+            self.unlock()
+
+    # --- records ----------------------------------------------------------------------------
+    @property
+    def status(self) -> dict[str, Any]:
+        return read_status(self.dir)
+
+    def record(self, status: str, **fields: Any) -> None:
+        """Replace status.json: ``status``, this attempt's fields, then ``fields``."""
+        if self.writer:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_status(self.dir, status=status, **{**self.fields, **fields})
+
+    @contextlib.contextmanager
+    def attempt(self, epoch: Callable[[], int], interruption: Callable[[], str], **fields: Any) -> Iterator[Job]:
+        """One attempt at training: recorded ``running`` now, and whatever ends it recorded too:
+        ``diverged``, ``interrupted`` (Ctrl-C, SIGTERM, a requeue: ``interruption()`` says which) or
+        ``failed`` (with the error and its traceback), before the exception goes on. ``epoch()``
+        gives the epoch (from 1) under way; ``completed`` is the caller's to record."""
+        from resnet_exp.module import Diverged
+
+        self.fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": now(), **fields}
+        previous = self.status
+        if previous.get("wandb_id") and "wandb_id" not in self.fields:
+            self.fields["wandb_id"] = previous["wandb_id"]  # the W&B run it continues, kept until known
+        self.record("running")
+        try:
+            yield self
+        except Diverged as e:
+            self.record("diverged", error=str(e), epoch=e.epoch, step=e.step)
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            self.record("interrupted", epoch=_safe(epoch), error=interruption() or "interrupted")
+            raise
+        except BaseException as e:
+            self.record("failed", error=describe(e), epoch=_safe(epoch), traceback=traceback.format_exc())
+            raise
+
+    def completed(self, epochs: int, final: dict[str, float]) -> None:
+        self.record("completed", epochs=epochs, final=final, finished=now())
+
+    # --- resuming ---------------------------------------------------------------------------
+    def resume_point(self) -> Resume:
+        """The newest readable checkpoint and what it holds; checkpoints that cannot be read are
+        named in one line each, recorded, and passed over for the next newest (last.ckpt and
+        interrupted.ckpt by time, then best.ckpt). JobError where there are checkpoints but none
+        readable, or where metrics.csv cannot be rebuilt."""
+        folder = self.dir / CHECKPOINTS
+        recent = sorted(
+            (p for p in (folder / LAST_CKPT, folder / INTERRUPTED_CKPT) if p.is_file()),
+            key=lambda p: p.stat().st_mtime_ns,
+            reverse=True,
+        )
+        candidates = recent + [p for p in [folder / BEST_CKPT] if p.is_file()]
+        unreadable = []
+        for path in candidates:
+            try:
+                ckpt = torch.load(path, map_location="cpu", weights_only=True)
+                epochs, batches = _progress(ckpt, path.name)
+            except Exception as e:  # truncated, garbage, or not a training checkpoint
+                unreadable.append(f"{path} cannot be read ({describe(e)})")
+                log.warning("%s; trying the next checkpoint", unreadable[-1])
+                continue
+            rows = self._rows_up_to(epochs, ckpt.get("metrics_rows"))
+            return Resume(path, epochs, batches, rows, unreadable)
+        if unreadable:
+            raise JobError(
+                f"no readable checkpoint: {'; '.join(unreadable)}; delete {folder} to train the job from the start"
+            )
+        return Resume()
+
+    def _rows_up_to(self, epochs: int, carried: list[dict[str, float]] | None) -> list[dict[str, float]]:
+        """metrics.csv's rows of epochs 1..``epochs``: those the checkpoint carries, then any
+        later ones from the file (a checkpoint written before its epoch's row was logged)."""
+        rows = [r for r in (carried or []) if r.get("epoch", 0) <= epochs]
+        have = {r.get("epoch") for r in rows}
+        rows += [r for r in read_metrics(self.dir) if r.get("epoch", 0) <= epochs and r.get("epoch") not in have]
+        rows.sort(key=lambda r: r["epoch"])
+        missing = sorted(set(range(1, epochs + 1)) - {int(r["epoch"]) for r in rows})
+        if missing:
+            raise JobError(
+                f"{self.dir / METRICS_FILE} lacks epoch(s) {', '.join(map(str, missing))} and the checkpoint does "
+                f"not carry them; delete {self.dir} to train the job anew"
+            )
+        return rows
+
+
+def now() -> str:
+    return datetime.now().isoformat(timespec="milliseconds")
+
+
+def _safe(epoch: Callable[[], int]) -> int | None:
+    try:
+        return epoch()
+    except Exception:  # no trainer yet: the attempt failed before training
+        return None

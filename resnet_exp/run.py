@@ -13,11 +13,8 @@ import importlib.util
 import logging
 import os
 import signal
-import socket
 import sys
-import traceback
 import warnings
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,6 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.config import config_path, one_line_error
@@ -34,15 +30,18 @@ from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import agree, global_rank, single_run_command
 from resnet_exp.hardware import auto_precision, keep_freed_memory
 from resnet_exp.job import (
+    CHECKPOINTS,
     CONFIG_FILE,
     FINISHED,
     INTERRUPTED_CKPT,
+    AtomicCheckpointIO,
+    Job,
+    JobBusy,
     JobMetrics,
-    read_metrics,
-    read_status,
-    resume_point,
+    MetricsHistory,
+    checkpoint_callbacks,
+    describe,
     wandb_epochs_recorded,
-    write_status,
 )
 from resnet_exp.module import METRICS, Classifier, Diverged, DivergenceGuard
 from resnet_exp.resnet import ResNet
@@ -57,12 +56,6 @@ warnings.filterwarnings("ignore", message=r"The number of training batches .* is
 # In a run on several processes the logged metrics are torchmetrics' results, gathered over the
 # processes already; Lightning's advice to reduce them once more does not apply.
 warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
-
-
-def describe(e: BaseException) -> str:
-    """``Type: first line of the message``, for one-line warnings and errors."""
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id: str | None) -> Logger | None:
@@ -130,12 +123,12 @@ class SafeWandbLogger(WandbLogger):
             log.warning("W&B stopped working (%s); training goes on, metrics go to metrics.csv", describe(e))
 
 
-def replay_to_wandb(wandb: Logger, job_dir: Path, done: int) -> None:
-    """Log to the continued W&B run the checkpointed epochs that its earlier offline files lack
-    (lost to a hard kill before W&B wrote them), so that W&B ends with every epoch, once."""
+def replay_to_wandb(wandb: Logger, job_dir: Path, rows: list[dict[str, float]]) -> None:
+    """Log to the continued W&B run the checkpointed epochs (``rows``) that its earlier offline
+    files lack (lost to a hard kill before W&B wrote them), so that W&B ends with every epoch, once."""
     recorded = wandb_epochs_recorded(job_dir, wandb.version)
-    for row in read_metrics(job_dir):
-        if row["epoch"] <= done and row["epoch"] not in recorded:
+    for row in rows:
+        if row["epoch"] not in recorded:
             wandb.experiment.log({k: row[k] for k in ("epoch", *METRICS) if k in row})
 
 
@@ -248,110 +241,93 @@ def use_compile_cache(directory: Path) -> None:
 def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
     """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics.
 
-    In a run on several processes (``trainer=ddp``) every process calls this; the first one (rank
-    0) alone writes the job's files (config.yaml, status.json, metrics.csv, W&B, checkpoints)."""
-    status = read_status(job_dir)
-    if status.get("status") in FINISHED:
-        log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
-        if status["status"] == "diverged":
-            raise Diverged(status["epoch"], status["step"])
-        return status.get("final", {})
+    ``Job`` (resnet_exp/job.py) owns the job's life: the lock, the resume point, every status
+    record. In a run on several processes (``trainer=ddp``) every process calls this; the first one
+    (rank 0) alone locks the job and writes its files (config.yaml, status.json, metrics.csv, W&B,
+    checkpoints)."""
     first = global_rank() == 0
-    resume, done, batches = resume_point(job_dir)
-    if resume and first:
-        where = f"epoch {done}" + (f" and {batches} batches of epoch {done + 1}" if batches else "")
-        log.info("%s: resuming after %s from %s", job_dir, where, resume)
+    job = Job(job_dir, writer=first)
+    with job.locked():
+        status = job.status
+        if status.get("status") in FINISHED:
+            log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
+            if status["status"] == "diverged":
+                raise Diverged(status["epoch"], status["step"])
+            return status.get("final", {})
+        trainer: pl.Trainer | None = None
+        with job.attempt(epoch=lambda: trainer.current_epoch + 1, interruption=lambda: _Signals.received) as attempt:
+            trainer, module, datamodule, wandb = _prepare(cfg, job, first)
+            previous = _Signals.install()
+            try:
+                with single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
+                    trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+                if wandb is not None:
+                    try:
+                        wandb.experiment.finish()  # each job its own W&B run, also in a multirun
+                    except Exception as e:
+                        log.warning("W&B could not finish the run (%s)", describe(e))
+            final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
+            attempt.completed(trainer.current_epoch, final)
+    return final
 
-    job_dir.mkdir(parents=True, exist_ok=True)
+
+def _prepare(
+    cfg: DictConfig, job: Job, first: bool
+) -> tuple[pl.Trainer, Classifier, FashionMNISTDataModule, Logger | None]:
+    """Everything a job's attempt needs before ``fit``: its resume point, its saved config, the
+    data, network and LightningModule, its loggers and callbacks, the Trainer; the attempt's record
+    updated with what it runs with."""
+    resume = job.resume = job.resume_point()
+    if resume.unreadable:  # every record of this attempt names them
+        job.fields["unreadable_checkpoints"] = resume.unreadable
+        job.record("running")
+    if resume.checkpoint and first:
+        where = f"epoch {resume.epochs}" + (
+            f" and {resume.batches} batches of epoch {resume.epochs + 1}" if resume.batches else ""
+        )
+        log.info("%s: resuming after %s from %s", job.dir, where, resume.checkpoint)
     config = OmegaConf.to_container(cfg, resolve=True)
     if first:
-        OmegaConf.save(OmegaConf.create(config), job_dir / CONFIG_FILE)
+        OmegaConf.save(OmegaConf.create(config), job.dir / CONFIG_FILE)
     pl.seed_everything(cfg.seed, workers=True, verbose=first)
     keep_freed_memory()
 
     datamodule, module = build(cfg)
-    datamodule.resume_at(done, batches)
+    datamodule.resume_at(resume.epochs, resume.batches)
 
     loggers: list[Logger] = []
-    wandb = None
+    metrics = wandb = None
     if first:
-        loggers.append(JobMetrics(job_dir, keep_epochs=done))
-        wandb = wandb_logger(cfg, job_dir, config, status.get("wandb_id"))
+        metrics = JobMetrics(job.dir, resume.rows)
+        loggers.append(metrics)
+        wandb = wandb_logger(cfg, job.dir, config, job.fields.get("wandb_id"))
         if wandb is not None:
             loggers.append(wandb)
-    # Two checkpoints, each overwritten in place (no -v1 copies): best.ckpt, the epoch of highest
-    # val/acc (with a validation split) or test/acc; last.ckpt, every finished epoch whatever that
-    # did (save_last=True on the first one would skip the epochs where it did not improve).
-    best = ModelCheckpoint(
-        dirpath=job_dir / "checkpoints",
-        filename="best",
-        monitor="val/acc" if cfg.data.val_size else "test/acc",
-        mode="max",
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    last = ModelCheckpoint(
-        dirpath=job_dir / "checkpoints", filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-    )
+    folder = job.dir / CHECKPOINTS
+    checkpoints = checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc")
     trainer = pl.Trainer(
         **trainer_args(cfg.trainer),
         logger=loggers or False,
-        callbacks=[best, last, DivergenceGuard(), StopOnSignal(job_dir / "checkpoints" / INTERRUPTED_CKPT)],
-        default_root_dir=str(job_dir),
+        callbacks=[*checkpoints, MetricsHistory(metrics), DivergenceGuard(), StopOnSignal(folder / INTERRUPTED_CKPT)],
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(job.dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )
-    # What every status record of this attempt carries: the W&B run, where and when the attempt runs
-    # (a resumed job: the latest attempt), what precision=auto and data.pipeline=auto became here.
-    attempt = {"wandb_id": wandb.version} if wandb is not None else {}
-    attempt.update(
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        started=datetime.now().isoformat(timespec="milliseconds"),
+    # What every status record of this attempt carries: the W&B run, what precision=auto and
+    # data.pipeline=auto became here.
+    if wandb is not None:
+        job.fields["wandb_id"] = wandb.version
+    job.fields.update(
         precision=str(trainer.precision),
         pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
     )
-    record = write_status if first else (lambda *a, **k: None)
-    if wandb is not None and done and cfg.logger.wandb.mode == "offline":
-        replay_to_wandb(wandb, job_dir, done)
-    record(job_dir, status="running", resumed_after_epoch=done, **attempt)
-    previous = _Signals.install()
-    try:
-        with single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
-            trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
-    except Diverged as e:
-        record(job_dir, status="diverged", error=str(e), epoch=e.epoch, step=e.step, **attempt)
-        raise
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM, a requeue: Lightning shut down and exits
-        record(
-            job_dir,
-            status="interrupted",
-            epoch=trainer.current_epoch + 1,
-            error=_Signals.received or "interrupted",
-            **attempt,
-        )
-        raise
-    except BaseException as e:
-        record(
-            job_dir,
-            status="failed",
-            error=f"{type(e).__name__}: {e}",
-            epoch=trainer.current_epoch + 1,
-            traceback=traceback.format_exc(),
-            **attempt,
-        )
-        raise
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if wandb is not None:
-            try:
-                wandb.experiment.finish()  # each job its own W&B run, also in a multirun
-            except Exception as e:
-                log.warning("W&B could not finish the run (%s)", describe(e))
-    final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
-    attempt["finished"] = datetime.now().isoformat(timespec="milliseconds")
-    record(job_dir, status="completed", epochs=trainer.current_epoch, final=final, **attempt)
-    return final
+    if wandb is not None and resume.epochs and cfg.logger.wandb.mode == "offline":
+        replay_to_wandb(wandb, job.dir, resume.rows)
+    job.record("running", resumed_after_epoch=resume.epochs)
+    return trainer, module, datamodule, wandb
 
 
 @hydra.main(version_base="1.3", config_path=config_path(), config_name="config")
@@ -362,6 +338,9 @@ def main(cfg: DictConfig) -> float | None:
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         final = train(cfg, job_dir)
+    except JobBusy as e:
+        log.warning("%s", e)
+        return None
     except Exception as e:
         log.error("%s: %s (details in %s)", job_dir, describe(e), job_dir / "status.json")
         return None

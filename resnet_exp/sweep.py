@@ -11,7 +11,9 @@ exits non-zero if anything did not.
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from resnet_exp import data
 from resnet_exp.config import ConfigError, validate
 from resnet_exp.ddp import global_rank, processes
-from resnet_exp.job import config_changes, read_status
+from resnet_exp.job import JobError, config_changes, describe, job_config, read_status
 
 SWEEP_FILE = "sweep.yaml"
 
@@ -76,28 +78,69 @@ def check_data(cfgs: list[DictConfig]) -> None:
             fail(str(e))
 
 
-def check_resume(job_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to resume ``job_dir`` with a config that differs from the one it ran with."""
-    changes = config_changes(job_dir, cfg)
+def check_resolves(cfg: DictConfig, where: str = "") -> None:
+    """Refuse a config with a value that cannot be resolved (``${oc.env:UNSET}``, say)."""
+    try:
+        job_config(cfg)
+    except Exception as e:
+        fail(f"a config value cannot be resolved: {describe(e)}{where}")
+
+
+def check_resume(job_dir: Path, cfg: DictConfig, directory_key: str = "hydra.sweep.dir") -> None:
+    """Refuse to resume ``job_dir`` with a config that differs from the one it ran with, or whose
+    saved config cannot be read."""
+    try:
+        changes = config_changes(job_dir, cfg)
+    except JobError as e:
+        fail(str(e))
     if changes and not cfg.force_resume:
         fail(
-            f"{job_dir} ran with another config ({'; '.join(changes)}); use a new hydra.sweep.dir, "
+            f"{job_dir} ran with another config ({'; '.join(changes)}); use a new {directory_key}, "
             "or force_resume=true to resume it anyway"
         )
 
 
-def summarize(job_dirs: list[Path]) -> None:
-    """Print one line per job that did not complete and exit 1 if there is any."""
+def summarize(job_dirs: list[Path], resume_command: str) -> None:
+    """Print one line per job that did not complete, and the command that resumes them, and exit 1
+    if there is any."""
     bad = [(d, read_status(d)) for d in job_dirs]
     bad = [(d, s) for d, s in bad if s.get("status") != "completed"]
     if not bad:
         return
     print(f"{len(bad)} of {len(job_dirs)} job(s) did not complete:", file=sys.stderr)
     for d, s in bad:
-        print(f"  {d}: {s.get('status', 'not started')}: {s.get('error', '')}".rstrip(": "), file=sys.stderr)
+        state = s.get("status", "not started")
+        reason = s.get("error", "")
+        if state == "running" and s.get("pid") != os.getpid():
+            reason = f"by host {s.get('host')}, process {s.get('pid')}, since {s.get('started')}"
+        print(f"  {d}: {state}: {reason}".rstrip(": "), file=sys.stderr)
     if any(s.get("status") != "diverged" for _, s in bad):
-        print("Run the same command again to resume the ones that failed or were interrupted.", file=sys.stderr)
+        print(f"To resume the ones that failed or were interrupted: {resume_command}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def resume_command(directory_key: str, directory: Path) -> str:
+    """This command line, with the run's or sweep's directory made explicit: what resumes it."""
+    args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
+    return " ".join(["python -m resnet_exp.run", *map(shlex.quote, args), shlex.quote(f"{directory_key}={directory}")])
+
+
+def checked(method):
+    """A callback method whose every failure stops the command with one line and exit status 2:
+    Hydra would turn an exception other than SystemExit into a warning and start the job anyway."""
+
+    @functools.wraps(method)
+    def wrapper(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            method(self, config, **kwargs)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except ConfigError as e:
+            fail(str(e))
+        except Exception as e:
+            fail(describe(e))
+
+    return wrapper
 
 
 def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
@@ -126,26 +169,32 @@ class SweepCallback(Callback):
     """Checks before the first job, sums up after the last one. In a run on several processes only
     the first process does either; the others are started by it (or by SLURM) to run their share."""
 
+    @checked
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if global_rank() != 0:
             return
-        try:
-            validate(config)
-        except ConfigError as e:
-            fail(str(e))
-        check_output(Path(config.hydra.run.dir))
-        check_resume(Path(config.hydra.run.dir), config)
+        check_resolves(config)
+        validate(config)
+        run_dir = Path(config.hydra.run.dir)
+        check_output(run_dir)
+        check_resume(run_dir, config, "hydra.run.dir")
         check_data([config])
+        print(f"Run directory: {run_dir} (to resume: {resume_command('hydra.run.dir', run_dir)})", flush=True)
 
+    @checked
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         if global_rank() != 0:
             return
-        summarize([Path(config.hydra.run.dir)])
+        run_dir = Path(config.hydra.run.dir)
+        summarize([run_dir], resume_command("hydra.run.dir", run_dir))
 
+    @checked
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        info = read_sweep(Path(config.hydra.sweep.dir)) or {"jobs": 0}
-        summarize([Path(config.hydra.sweep.dir) / str(i) for i in range(info["jobs"])])
+        sweep_dir = Path(config.hydra.sweep.dir)
+        info = read_sweep(sweep_dir) or {"jobs": 0}
+        summarize([sweep_dir / str(i) for i in range(info["jobs"])], resume_command("hydra.sweep.dir", sweep_dir))
 
+    @checked
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # As Hydra's basic sweeper does: hydra.sweeper.params (an experiment preset's sweep) first,
         # then the command line's overrides, which win where both name a key.
@@ -156,22 +205,44 @@ class SweepCallback(Callback):
         check_output(sweep_dir)
         cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
         for num, (job, cfg) in enumerate(zip(jobs, cfgs)):
+            where = f" (in job {' '.join(job)})" if len(jobs) > 1 else ""
+            check_resolves(cfg, where)
             try:
                 validate(cfg)
             except ConfigError as e:
-                fail(f"{e} (in job {' '.join(job)})" if len(jobs) > 1 else str(e))
+                fail(f"{e}{where}")
             check_launcher(config.hydra.launcher, cfg)
             check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
         check_data(cfgs)
-        info = read_sweep(sweep_dir) or {"group": f"sweep-{sweep_dir.name}"}
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        info = {"group": sweep_group(sweep_dir)}
         info.update(
             swept=swept_keys(jobs),
             jobs=len(jobs),
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(info), sweep_dir / SWEEP_FILE)
-        print(f"Sweep directory: {sweep_dir} (to resume, run the same command with hydra.sweep.dir={sweep_dir})")
+        tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
+        OmegaConf.save(OmegaConf.create(info), tmp)
+        os.replace(tmp, sweep_dir / SWEEP_FILE)
+        print(f"Sweep directory: {sweep_dir} (to resume: {resume_command('hydra.sweep.dir', sweep_dir)})", flush=True)
+
+
+def sweep_group(sweep_dir: Path) -> str:
+    """The sweep's W&B group: the directory's name and a random id, made once and kept in
+    sweep.yaml, so that it is unique to this sweep and the same when the sweep is resumed. Made
+    with an exclusive create: of two copies of a sweep started at once, the first one's wins."""
+    info = read_sweep(sweep_dir)
+    if info and info.get("group"):
+        return info["group"]
+    tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
+    OmegaConf.save(OmegaConf.create({"group": f"{sweep_dir.name}-{secrets.token_hex(4)}"}), tmp)
+    try:
+        os.link(tmp, sweep_dir / SWEEP_FILE)  # fails where the file exists
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return read_sweep(sweep_dir)["group"]
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:

@@ -1,10 +1,14 @@
-"""Shared fixtures: the real Fashion-MNIST files and a runner for the real CLI."""
+"""Shared fixtures and helpers: the real Fashion-MNIST files, runners for the real CLI, readers of
+a job directory's files, waits on what a running job writes."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,16 +26,57 @@ def data_dir() -> Path:
     return DEBIAN_DIR
 
 
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
-) -> subprocess.CompletedProcess:
-    """Run ``python -m <args>`` in a subprocess, as a user would, with W&B kept offline."""
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a command the tests run: W&B offline and quiet, no credentials."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
     full_env.pop("WANDB_API_KEY", None)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    return full_env
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <args>`` in a subprocess, as a user would, and wait for it to end (no time
+    limit: a busy machine is slow, not wrong)."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=cli_env(env), capture_output=True, text=True)
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python -m <args>`` without waiting; its stdout and stderr together in ``.stdout``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+
+
+def rows(job: Path) -> list[dict[str, str]]:
+    """A job's metrics.csv, one dict per epoch."""
+    with open(job / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def status(job: Path) -> dict:
+    return json.loads((job / "status.json").read_text())
+
+
+def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
+    """Wait until ``job`` has ``epochs`` epochs logged and checkpointed (an event, not a time: it
+    waits as long as the process runs, and fails at once if it ends first)."""
+    import torch
+
+    ckpt = job / "checkpoints" / "last.ckpt"
+    while True:
+        assert proc.poll() is None, proc.stdout.read()
+        if (job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file():
+            try:
+                if torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs:
+                    return
+            except Exception:  # replaced right now
+                pass
+        time.sleep(0.05)  # polling interval
 
 
 # A few batches of the real data: enough to exercise every path in seconds on a CPU.
@@ -43,3 +88,6 @@ TINY = (
     "data.num_workers=0",
     "trainer.enable_progress_bar=false",
 )
+# A few more batches, with the default config's loader settings (data.num_workers is left alone).
+SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "trainer.enable_progress_bar=false")
+RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")

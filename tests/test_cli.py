@@ -220,14 +220,14 @@ def test_configs_are_found_in_an_installed_wheel(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "w"),
          str(ROOT)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "w").glob("resnet_exp-*.whl")
     target = tmp_path / "site"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
     r = run_cli("resnet_exp.summary", "model=resnet34", "block.order=relu_only_pre", cwd=tmp_path,

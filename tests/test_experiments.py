@@ -8,8 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT, TINY
-from tests.test_reliability import status
+from tests.conftest import ROOT, TINY, status
 
 
 def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):

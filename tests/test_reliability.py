@@ -1,32 +1,19 @@
-"""Sweeps survive crashes, divergence, kills and interruption, and lose nothing (real CLI, CPU)."""
+"""Sweeps survive crashes, divergence, kills and interruption, and lose nothing; one process trains
+a job at a time; every check runs and every record tells the truth (real CLI, CPU, real data)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from resnet_exp.wandb_files import read_run
-from tests.conftest import run_cli
-
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "data.num_workers=0", "trainer.enable_progress_bar=false")
-RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")
-
-
-def rows(job: Path) -> list[dict[str, str]]:
-    with open(job / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def status(job: Path) -> dict:
-    return json.loads((job / "status.json").read_text())
+from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
 def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
@@ -52,7 +39,8 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     ]
 
     # Again in the same directory: both jobs ended for good, nothing is trained or rewritten.
-    before = {p: p.stat().st_mtime_ns for p in sweep.glob("*/*") if p.is_file() and p.name != "run.log"}  # logs grow
+    # logs grow, and the lock file names its latest holder
+    before = {p: p.stat().st_mtime_ns for p in sweep.glob("*/*") if p.is_file() and p.name not in ("run.log", ".lock")}
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 1
     assert f"{sweep}/1 completed before: skipped" in again.stdout + again.stderr
@@ -87,32 +75,9 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
     assert failed["status"] == "failed" and failed["epoch"] == 1 and "Traceback" in failed["traceback"]
     assert status(sweep / "1")["status"] == "completed"
     assert f"  {sweep}/0: failed: {failed['error']}" in r.stderr.splitlines()
-    assert r.stderr.splitlines()[-1] == "Run the same command again to resume the ones that failed or were interrupted."
-
-
-def start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int, timeout: float = 120) -> None:
-    """Wait until ``epochs`` epochs are logged and checkpointed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        ckpt = job / "checkpoints" / "last.ckpt"
-        if (job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file():
-            import torch
-
-            try:
-                if torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs:
-                    return
-            except Exception:  # being replaced right now
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"{job}: no checkpoint of epoch {epochs} in {timeout} s")
+    # the exact command that resumes it, with the sweep's directory
+    hint = "To resume the ones that failed or were interrupted: python -m resnet_exp.run -m model.num_classes=5,10 "
+    assert r.stderr.splitlines()[-1].startswith(hint) and r.stderr.splitlines()[-1].endswith(f"hydra.sweep.dir={sweep}")
 
 
 UNINTERRUPTED: dict[tuple[str, ...], Path] = {}  # command -> job directory of its uninterrupted run
@@ -129,10 +94,9 @@ def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal
     job = tmp_path / "stopped" / "0"
     args = [*common, f"hydra.sweep.dir={tmp_path}/stopped"]
     proc = start(args, tmp_path)
-    wait_for_epoch(job, proc, 1)
-    time.sleep(0.4)  # into epoch 2
+    wait_for_epoch(job, proc, 1)  # epoch 1 checkpointed: the next batch that ends is in epoch 2
     proc.send_signal(signum)
-    proc.communicate(timeout=120)
+    proc.communicate()
     assert proc.returncode != 0
     status_when_stopped = status(job)
     resumed = run_cli(*args, cwd=tmp_path)
@@ -145,7 +109,10 @@ def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal
     return job, status_when_stopped, resumed.stdout + resumed.stderr
 
 
-def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_dir):
+@pytest.mark.parametrize("pipeline", [[], ["data.pipeline=torchvision"]], ids=["default", "torchvision-workers"])
+def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, pipeline):
+    """With the default config's loader (the device pipeline) and with the torchvision DataLoader at
+    its default 2 persistent worker processes, which fetch indices as soon as the loader is iterated."""
     common = [
         "resnet_exp.run",
         "-m",
@@ -154,10 +121,11 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
         "trainer.limit_train_batches=12",
         "trainer.deterministic=true",
         *SMALL,
+        *pipeline,
     ]
     job, stopped, resumed = stop_in_epoch_2_and_resume(common, tmp_path, signal.SIGKILL)
     assert stopped["status"] == "running"  # killed: nothing had a chance to say otherwise
-    assert "resuming after epoch 1 from" in resumed
+    assert "resuming after epoch 1 from" in resumed or "batches of epoch 2" in resumed
     got = rows(job)
     # W&B continues the same run and ends with every epoch once, even those its helper process had
     # not yet written to disk when the job was killed.
@@ -170,10 +138,14 @@ def test_killed_mid_epoch_then_resumed_ends_as_if_never_killed(tmp_path, data_di
     assert [by_epoch[e]["test/acc"] for e in (1, 2, 3)] == [float(r["test/acc"]) for r in got]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(tmp_path, data_dir, signum):
+@pytest.mark.parametrize(
+    ("signum", "pipeline"), [(signal.SIGTERM, []), (signal.SIGINT, ["data.pipeline=torchvision"])], ids=["term", "int"]
+)
+def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(
+    tmp_path, data_dir, signum, pipeline
+):
     common = ["resnet_exp.run", "-m", "block.order=post", "trainer.max_epochs=2", "trainer.limit_train_batches=12",
-              "trainer.deterministic=true", *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
+              "trainer.deterministic=true", *SMALL, *pipeline, "logger.wandb.mode=disabled"]  # fmt: skip
     job, s, resumed = stop_in_epoch_2_and_resume(common, tmp_path, signum)
     assert s["status"] == "interrupted" and s["epoch"] == 2 and s["error"] == f"signal {signum.name}"
     assert (job / "checkpoints" / "interrupted.ckpt").is_file()
@@ -205,7 +177,7 @@ def test_wandb_dying_mid_run_leaves_training_going(tmp_path, data_dir):
     assert helpers, "no wandb-core process found for the job"
     for pid in helpers:
         os.kill(pid, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=180)
+    out, _ = proc.communicate()
     assert proc.returncode == 0, out[-3000:]
     assert [float(r["epoch"]) for r in rows(job)] == [1.0, 2.0, 3.0]
     assert status(job)["status"] == "completed"
@@ -218,3 +190,161 @@ def _cmdline(proc_dir: Path) -> bytes:
         return (proc_dir / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_last_checkpoint_is_every_epoch_whatever_the_monitored_metric_did(tmp_path):
+    """The job's checkpoint callbacks under a real Trainer, on a module whose test accuracy falls
+    after epoch 1: best.ckpt stays at epoch 1, last.ckpt follows every epoch, each written whole."""
+    import pytorch_lightning as pl
+
+    from resnet_exp.job import AtomicCheckpointIO, checkpoint_callbacks
+
+    class Falling(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).pow(2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            self.log("test/acc", [0.9, 0.5, 0.4][self.current_epoch])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+    trainer = pl.Trainer(max_epochs=3, callbacks=checkpoint_callbacks(tmp_path, "test/acc"),
+                         plugins=[AtomicCheckpointIO()], logger=False, enable_progress_bar=False,
+                         enable_model_summary=False)  # fmt: skip
+    trainer.fit(Falling(), data, data)
+    epochs = {p.name: torch.load(p, weights_only=True)["epoch"] for p in tmp_path.iterdir()}
+    assert epochs == {"best.ckpt": 0, "last.ckpt": 2}  # no last-v1.ckpt, no .tmp left behind
+
+
+def test_a_job_held_by_another_process_is_skipped_and_two_sweeps_at_once_train_every_epoch_once(tmp_path, data_dir):
+    from resnet_exp.job import Job
+
+    # A job whose lock another process holds (here: this one) is skipped, naming the holder.
+    held = tmp_path / "a" / "sw"
+    args = [
+        "resnet_exp.run",
+        "-m",
+        "block.order=post,pre",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=4",
+        *SMALL,
+    ]
+    with Job(held / "0").locked():
+        r = run_cli(*args, f"hydra.sweep.dir={held}", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"{held}/0 is being trained by host {os.uname().nodename}, process {os.getpid()}" in r.stdout + r.stderr
+    assert not (held / "0" / "metrics.csv").exists() and status(held / "1")["status"] == "completed"
+
+    # The same sweep started twice at once into one directory: every epoch of every job once, one
+    # W&B run per job, one group for the sweep (and not the other sweep's, though its folder has
+    # the same name).
+    both = tmp_path / "b" / "sw"
+    procs = [start([*args, f"hydra.sweep.dir={both}"], tmp_path) for _ in range(2)]
+    outputs = [p.communicate()[0] for p in procs]
+    for job in (both / "0", both / "1"):
+        assert [r["epoch"] for r in rows(job)] == ["1.0", "2.0"], outputs
+        assert status(job)["status"] == "completed"
+        (run_dir,) = (job / "wandb").glob("offline-run-*")
+        assert read_run(run_dir).group == OmegaConf.load(both / "sweep.yaml").group
+    assert OmegaConf.load(both / "sweep.yaml").group != OmegaConf.load(held / "sweep.yaml").group
+
+
+def test_a_single_run_is_checked_before_any_work(tmp_path, data_dir):
+    """Resumed with hydra.run.dir, a single run gets the same checks as a sweep: a changed config,
+    a value that cannot be resolved and a saved config that cannot be read stop it with one line
+    and exit 2, and nothing is written."""
+    run = tmp_path / "run"
+    args = [
+        "resnet_exp.run",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        *SMALL,
+        "logger.wandb.mode=disabled",
+    ]
+    assert run_cli(*args, f"hydra.run.dir={run}", cwd=tmp_path).returncode == 0
+    (run / "status.json").unlink()  # as if it had been stopped
+
+    def files() -> dict:
+        return {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.log"}
+
+    before = files()
+    changed = run_cli(*args, "optim.lr=0.5", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert changed.returncode == 2
+    assert changed.stderr.strip() == (
+        f"error: {run} ran with another config (optim.lr: 0.1 -> 0.5); use a new hydra.run.dir, "
+        "or force_resume=true to resume it anyway"
+    )
+    unresolved = run_cli(*args, "optim.lr=${oc.env:RESNET_EXP_UNSET}", f"hydra.run.dir={tmp_path}/new", cwd=tmp_path)
+    assert unresolved.returncode == 2 and not (tmp_path / "new").exists()
+    assert unresolved.stderr.strip().startswith("error: a config value cannot be resolved: ")
+    assert "RESNET_EXP_UNSET" in unresolved.stderr and len(unresolved.stderr.strip().splitlines()) == 1
+    assert files() == before
+    (run / "config.yaml").write_text("block: [unclosed\n")
+    tampered = run_cli(*args, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert tampered.returncode == 2 and len(tampered.stderr.strip().splitlines()) == 1
+    assert tampered.stderr.startswith(f"error: {run}/config.yaml cannot be read (")
+
+
+def test_records_never_lie_after_a_lost_row_or_a_broken_checkpoint(tmp_path, data_dir):
+    """Start from a completed 2-epoch job; damage it; go on to 3 epochs (force_resume: the epoch
+    count changed). A lost metrics.csv row comes back from the checkpoint; a garbage last.ckpt is
+    named in one line and recorded, and the job goes on from best.ckpt; no readable checkpoint at
+    all fails the job with one line that says what to delete."""
+    base = ["resnet_exp.run", "trainer.limit_train_batches=3", "trainer.deterministic=true", *SMALL,
+            "logger.wandb.mode=disabled"]  # fmt: skip
+    clean = tmp_path / "clean"
+    assert run_cli(*base, "trainer.max_epochs=3", f"hydra.run.dir={clean}", cwd=tmp_path).returncode == 0
+    want = [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(clean)]
+
+    def two_epochs(name: str) -> Path:
+        job = tmp_path / name
+        assert run_cli(*base, "trainer.max_epochs=2", f"hydra.run.dir={job}", cwd=tmp_path).returncode == 0
+        (job / "status.json").unlink()
+        return job
+
+    def resume(job: Path) -> subprocess.CompletedProcess:
+        return run_cli(*base, "trainer.max_epochs=3", "force_resume=true", f"hydra.run.dir={job}", cwd=tmp_path)
+
+    lost = two_epochs("lost_row")
+    (lost / "metrics.csv").write_text("".join((lost / "metrics.csv").read_text().splitlines(keepends=True)[:-1]))
+    assert resume(lost).returncode == 0
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(lost)] == want
+
+    broken = two_epochs("broken_last")
+    best_epoch = torch.load(broken / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] + 1
+    (broken / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+    r = resume(broken)
+    assert r.returncode == 0, r.stderr[-2000:]
+    named = [line for line in (r.stdout + r.stderr).splitlines() if "last.ckpt cannot be read" in line]
+    assert len(named) == 1 and "trying the next checkpoint" in named[0]
+    assert status(broken)["unreadable_checkpoints"][0].startswith(f"{broken}/checkpoints/last.ckpt cannot be read (")
+    assert f"resuming after epoch {best_epoch} from {broken}/checkpoints/best.ckpt" in r.stdout + r.stderr
+    assert [r["epoch"] for r in rows(broken)] == ["1.0", "2.0", "3.0"]
+    assert status(broken)["status"] == "completed"
+
+    hopeless = two_epochs("no_checkpoint")
+    for ckpt in (hopeless / "checkpoints").iterdir():
+        ckpt.write_bytes(b"")
+    r = resume(hopeless)
+    assert r.returncode == 1
+    error = status(hopeless)["error"]
+    assert status(hopeless)["status"] == "failed" and error.startswith("JobError: no readable checkpoint: ")
+    assert error.endswith(f"delete {hopeless}/checkpoints to train the job from the start")
+    assert f"{hopeless}: {error} (details in {hopeless}/status.json)" in r.stdout + r.stderr
+
+
+def test_a_job_that_fails_before_training_is_recorded_with_the_reason(tmp_path, data_dir):
+    run = tmp_path / "run"
+    r = run_cli("resnet_exp.run", "trainer.max_epochs=1", *SMALL, "trainer.strategy=bogus", f"hydra.run.dir={run}",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 1
+    s = status(run)
+    assert s["status"] == "failed" and "bogus" in s["error"] and s["epoch"] is None
+    assert f"{run}: {s['error']} (details in {run}/status.json)" in r.stdout + r.stderr
+    assert f"  {run}: failed: {s['error']}" in r.stderr.splitlines()

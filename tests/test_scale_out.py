@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -16,8 +15,7 @@ from omegaconf import OmegaConf
 from resnet_exp.config import compose_config
 from resnet_exp.data import EpochShuffle, load_split, resize_batch
 from resnet_exp.resnet import ResNet
-from tests.conftest import run_cli
-from tests.test_reliability import RESULTS, SMALL, rows, start, status, wait_for_epoch
+from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
 def files(job: Path) -> set[str]:
@@ -90,7 +88,7 @@ def pytest_approx(x: float):
 
 # What the default launcher leaves in a job directory with W&B off (README, "What a run does").
 BASIC_JOB_FILES = {
-    "config.yaml", "metrics.csv", "status.json", "run.log", ".hydra/config.yaml", ".hydra/hydra.yaml",
+    "config.yaml", "metrics.csv", "status.json", "run.log", ".lock", ".hydra/config.yaml", ".hydra/hydra.yaml",
     ".hydra/overrides.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
 }  # fmt: skip
 
@@ -106,10 +104,9 @@ def test_submitit_local_sweep_completes_like_the_basic_launcher_and_a_preempted_
             f"hydra.sweep.dir={sweep}"]  # fmt: skip
     proc = start(args, tmp_path)
     job = sweep / "0"
-    wait_for_epoch(job, proc, 1)
-    time.sleep(0.4)  # into epoch 2
+    wait_for_epoch(job, proc, 1)  # epoch 1 checkpointed: the next batch that ends is in epoch 2
     os.kill(status(job)["pid"], signal.SIGUSR2)
-    out, _ = proc.communicate(timeout=300)
+    out, _ = proc.communicate()
     assert proc.returncode == 0, out[-3000:]
     logs = "".join(p.read_text() for p in (sweep / ".submitit").rglob("*_log.*"))
     assert "this job is preempted" in logs and "Requeued job" in logs

@@ -7,8 +7,7 @@ import json
 from datetime import datetime
 
 from resnet_exp.hardware import cpu_has_native_bf16
-from tests.conftest import TINY, run_cli
-from tests.test_reliability import rows, status
+from tests.conftest import TINY, rows, run_cli, status
 
 
 def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir):
