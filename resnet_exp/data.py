@@ -9,6 +9,7 @@ label range) before use, and an error names the file that fails.
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 import struct
 import tempfile
 import zlib
@@ -233,6 +234,14 @@ class DeviceBatches:
             yield x, self.labels[idx]
 
 
+def worker_context() -> str | None:
+    """How loader worker processes start: named, not inherited. Inside a job of the parallel launcher
+    (a joblib/loky worker) the inherited default is loky's own context, which cannot start them;
+    ``fork`` is what the DataLoader uses by default on Linux anyway. None (the platform's default)
+    where there is no fork."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
 class ImageTensors(Dataset):
     """uint8 images (N, H, W) and labels, each image transformed on access as (1, size, size)."""
 
@@ -418,6 +427,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            multiprocessing_context=worker_context() if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:

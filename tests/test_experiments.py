@@ -18,7 +18,9 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
         "PYTHON": sys.executable,
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
-        "EXPERIMENT_OVERRIDES": " ".join([*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1"]),
+        "EXPERIMENT_OVERRIDES": " ".join(
+            [*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger.wandb.mode=disabled"]
+        ),
         "EXPERIMENT_OUT": str(reports),
     }
 

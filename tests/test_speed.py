@@ -32,12 +32,17 @@ def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir
 
 
 def test_parallel_launcher_runs_the_jobs_of_a_sweep_at_once(tmp_path, data_dir):
+    """With the default config's loader settings: job 0 the default (device) pipeline, job 1 the
+    torchvision DataLoader with its default 2 worker processes, started inside a launcher worker."""
     sweep = tmp_path / "sweep"
-    r = run_cli("resnet_exp.run", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "block.order=post,pre",
-                *TINY, "trainer.limit_train_batches=4", f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    r = run_cli("resnet_exp.run", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+                "data.pipeline=auto,torchvision", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
+                "trainer.limit_val_batches=2", "data.batch_size=16", "trainer.enable_progress_bar=false",
+                f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in r.stdout + r.stderr
     jobs = [status(sweep / n) for n in "01"]
+    assert [j["pipeline"] for j in jobs] == ["device", "torchvision"]
     assert jobs[0]["pid"] != jobs[1]["pid"]  # each job in its own process
     (a0, a1), (b0, b1) = ((datetime.fromisoformat(j["started"]), datetime.fromisoformat(j["finished"])) for j in jobs)
     assert a0 < b1 and b0 < a1  # the two jobs ran over the same time
