@@ -211,15 +211,44 @@ def resize_all(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tens
     return out
 
 
-class DeviceBatches:
-    """The ``pipeline=device`` loader: the data set, resized once and kept as uint8 on the training
-    device (553 MB for the training set at 96 px), and batches gathered from it by index and
-    scaled to [0, 1] there, in channels_last layout, so no data crosses from the host and no
-    image is resized twice. Iterates like a DataLoader over ``sampler`` (Lightning calls its
-    ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch.
-    ``images``: uint8 (N, 1, size, size), from ``resize_all``."""
+class ResizedImages:
+    """A data set's images resized to ``size`` (``resize_uint8``: uint8, N x 1 x size x size) on
+    ``device``, each image resized once. On a GPU all of them at once (milliseconds); on the CPU
+    each when a batch first needs it (the first epoch pays what resizing per batch costs, later
+    epochs only gather; a run of a few batches resizes only those)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, sampler: Sampler[int]) -> None:
+    def __init__(self, images: torch.Tensor, size: int, device: torch.device) -> None:
+        self.lazy = torch.device(device).type == "cpu"
+        source = images.to(device)
+        if self.lazy:
+            self.source = source
+            self.resized = torch.empty(len(images), 1, size, size, dtype=torch.uint8, device=device)
+            self.done = torch.zeros(len(images), dtype=torch.bool, device=device)
+        else:
+            self.resized = resize_all(source, size)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.resized)
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.lazy:
+            todo = idx[~self.done[idx]].unique()
+            if len(todo):
+                self.resized[todo] = resize_uint8(self.source[todo], self.size)
+                self.done[todo] = True
+        return self.resized[idx]
+
+
+class DeviceBatches:
+    """The ``pipeline=device`` loader: the data set resized once and kept as uint8 on the training
+    device (553 MB for the training set at 96 px, ``ResizedImages``), batches gathered from it by
+    index and scaled to [0, 1] there, in channels_last layout, so no data crosses from the host and
+    no image is resized twice. Iterates like a DataLoader over ``sampler`` (Lightning calls its
+    ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch
+    on a GPU."""
+
+    def __init__(self, images: ResizedImages, labels: torch.Tensor, batch_size: int, sampler: Sampler[int]) -> None:
         self.images, self.labels, self.batch_size, self.sampler = images, labels, batch_size, sampler
         self.batch_sampler = None  # as a DataLoader built from a sampler: Lightning looks for both
 
@@ -227,7 +256,7 @@ class DeviceBatches:
         return -(-len(self.sampler) // self.batch_size)
 
     def __iter__(self):
-        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.images.device, non_blocking=True)
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.labels.device, non_blocking=True)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             x = self.images[idx].float().div_(255).contiguous(memory_format=torch.channels_last)
@@ -247,14 +276,14 @@ class ImageTensors(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform) -> None:
         self.images, self.labels, self.transform = images, labels, transform
-        self._resized: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._resized: dict[tuple[torch.device, int], tuple[ResizedImages, torch.Tensor]] = {}
 
-    def resized(self, device: torch.device, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images resized to ``size`` (uint8, N x 1 x size x size) and the labels, on ``device``:
-        made once per device and size, on that device."""
+    def resized(self, device: torch.device, size: int) -> tuple[ResizedImages, torch.Tensor]:
+        """The images resized to ``size`` and the labels, on ``device``: one ``ResizedImages`` per
+        device and size."""
         key = (torch.device(device), size)
         if key not in self._resized:
-            self._resized[key] = (resize_all(self.images.to(device), size), self.labels.to(device))
+            self._resized[key] = (ResizedImages(self.images, size, device), self.labels.to(device))
         return self._resized[key]
 
     def __len__(self) -> int:

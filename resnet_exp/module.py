@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,6 +12,10 @@ import torch.nn.functional as F
 import torchmetrics
 from hydra.utils import instantiate
 from torch import nn
+
+from resnet_exp.console import CONSOLE_LOGGER, remaining
+
+log = logging.getLogger(CONSOLE_LOGGER)
 
 
 class Diverged(RuntimeError):
@@ -113,6 +118,7 @@ class Classifier(pl.LightningModule):
         self.train_loss.persistent(True)
         self.train_acc.persistent(True)
         self._epoch_start = self._train_end = 0.0
+        self._epoch_times: list[float] = []  # this attempt's, for the estimate of the time left
         self._train_images = 0
         self._logged_epoch = -1
 
@@ -206,4 +212,10 @@ class Classifier(pl.LightningModule):
         self.log_dict({k: metrics[k] for k in METRICS if k in metrics})
         self.log("epoch", float(self.current_epoch + 1))  # the x-axis: 1 for the first epoch, as printed
         self._logged_epoch = self.current_epoch
-        self.print(epoch_line(self.current_epoch + 1, {k: float(v) for k, v in metrics.items()}))
+        line = epoch_line(self.current_epoch + 1, {k: float(v) for k, v in metrics.items()})
+        self._epoch_times.append(float(metrics["time/epoch_s"]))
+        left = (self.trainer.max_epochs or 0) - (self.current_epoch + 1)
+        if left > 0 and self.trainer.max_epochs > 0:
+            line += f"; about {remaining(left * sum(self._epoch_times) / len(self._epoch_times))} left in this job"
+        if self.trainer.is_global_zero:
+            log.info(line)

@@ -503,6 +503,24 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     return "\n".join(lines), groups
 
 
+def glance(sweep_dir: Path) -> str:
+    """A sweep's results at a glance, for its console at the end: per group, the completed runs and
+    their final test accuracy, then the command for the full report."""
+    try:
+        jobs = read_sweeps([sweep_dir])
+    except ReportError:
+        return ""
+    groups = group_jobs(jobs, swept_keys(jobs))
+    width = max(len(g.label) for g in groups)
+    lines = ["Final test accuracy (%), mean ± std over the completed runs:"]
+    for g in groups:
+        e = Estimate.of(j.final for j in g.done)
+        value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
+        lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {value}")
+    lines.append(f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep_dir}")
+    return "\n".join(lines)
+
+
 def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> Path:
     text, groups = render(jobs, sources, title)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.config import config_path, one_line_error
+from resnet_exp.console import (
+    CONSOLE_LOGGER,
+    DETAILS_LOGGER,
+    EpochProgressBar,
+    console_is_terminal,
+    route_library_logs,
+)
 from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import agree, global_rank, single_run_command
 from resnet_exp.hardware import auto_precision, keep_freed_memory
@@ -47,15 +53,8 @@ from resnet_exp.module import METRICS, Classifier, Diverged, DivergenceGuard
 from resnet_exp.resnet import ResNet
 from resnet_exp.sweep import job_identity
 
-log = logging.getLogger("resnet_exp")
-
-# The job directory already holds Hydra's files when the CSV logger opens it, and metrics are
-# logged once per epoch by design, so these two Lightning warnings say nothing useful here.
-warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
-# In a run on several processes the logged metrics are torchmetrics' results, gathered over the
-# processes already; Lightning's advice to reduce them once more does not apply.
-warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
+log = logging.getLogger(CONSOLE_LOGGER)
+details = logging.getLogger(DETAILS_LOGGER)
 
 
 def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id: str | None) -> Logger | None:
@@ -86,9 +85,12 @@ def wandb_logger(cfg: DictConfig, job_dir: Path, config: dict[str, Any], run_id:
                 job_type="train",
                 id=run_id,
                 resume="allow" if run_id else None,
-                settings=wandb.Settings(init_timeout=60, console="off"),
+                # quiet on the console (the job's log says where the run is); console="off": W&B
+                # does not capture the job's output, which run.log holds
+                settings=wandb.Settings(init_timeout=60, console="off", silent=True),
             )
             run = logger.experiment  # starts the W&B run now, so a failure shows here
+            details.info("W&B run %s (%s) in %s", run.id, mode, run.dir)
             run.define_metric("epoch")
             for key in METRICS:
                 run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key.endswith("/acc") else {}))
@@ -112,6 +114,13 @@ class SafeWandbLogger(WandbLogger):
     reported in one line and W&B is left alone from then on; metrics.csv stays complete."""
 
     failed = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Lightning always hands wandb.init an ``anonymous`` key (None when unset), and W&B 0.31 warns
+        # on the console that the setting has no effect, once per job. The one internal this class
+        # touches: the arguments Lightning keeps for wandb.init.
+        self._wandb_init.pop("anonymous", None)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self.failed:
@@ -202,6 +211,8 @@ def trainer_args(trainer: DictConfig) -> dict[str, Any]:
     args = OmegaConf.to_container(trainer, resolve=True)
     if args.get("precision") == "auto":
         args["precision"] = auto_precision(trainer)
+    if args.get("enable_progress_bar") is None:  # the default: a bar where the console is a terminal
+        args["enable_progress_bar"] = console_is_terminal()
     return args
 
 
@@ -308,10 +319,17 @@ def _prepare(
             loggers.append(wandb)
     folder = job.dir / CHECKPOINTS
     checkpoints = checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc")
+    args = trainer_args(cfg.trainer)
     trainer = pl.Trainer(
-        **trainer_args(cfg.trainer),
+        **args,
         logger=loggers or False,
-        callbacks=[*checkpoints, MetricsHistory(metrics), DivergenceGuard(), StopOnSignal(folder / INTERRUPTED_CKPT)],
+        callbacks=[
+            *checkpoints,
+            MetricsHistory(metrics),
+            DivergenceGuard(),
+            StopOnSignal(folder / INTERRUPTED_CKPT),
+            *([EpochProgressBar()] if args["enable_progress_bar"] else []),
+        ],
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(job.dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
@@ -336,6 +354,8 @@ def main(cfg: DictConfig) -> float | None:
     that fails or diverges is recorded in its status.json and the sweep goes on; the sweep's summary
     at the end names it and the command exits non-zero."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
+    route_library_logs()  # after Hydra set up this job's logging
+    log.info("job %s", job_dir)
     try:
         final = train(cfg, job_dir)
     except JobBusy as e:
@@ -365,6 +385,14 @@ def cli() -> None:
             message += "; the SLURM launcher is an extra: pip install 'resnet-exp[slurm]'"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the job under way saved where it stopped
+        from resnet_exp.sweep import resume_hint
+
+        print(
+            f"stopped ({e or 'interrupted'}); to resume: {resume_hint() or 'run the same command again'}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 if __name__ == "__main__":

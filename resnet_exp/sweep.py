@@ -120,9 +120,22 @@ def summarize(job_dirs: list[Path], resume_command: str) -> None:
 
 
 def resume_command(directory_key: str, directory: Path) -> str:
-    """This command line, with the run's or sweep's directory made explicit: what resumes it."""
+    """This command line, with the run's or sweep's directory made explicit: what resumes it (and
+    what ``resume_hint`` gives from now on in this process)."""
     args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
-    return " ".join(["python -m resnet_exp.run", *map(shlex.quote, args), shlex.quote(f"{directory_key}={directory}")])
+    command = " ".join(
+        ["python -m resnet_exp.run", *map(shlex.quote, args), shlex.quote(f"{directory_key}={directory}")]
+    )
+    _RESUME["command"] = command
+    return command
+
+
+_RESUME: dict[str, str] = {}
+
+
+def resume_hint() -> str | None:
+    """The command that resumes the run or sweep this process started, once it is known."""
+    return _RESUME.get("command")
 
 
 def checked(method):
@@ -192,6 +205,9 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         info = read_sweep(sweep_dir) or {"jobs": 0}
+        from resnet_exp.report import glance
+
+        print(glance(sweep_dir), flush=True)
         summarize([sweep_dir / str(i) for i in range(info["jobs"])], resume_command("hydra.sweep.dir", sweep_dir))
 
     @checked

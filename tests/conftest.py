@@ -79,15 +79,14 @@ def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
         time.sleep(0.05)  # polling interval
 
 
-# A few batches of the real data: enough to exercise every path in seconds on a CPU.
+# A few batches of the real data: enough to exercise every path in seconds on a CPU. Loader and
+# console settings are the default config's (the progress bar shows only on a terminal).
 TINY = (
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=2",
     "data.batch_size=16",
-    "data.num_workers=0",
-    "trainer.enable_progress_bar=false",
 )
 # A few more batches, with the default config's loader settings (data.num_workers is left alone).
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "trainer.enable_progress_bar=false")
+SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16")
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")

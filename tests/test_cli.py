@@ -29,6 +29,12 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
     r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *TINY, f"output_dir={tmp_path}/out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(EPOCH_LINE.findall(r.stdout + r.stderr)) == 2
+    # The console: the sweep's directory, each job's, one line per epoch, the results at a glance;
+    # nothing of Lightning's set-up, W&B's chatter or Python's warnings, no progress-bar fragments.
+    console = r.stdout + r.stderr
+    for noise in ("Seed set to", "Trainable params", "GPU available", "wandb:", "Tip:", "Warning", "\x1b", "\r"):
+        assert noise not in console, noise
+    assert r.stderr == ""
 
     (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
     info = OmegaConf.load(sweep / "sweep.yaml")
@@ -49,6 +55,12 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         ckpt = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
         assert ckpt["epoch"] == 0 and any(k.startswith("net.stage3.1.conv2") for k in ckpt["state_dict"])
         assert (job / "checkpoints" / "best.ckpt").is_file()
+        # the job's log holds the whole story, as plain text
+        log = (job / "run.log").read_text()
+        assert "Seed set to 0" in log and "GPU available" in log and EPOCH_LINE.search(log.replace("] - ", "]\n"))
+        assert "\x1b" not in log and "\r" not in log
+        assert f"job {job}" in console
+
         status = json.loads((job / "status.json").read_text())
         assert status["status"] == "completed"
         assert status["final"]["test/acc"] == float(row["test/acc"])
@@ -71,6 +83,13 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert run.summary["test/acc"] == {"max": float(row["test/acc"])}
         assert run.exit_code == 0
     assert runs[0].run_id != runs[1].run_id
+    glance = console[console.index("Final test accuracy (%), mean ± std over the completed runs:") :].splitlines()
+    finals = [float(rows(sweep / n / "metrics.csv")[0]["test/acc"]) * 100 for n in "01"]
+    assert glance[1:4] == [
+        f"  block.order=post  1 of 1 completed  {finals[0]:.2f}",
+        f"  block.order=pre   1 of 1 completed  {finals[1]:.2f}",
+        f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep}",
+    ]
 
     # The report reads the same numbers from the job directories and from what W&B received.
     assert report_main([str(sweep), "--out", str(tmp_path / "from_dirs")]) == 0

@@ -242,3 +242,12 @@ def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):
     assert compiled.net._compiled_call_impl is not None and eager.net._compiled_call_impl is None
     assert list(compiled.state_dict()) == list(eager.state_dict())
     assert isinstance(compiled.net, torch.nn.Module) and compiled.compile_mode == "reduce-overhead"
+
+
+def test_help_is_the_projects_own(tmp_path):
+    r = run_cli("resnet_exp.run", "--help", cwd=tmp_path)
+    assert r.returncode == 0
+    assert r.stdout.startswith("resnet-exp: how should the layers inside a residual block be ordered?")
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("Orderings (block.order): ")]
+    assert set(line.removeprefix("Orderings (block.order): ").rstrip(".").split(", ")) == set(ORDERINGS)
+    assert "model: resnet18, resnet34, seed" in r.stdout and "_target_" not in r.stdout  # no config dump

@@ -266,3 +266,17 @@ def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(da
     assert no_split.val_set is None and len(no_split.train_set) == 60_000
     with pytest.raises(DataError, match=r"^data.val_size=60000 must be from 0 \(no validation split\) to 59999$"):
         validation_split(60_000, 60_000)
+
+
+def test_images_resized_when_first_needed_equal_the_set_resized_at_once(data_dir):
+    """On the CPU the device pipeline resizes each image when a batch first needs it; the batches
+    are those of the whole set resized at once (as on a GPU), whatever the order of the requests."""
+    from resnet_exp.data import ResizedImages, resize_all
+
+    images = load_split(data_dir, "test")[0][:3000]
+    at_once = resize_all(images, 96)
+    lazy = ResizedImages(images, 96, torch.device("cpu"))
+    assert lazy.lazy and not bool(lazy.done.any())
+    for idx in (torch.tensor([5, 2999, 7]), torch.randperm(3000)[:256], torch.arange(3000)):
+        assert torch.equal(lazy[idx], at_once[idx])
+    assert bool(lazy.done.all())

@@ -37,7 +37,8 @@ def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_bot
         f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    assert (r.stdout + r.stderr).count("Starting with 2 processes") == 2
+    for job in (sweep / "0", sweep / "1"):  # Lightning's set-up messages are in each job's log
+        assert "Starting with 2 processes" in (job / "run.log").read_text()
     train_x, train_y = load_split(data_dir, "train")
     test_x, test_y = load_split(data_dir, "test")
 

@@ -1,0 +1,111 @@
+"""What a job shows on the console and what goes into its log.
+
+The console gets the job's directory, the progress bar (on a terminal), one seed-style line per
+epoch and problems (warnings and errors); the job's ``run.log`` gets all of that and everything
+else the libraries say (Lightning's set-up messages, W&B's run, Python warnings), without terminal
+control codes. Hydra sets up both handlers for every job from ``conf/hydra/job_logging/project.yaml``,
+which names the two classes below; ``route_library_logs`` makes Lightning's and Python's messages
+reach them.
+
+Loggers: ``resnet_exp`` for what the console shows (INFO and up), ``resnet_exp.details`` for what
+only the log keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+from pytorch_lightning.callbacks import TQDMProgressBar
+
+CONSOLE_LOGGER = "resnet_exp"
+DETAILS_LOGGER = "resnet_exp.details"
+# Lightning's and Fabric's loggers print to the console themselves unless told to propagate.
+LIBRARY_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
+
+
+class ConsoleFilter(logging.Filter):
+    """The project's own lines (logger ``resnet_exp``, INFO and up) and problems from anywhere
+    (WARNING and up), but not Python warnings, which are the libraries' notes to developers (they
+    go to the job's log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "py.warnings":
+            return False
+        if record.name == CONSOLE_LOGGER:
+            return record.levelno >= logging.INFO
+        return record.levelno >= logging.WARNING
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """Writes to stdout through tqdm, so that a line printed under a progress bar does not break it;
+    INFO lines as they are, problems as ``warning: ...`` / ``error: ...``."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        return message
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def route_library_logs() -> None:
+    """Send Lightning's messages and Python's warnings through the root logger (Hydra's handlers:
+    the console filter and the job's log), and drop the warnings that say nothing to a user."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:  # the console handler Lightning adds itself
+                logger.removeHandler(handler)
+        logger.propagate = True
+    logging.captureWarnings(True)
+    # A deprecation inside Lightning's own code, printed once per job.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # The job directory holds Hydra's files when a logger opens it, and metrics are logged once per
+    # epoch by design, so these two Lightning warnings say nothing useful here.
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging")
+    # In a run on several processes the logged metrics are torchmetrics' results, gathered over the
+    # processes already; Lightning's advice to reduce them once more does not apply.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
+
+
+def console_is_terminal() -> bool:
+    """Whether the console is a terminal, where a progress bar can redraw itself; redirected to a
+    file or a pipe it would leave fragments and escape codes between the lines."""
+    return sys.stdout.isatty()
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, counting epochs from 1 as the epoch lines, metrics.csv and W&B do."""
+
+    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}")
+
+    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the W&B run id: not a metric
+        return metrics
+
+
+def remaining(seconds: float) -> str:
+    """A duration as a person says it: ``40 s``, ``12 min``, ``2.3 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
