@@ -1,5 +1,6 @@
 # resnet-exp: set-up, tests and the main sweep in one command each.
 #   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre)
+#   make report  the report of the latest sweep under outputs/sweeps (or SWEEP=DIR)
 #   make test    install, fetch the data, run the test suite on the CPU
 #   make bench   install, fetch the data, measure training speed against the torchvision reference
 #   make experiments   install, fetch the data, run (or resume) every committed experiment and
@@ -13,7 +14,7 @@ RUNS ?= outputs/experiments
 # In order: an experiment may reuse the sweeps of one before it (see each run.sh).
 EXPERIMENTS := block_order bf16_vs_fp32 identity_mappings_cpu_reduced block_order_cpu_reduced block_order_cpu_1epoch
 
-.PHONY: install data test sweep summary bench experiments clean
+.PHONY: install data test sweep report summary bench experiments clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +42,11 @@ test: data
 
 sweep: data
 	$(BIN)/python -m resnet_exp.run -m block.order=post,pre $(ARGS)
+
+SWEEP ?= $(shell ls -td outputs/sweeps/*/ 2>/dev/null | head -1)
+report: install
+	@if [ -z "$(SWEEP)" ]; then echo "no sweep under outputs/sweeps: run make sweep first, or give SWEEP=DIR"; exit 2; fi
+	$(BIN)/python -m resnet_exp.report $(SWEEP) $(ARGS)
 
 bench: data
 	$(BIN)/python -m resnet_exp.bench $(ARGS)

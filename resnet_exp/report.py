@@ -52,6 +52,7 @@ class Job:
     epochs: list[dict[str, float]]
     status: str
     error: str = ""
+    ran_with: str = ""  # what precision=auto and data.pipeline=auto became where it ran
 
     @property
     def seed(self) -> Any:
@@ -91,8 +92,22 @@ class Job:
 
 def read_job(path: Path, name: str) -> Job:
     config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
+    config.update(presets(path))
     status = read_status(path)
-    return Job(name, path, config, read_metrics(path), status.get("status", "unknown"), status.get("error", ""))
+    ran_with = ", ".join(str(status[k]) for k in ("precision", "pipeline") if status.get(k))
+    return Job(
+        name, path, config, read_metrics(path), status.get("status", "unknown"), status.get("error", ""), ran_with
+    )
+
+
+def presets(job_dir: Path) -> dict[str, str]:
+    """The preset each config group was composed from (``model: resnet34``), from Hydra's record of
+    the job; a group's presets name groups of jobs better than the keys they set."""
+    path = Path(job_dir) / ".hydra" / "hydra.yaml"
+    if not path.is_file():
+        return {}
+    choices = OmegaConf.to_container(OmegaConf.load(path).hydra.runtime.choices)
+    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "logger")) and v is not None}
 
 
 def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
@@ -173,13 +188,23 @@ def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:
 
 
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
-    """Config keys whose values differ between jobs (the seed aside), in config order."""
+    """Config keys whose values differ between jobs (the seed aside), in config order; where a
+    group's preset differs (``model``), its keys that follow from the preset alone are left out."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
-    return [
+    differing = [
         k
         for k in keys
         if k != "seed" and not k.startswith(NOT_RECIPE) and len({repr(job.config.get(k)) for job in jobs}) > 1
     ]
+
+    def follows_from_preset(key: str) -> bool:
+        group = key.split(".", 1)[0]
+        if "." not in key or group not in differing:
+            return False
+        pairs = {(repr(j.config.get(group)), repr(j.config.get(key))) for j in jobs}
+        return len(pairs) == len({p[0] for p in pairs})
+
+    return [k for k in differing if not follows_from_preset(k)]
 
 
 def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:
@@ -335,35 +360,61 @@ def holm(comparisons: list[Comparison]) -> None:
         c.p_holm = running
 
 
-def plot(groups: Sequence[Group], path: Path) -> None:
+# The panels of curves.png: (metric, title, y-axis label, scale); accuracies in %, as in the tables.
+PANELS = (
+    ("test/acc", "test accuracy", "accuracy (%)", 100.0),
+    ("train/acc", "training accuracy", "accuracy (%)", 100.0),
+    ("train/loss", "training loss", "cross-entropy", 1.0),
+)
+
+
+def curve_data(groups: Sequence[Group]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """What curves.png draws: per panel's metric and per group, (epochs, mean, std) over the group's
+    completed runs (std 0 for one run), cut to the shortest run's epochs; groups without a completed
+    run are left out."""
+    data: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for key, _, _, scale in PANELS:
+        data[key] = {}
+        for g in groups:
+            curves = [j.curve(key) for j in g.done]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            y = np.array([c[:length] for c in curves]) * scale
+            std = y.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
+            data[key][f"{g.label} (n={len(curves)})"] = (np.arange(1, length + 1), y.mean(axis=0), std)
+    return data
+
+
+def plot(groups: Sequence[Group], path: Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Draw curves.png: one panel per metric of ``PANELS``, a mean line and a ± std band per group;
+    returns the data drawn (``curve_data``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, key, title in ((axes[0], "test/acc", "test accuracy"), (axes[1], "train/loss", "train loss")):
-        for g in groups:
-            curves = [j.curve(key) for j in g.done]
-            if not curves:
-                continue
-            length = min(len(c) for c in curves)
-            y = np.array([c[:length] for c in curves])
-            x = np.arange(1, length + 1)
-            mean = y.mean(axis=0)
-            (line,) = ax.plot(x, mean, marker="o", markersize=3, label=f"{g.label} (n={len(curves)})")
-            if len(curves) > 1:
-                std = y.std(axis=0, ddof=1)
-                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    data = curve_data(groups)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.8))
+    for ax, (key, title, ylabel, _) in zip(axes, PANELS):
+        longest = 1
+        for label, (x, mean, std) in data[key].items():
+            (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            longest = max(longest, len(x))
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{title}: mean ± std over seeds")
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(range(1, longest + 1, max(1, longest // 10)))
+        ax.set_title(f"{title}: mean ± std over seeds", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:  # below the panels, where it hides no point
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * ((len(labels) - 1) // 3), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return data
 
 
 def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
@@ -439,11 +490,13 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     lines = [f"# {title or 'Sweep report'}", ""]
     lines += ["Read from: " + ", ".join(f"`{d}`" for d in sources), ""]
     lines += ["## What was swept", ""]
-    lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys] or [
-        "- nothing but the seed"
-    ]
     seeds = sorted({j.seed for j in jobs}, key=str)
-    lines += [f"- `seed`: {', '.join(map(str, seeds))}", ""]
+    lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]
+    if len(seeds) > 1:
+        lines.append(f"- `seed`: {', '.join(map(str, seeds))}")
+    if not keys and len(seeds) <= 1:
+        lines.append(f"- nothing: {plural(len(jobs), 'run')} of the same config, seed {seeds[0] if seeds else 'unset'}")
+    lines.append("")
     lines += ["## Recipe held fixed", "", "| key | value |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in fixed_recipe(jobs).items()]
     lines += [
@@ -454,8 +507,9 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         "",
         *selection_note(jobs),
         "",
-        f"| group | n | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} | mean epoch time (s) |",
-        "|---|---|---|---|---|---|",
+        f"| group | n | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} | mean epoch time (s) "
+        "| ran with |",
+        "|---|---|---|---|---|---|---|",
     ]
     for g in groups:
         done = g.done
@@ -465,10 +519,15 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         lines.append(
             f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
             f"{np.mean(epochs):.1f} (per run: {', '.join(map(str, epochs))}) | "
-            f"{np.mean(times):.1f} |"
+            f"{np.mean(times):.1f} | {'; '.join(dict.fromkeys(j.ran_with for j in done if j.ran_with))} |"
             if done
-            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a |"
+            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a | |"
         )
+    lines += [
+        "",
+        '"ran with": the precision and the data pipeline each run used (`trainer.precision=auto` and '
+        "`data.pipeline=auto` become what the machine supports; see `status.json`).",
+    ]
     if comparisons:
         lines += [
             "",
@@ -499,8 +558,12 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         ]
     else:
         lines.append("None: every job completed.")
-    lines += ["", f"{len(jobs)} jobs; per-job numbers in `summary.csv`, curves in `curves.png`.", ""]
+    lines += ["", f"{plural(len(jobs), 'job')}; per-job numbers in `summary.csv`, curves in `curves.png`.", ""]
     return "\n".join(lines), groups
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def glance(sweep_dir: Path) -> str:

@@ -165,3 +165,38 @@ def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
     assert neither.sentence() == (
         "Not distinguishable at n=5: the difference of 0.40 points has a 95% CI -0.60 to +1.40 points that includes 0."
     )
+
+
+def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
+    """The data behind curves.png: per panel and group, epochs 1..n, the mean and std over the
+    completed runs, accuracies in % as in the tables; the failed job is not drawn."""
+    from resnet_exp.report import group_jobs, plot, swept_keys
+
+    jobs = read_sweeps([sweep])
+    data = plot(group_jobs(jobs, swept_keys(jobs)), tmp_path / "curves.png")
+    post = data["test/acc"]["block.order=post (n=3)"]
+    assert post[0].tolist() == [1, 2, 3]
+    assert post[1] == pytest.approx([50.0, 87.0, 82.0]) and post[2] == pytest.approx([0.0, 2.0, 2.0])
+    assert data["test/acc"]["block.order=pre (n=3)"][1] == pytest.approx([60.0, 70.0, 86.0])
+    assert data["train/loss"]["block.order=pre (n=3)"][1] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert data["train/acc"] == {}  # not logged in these jobs: an empty panel, no made-up line
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_groups_are_named_by_preset_and_a_single_seed_is_not_swept(tmp_path):
+    s = tmp_path / "sweep"
+    for num, (preset, blocks) in enumerate((("resnet18", [2, 2, 2, 2]), ("resnet34", [3, 4, 6, 3]))):
+        make_job(s, num, "post", 0, [0.5, 0.6])
+        config = yaml.safe_load((s / str(num) / "config.yaml").read_text())
+        config["model"]["blocks"] = blocks
+        (s / str(num) / "config.yaml").write_text(yaml.safe_dump(config))
+        (s / str(num) / ".hydra").mkdir()
+        choices = {"model": preset, "block": "default", "logger": "default", "hydra/launcher": "basic"}
+        (s / str(num) / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}})
+        )
+    text, groups = render(read_sweeps([s]), [s])
+    assert [g.label for g in groups] == ["model=resnet18", "model=resnet34"]  # not model.blocks=[3, 4, 6, 3]
+    assert "- `model`: resnet18, resnet34\n\n" in text and "`seed`:" not in text
+    assert "| `block` | default |" in text and "`logger`" not in text
+    assert text.rstrip().endswith("2 jobs; per-job numbers in `summary.csv`, curves in `curves.png`.")
