@@ -33,11 +33,11 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
+from resnet_exp.build import build, network, trainer_args
 from resnet_exp.config import ConfigError, load_config
 from resnet_exp.data import SPLITS, DataError, check, idx_file, locate, raw_bytes
 from resnet_exp.hardware import keep_freed_memory, uses_gpu
 from resnet_exp.module import synced_clock
-from resnet_exp.resnet import ResNet
 
 
 def torchvision_root(directory: Path, cache_dir: str) -> Path:
@@ -67,7 +67,7 @@ def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batc
     train_loader = DataLoader(train, batch, shuffle=True, num_workers=4, pin_memory=pin, persistent_workers=True)
     test_loader = DataLoader(test, batch, shuffle=False, num_workers=4, pin_memory=pin)
     pl.seed_everything(cfg.seed, verbose=False)
-    net = ResNet(**cfg.block, **cfg.model).to(device)
+    net = network(cfg).to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
     net.train()
     images = 0
@@ -140,8 +140,6 @@ class Timer(pl.Callback):
 
 def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> dict[str, Any]:
     """The default path of ``python -m resnet_exp.run``, built by its own code, timed."""
-    from resnet_exp.run import build, trainer_args
-
     start = time.perf_counter()
     kept = keep_freed_memory()  # as python -m resnet_exp.run does (after the reference: not part of it)
     pl.seed_everything(cfg.seed, verbose=False)

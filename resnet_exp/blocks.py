@@ -4,7 +4,8 @@ Every unit has the same layers: two 3x3 convolutions (the first one strided), tw
 shortcut: the identity where the shape is kept, a strided 1x1 convolution where it changes, or
 nothing at all in a plain network (``block.shortcut=none``). An ordering only says in which order
 ``forward`` applies them. To add one, subclass ``ResidualUnit``, write ``forward`` and decorate the
-class with ``@ordering("name")``; the network, the configs and the checks pick it up by name.
+class with ``@ordering("name")``, and add the name to ``config.ORDERINGS`` (what users may type,
+checked before torch loads); the network and the configs pick it up by name.
 
 The five orderings of He et al. 2016, "Identity Mappings in Deep Residual Networks", Fig. 4:
 (a) ``post``, (b) ``bn_after_add``, (c) ``relu_before_add``, (d) ``relu_only_pre``, (e) ``pre``.
@@ -18,12 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_exp import config
+
+# The ordering classes by name: exactly config.ORDERINGS (the names users may type), one class each.
 ORDERINGS: dict[str, type[ResidualUnit]] = {}
-SHORTCUTS = ("projection", "none")
-# Where a pre-activation unit's projection shortcut takes its input: relu(x) of the unit's input
-# (the seed), or the output of the BN-ReLU that the unit shares with its residual branch (the
-# paper's code, and timm's resnetv2).
-PROJECTION_INPUTS = ("relu", "preact")
+SHORTCUTS, PROJECTION_INPUTS = config.SHORTCUTS, config.PROJECTION_INPUTS
 
 
 def ordering(name: str) -> Callable[[type[ResidualUnit]], type[ResidualUnit]]:
@@ -32,6 +32,8 @@ def ordering(name: str) -> Callable[[type[ResidualUnit]], type[ResidualUnit]]:
     def register(cls: type[ResidualUnit]) -> type[ResidualUnit]:
         if name in ORDERINGS:
             raise ValueError(f"block ordering {name!r} is defined twice")
+        if name not in config.ORDERINGS:
+            raise ValueError(f"block ordering {name!r} is not in config.ORDERINGS; add it there, for users to choose")
         cls.order = name
         ORDERINGS[name] = cls
         return cls

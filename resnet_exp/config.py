@@ -1,33 +1,52 @@
-"""Typed configs registered in Hydra's ConfigStore, and the checks no type can express.
+"""The config: typed schema in Hydra's ConfigStore, the choices each part offers, and the checks no
+type can express. A leaf: it imports no torch and no Lightning, so bad input is refused in the time
+Hydra and OmegaConf take to load, before torch is imported at all.
 
 Hydra merges ``conf/`` onto the ``Config`` schema below, so a mistyped key or a value of the wrong
-type fails at composition. ``validate`` checks what types cannot (orderings, ranges) and raises
-``ConfigError`` with one line that names the bad value and the valid choices.
+type fails at composition. ``validate`` checks what types cannot (choices, ranges, what the data
+and the Trainer would refuse later) and raises ``ConfigError`` with one line that names the bad
+value and the valid choices. The components take their choices from here (``blocks.py`` implements
+exactly ``ORDERINGS``, ``data.py`` exactly ``PIPELINES``, ...), so each rule is written once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import inspect
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
-import pytorch_lightning as pl
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.blocks import ORDERINGS, PROJECTION_INPUTS, SHORTCUTS
-from resnet_exp.data import PIPELINES
-from resnet_exp.ddp import processes
-from resnet_exp.resnet import valid_final_norm
-
+# --- the choices each part offers ------------------------------------------------------------
+# block.order: the five residual units of He et al. 2016, Fig. 4 (a)-(e); blocks.py defines one
+# class per name.
+ORDERINGS = ("post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre")
+SHORTCUTS = ("projection", "none")
+# Where a pre-activation unit's projection shortcut takes its input: relu(x) of the unit's input
+# (the seed), or the output of the BN-ReLU that the unit shares with its residual branch (the
+# paper's code, and timm's resnetv2).
+PROJECTION_INPUTS = ("relu", "preact")
+# model.final_norm: a BN-ReLU after the last unit; auto: for pre-activation orderings only.
+FINAL_NORMS = (True, False, "auto")
+# How batches are made: ``device`` resizes the data set once, on the training device, and gathers
+# batches there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
+# transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
+# faster of the two on both, measured with ``python -m resnet_exp.bench``).
+PIPELINES = ("auto", "device", "torchvision")
 WANDB_MODES = ("online", "offline", "disabled")
 # torch.compile's modes for the network (``compile=MODE``); reduce-overhead captures CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# trainer.precision: Lightning's values, and auto (hardware.py decides).
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
+              "32", "16", "bf16", "64", 32, 16, 64)  # fmt: skip
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+# Fashion-MNIST: what the data set holds, for checks that must not load it.
+TRAIN_IMAGES, CLASSES = 60_000, 10
 
 
 class ConfigError(ValueError):
@@ -75,8 +94,8 @@ class LoggerConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
-# Lightning's Trainer arguments that run.py sets itself; every other one is a key under `trainer.`.
-# (use_distributed_sampler: the data module shards the data per process itself.)
+# Lightning's Trainer arguments that the project sets itself; every other one is a key under
+# `trainer.` (use_distributed_sampler: the data module shards the data per process itself).
 MANAGED_TRAINER_ARGS = (
     "logger",
     "callbacks",
@@ -87,17 +106,47 @@ MANAGED_TRAINER_ARGS = (
 )
 
 
-def _trainer_schema() -> type:
-    """A dataclass with one field per Lightning Trainer argument, defaulting as Lightning does."""
-    fields = []
-    for name, p in inspect.signature(pl.Trainer.__init__).parameters.items():
-        if name == "self" or name in MANAGED_TRAINER_ARGS or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            continue
-        fields.append((name, Any, field(default=p.default)))
-    return dataclasses.make_dataclass("TrainerConfig", fields)
+@dataclass
+class TrainerConfig:
+    """Every argument of Lightning's ``Trainer`` (pytorch-lightning 2.6) but the managed ones, with
+    Lightning's defaults; written out rather than read from Lightning, so that composing a config
+    needs no Lightning import (a test holds it to the installed Trainer's signature)."""
 
-
-TrainerConfig = _trainer_schema()
+    accelerator: Any = "auto"
+    strategy: Any = "auto"
+    devices: Any = "auto"
+    num_nodes: Any = 1
+    precision: Any = None
+    fast_dev_run: Any = False
+    max_epochs: Any = None
+    min_epochs: Any = None
+    max_steps: Any = -1
+    min_steps: Any = None
+    max_time: Any = None
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    limit_predict_batches: Any = None
+    overfit_batches: Any = 0.0
+    val_check_interval: Any = None
+    check_val_every_n_epoch: Any = 1
+    num_sanity_val_steps: Any = None
+    log_every_n_steps: Any = None
+    enable_checkpointing: Any = None
+    enable_progress_bar: Any = None
+    enable_model_summary: Any = None
+    accumulate_grad_batches: Any = 1
+    gradient_clip_val: Any = None
+    gradient_clip_algorithm: Any = None
+    deterministic: Any = None
+    benchmark: Any = None
+    inference_mode: Any = True
+    profiler: Any = None
+    detect_anomaly: Any = False
+    barebones: Any = False
+    sync_batchnorm: Any = False
+    reload_dataloaders_every_n_epochs: Any = 0
+    enable_autolog_hparams: Any = True
 
 
 @dataclass
@@ -113,6 +162,29 @@ class Config:
     output_dir: str = "outputs"
     force_resume: bool = False
     compile: Optional[str] = None
+
+
+def processes(trainer: Any) -> int | None:
+    """How many processes a run with these ``trainer.*`` settings uses, where the config alone says
+    (``devices`` a number or a list, times ``num_nodes``); None where it depends on the machine
+    (``devices=auto`` or -1)."""
+    strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", "auto")
+    if not strategy.startswith("ddp"):
+        return 1
+    if isinstance(devices, int) and devices > 0:
+        count = devices
+    elif isinstance(devices, str) and devices not in ("auto", "-1"):
+        count = len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
+    elif not isinstance(devices, (int, str)):  # a list of device indices
+        count = len(devices)
+    else:
+        return None
+    return count * int(trainer.get("num_nodes", 1) or 1)
+
+
+def final_norm_ok(value: object) -> bool:
+    """``model.final_norm`` is true, false or "auto" (and not 1 or 0, which compare equal to bools)."""
+    return value is True or value is False or value == "auto"
 
 
 def one_line_error(e: BaseException) -> str:
@@ -140,20 +212,38 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _choices(values: tuple) -> str:
+    return ", ".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+
+
 def validate(cfg: DictConfig) -> None:
     """Check what the schema's types cannot; raise ConfigError naming the value and the fix."""
-    order = cfg.block.order
-    _check(order in ORDERINGS, f"block.order={order} is not a known ordering; choose one of: {', '.join(ORDERINGS)}")
+    unknown = unknown_key(cfg, Config)
+    if unknown:
+        key, known = unknown
+        raise ConfigError(f"{key} is not a config key; the keys there are: {', '.join(known)}")
     b = cfg.block
+    _check(b.order in ORDERINGS, f"block.order={b.order} is not a known ordering; choose one of: {_choices(ORDERINGS)}")
     _check(
-        b.shortcut in SHORTCUTS, f"block.shortcut={b.shortcut} is not a shortcut; choose one of: {', '.join(SHORTCUTS)}"
+        b.shortcut in SHORTCUTS, f"block.shortcut={b.shortcut} is not a shortcut; choose one of: {_choices(SHORTCUTS)}"
     )
     _check(
         b.projection_input in PROJECTION_INPUTS,
-        f"block.projection_input={b.projection_input} is not valid; choose one of: {', '.join(PROJECTION_INPUTS)}",
+        f"block.projection_input={b.projection_input} is not valid; choose one of: {_choices(PROJECTION_INPUTS)}",
     )
     d = cfg.data
+    _check(
+        0 <= d.val_size < TRAIN_IMAGES,
+        f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to {TRAIN_IMAGES - 1} "
+        "training images held out",
+    )
+    train_images = TRAIN_IMAGES - d.val_size
     _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
+    _check(
+        d.batch_size <= train_images,
+        f"data.batch_size={d.batch_size} is more than the {train_images} training images; "
+        f"choose at most {train_images}",
+    )
     count = processes(cfg.trainer)
     _check(
         count is None or d.batch_size % count == 0,
@@ -162,13 +252,7 @@ def validate(cfg: DictConfig) -> None:
     )
     _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
     _check(
-        d.pipeline in PIPELINES,
-        f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}",
-    )
-    _check(
-        0 <= d.val_size < 60_000,
-        f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to 59999 "
-        "training images held out",
+        d.pipeline in PIPELINES, f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {_choices(PIPELINES)}"
     )
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be 0 (load in the main process) or more")
     m = cfg.model
@@ -182,21 +266,75 @@ def validate(cfg: DictConfig) -> None:
         f"{m.stem_channels} and model.in_channels={m.in_channels} must all be at least 1",
     )
     _check(
-        valid_final_norm(m.final_norm),
-        f"model.final_norm={m.final_norm} is not valid; choose one of: true, false, auto",
+        m.num_classes >= CLASSES,
+        f"model.num_classes={m.num_classes} cannot hold Fashion-MNIST's {CLASSES} classes (labels 0-{CLASSES - 1}); "
+        f"use {CLASSES}",
+    )
+    _check(
+        final_norm_ok(m.final_norm),
+        f"model.final_norm={m.final_norm} is not valid; choose one of: {_choices(FINAL_NORMS)}",
     )
     _check(cfg.optim is not None and "_target_" in cfg.optim, "optim must name an optimizer: optim=sgd or optim=adamw")
     lr = cfg.optim.get("lr")
-    _check(lr is None or lr > 0, f"optim.lr={lr} must be greater than 0 (the seed uses 0.1)")
+    _check(
+        lr is None or (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0),
+        f"optim.lr={lr} must be a finite number greater than 0 (the seed uses 0.1)",
+    )
+    _check(0 <= cfg.seed < 2**32, f"seed={cfg.seed} must be from 0 to {2**32 - 1}")
     mode = cfg.logger.wandb.mode
-    _check(mode in WANDB_MODES, f"logger.wandb.mode={mode} is not a W&B mode; choose one of: {', '.join(WANDB_MODES)}")
+    _check(mode in WANDB_MODES, f"logger.wandb.mode={mode} is not a W&B mode; choose one of: {_choices(WANDB_MODES)}")
     mode = cfg.get("compile")
     _check(
         mode is None or mode in COMPILE_MODES,
-        f"compile={mode} is not a torch.compile mode; choose one of: {', '.join(COMPILE_MODES)} (or null: eager)",
+        f"compile={mode} is not a torch.compile mode; choose one of: {_choices(COMPILE_MODES)} (or null: eager)",
     )
-    epochs = cfg.trainer.max_epochs
+    validate_trainer(cfg.trainer)
+
+
+def unknown_key(node: Any, schema: type, prefix: str = "") -> tuple[str, list[str]] | None:
+    """The first key of ``node`` that the ``schema`` dataclass (and the dataclasses of its fields'
+    defaults) does not have, with the keys it does have; None if there is none. ``+key=value``
+    adds keys that Hydra's own check lets through."""
+    fields = schema.__dataclass_fields__
+    for key in node:
+        if key == "hydra" and not prefix:
+            continue
+        if key not in fields:
+            return f"{prefix}{key}", list(fields)
+        factory = fields[key].default_factory
+        sub = factory() if callable(factory) else None
+        if hasattr(sub, "__dataclass_fields__") and isinstance(node[key], DictConfig):
+            found = unknown_key(node[key], type(sub), f"{prefix}{key}.")
+            if found:
+                return found
+    return None
+
+
+def validate_trainer(t: DictConfig) -> None:
+    """What Lightning's Trainer would refuse once the job has started, refused here instead."""
+    epochs = t.max_epochs
     _check(epochs is None or epochs == -1 or epochs >= 1, f"trainer.max_epochs={epochs} must be at least 1")
+    _check(
+        t.precision is None or t.precision in PRECISIONS,
+        f"trainer.precision={t.precision} is not a precision; choose one of: {_choices(PRECISIONS[:7])}",
+    )
+    accelerator = str(t.accelerator)
+    _check(
+        accelerator in ACCELERATORS,
+        f"trainer.accelerator={accelerator} is not available here; choose one of: {_choices(ACCELERATORS)}",
+    )
+    devices = t.devices
+    if not str(t.strategy).startswith("ddp"):
+        _check(
+            devices in ("auto", 1, "1", -1, "-1") or (not isinstance(devices, (int, str)) and len(devices) == 1),
+            f"trainer.devices={devices} needs a run on several processes: use trainer=ddp (DDP on "
+            "trainer.devices devices), or trainer.devices=1",
+        )
+    if accelerator in ("gpu", "cuda", "mps"):  # only then: asking needs torch
+        from resnet_exp.hardware import accelerator_problem
+
+        problem = accelerator_problem(accelerator, devices, t.num_nodes)
+        _check(problem is None, f"trainer.accelerator={accelerator} trainer.devices={devices}: {problem}")
 
 
 def run_id() -> str:

@@ -18,8 +18,6 @@ import sys
 import warnings
 from typing import Any
 
-from pytorch_lightning.callbacks import TQDMProgressBar
-
 CONSOLE_LOGGER = "resnet_exp"
 DETAILS_LOGGER = "resnet_exp.details"
 # Lightning's and Fabric's loggers print to the console themselves unless told to propagate.
@@ -89,17 +87,22 @@ def console_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-class EpochProgressBar(TQDMProgressBar):
-    """Lightning's progress bar, counting epochs from 1 as the epoch lines, metrics.csv and W&B do."""
+def progress_bar() -> Any:
+    """Lightning's progress bar, counting epochs from 1 as the epoch lines, metrics.csv and W&B do
+    (Lightning's own says ``Epoch 0`` for the first), without the W&B run id among the metrics."""
+    from pytorch_lightning.callbacks import TQDMProgressBar  # here: this module stays light
 
-    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
-        super().on_train_epoch_start(trainer, *args)
-        self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}")
+    class EpochProgressBar(TQDMProgressBar):
+        def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+            super().on_train_epoch_start(trainer, *args)
+            self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}")
 
-    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-        metrics = super().get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)  # the W&B run id: not a metric
-        return metrics
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            metrics = super().get_metrics(trainer, pl_module)
+            metrics.pop("v_num", None)
+            return metrics
+
+    return EpochProgressBar()
 
 
 def remaining(seconds: float) -> str:

@@ -25,15 +25,12 @@ from torchvision.datasets import FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 from torchvision.transforms import v2
 
+from resnet_exp.config import PIPELINES
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = FashionMNIST.classes
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
-# How batches are made: ``device`` resizes the data set once, on the training device, and gathers
-# batches there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
-# transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
-# faster of the two on both, measured with ``python -m resnet_exp.bench``).
-PIPELINES = ("auto", "device", "torchvision")
 
 
 class DataError(Exception):

@@ -22,34 +22,24 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import pytorch_lightning as pl
-import torch
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
+from resnet_exp.config import processes  # noqa: F401  (what a run's processes are: the config says)
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+# Where the launchers put a process's rank (Lightning reads the same, in this order).
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
 def global_rank() -> int:
-    """This process's rank in its run (0 alone), from the environment Lightning, SLURM or torchrun set."""
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
-
-
-def processes(trainer: Any) -> int | None:
-    """How many processes a run with these ``trainer.*`` settings uses, where the config alone says
-    (``devices`` a number or a list, times ``num_nodes``); None where it depends on the machine
-    (``devices=auto`` or -1)."""
-    strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", "auto")
-    if not strategy.startswith("ddp"):
-        return 1
-    if isinstance(devices, int) and devices > 0:
-        count = devices
-    elif isinstance(devices, str) and devices not in ("auto", "-1"):
-        count = len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
-    elif not isinstance(devices, (int, str)):  # a list of device indices
-        count = len(devices)
-    else:
-        return None
-    return count * int(trainer.get("num_nodes", 1) or 1)
+    """This process's rank in its run (0 alone), from the environment Lightning, SLURM or torchrun
+    set; without importing Lightning, so that the sweep's checks stay light."""
+    for name in RANK_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 @contextlib.contextmanager
@@ -79,6 +69,8 @@ def single_run_command(trainer: pl.Trainer, job_dir: Path, overrides: list[str])
         if relaunches:
             os.environ.clear()
             os.environ.update(environ)
+            import torch
+
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
 

@@ -61,3 +61,18 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def accelerator_problem(accelerator: str, devices: Any, num_nodes: int = 1) -> str | None:
+    """Why ``trainer.accelerator``/``trainer.devices`` cannot run on this machine, or None."""
+    if accelerator == "mps":
+        return None if torch.backends.mps.is_available() else "no Apple GPU (MPS) here; use trainer.accelerator=auto"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is available here; use trainer.accelerator=auto (the CPU here) or cpu"
+    have = torch.cuda.device_count()
+    wanted = devices if isinstance(devices, int) else None
+    if isinstance(devices, str) and devices.isdigit():
+        wanted = int(devices)
+    if wanted is not None and wanted > have and num_nodes == 1:
+        return f"this machine has {have} GPU(s); use trainer.devices={have} or fewer"
+    return None

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -38,63 +37,25 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-log = logging.getLogger("resnet_exp")
-
-STATUS_FILE = "status.json"
-LOCK_FILE = ".lock"
-METRICS_FILE = "metrics.csv"
-# A job that ended so is not run again when its sweep is: it would end the same way.
-FINISHED = ("completed", "diverged")
-CONFIG_FILE = "config.yaml"
-CHECKPOINTS = "checkpoints"
-LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
-# Keys that say where a job's files go and how it runs or reports, not what it computes: they may
-# differ on a resume, and a report leaves them out of the recipe.
-NOT_RECIPE = (
-    "force_resume",
-    "output_dir",
-    "data.num_workers",
-    "data.root",
-    "data.cache_dir",
-    "data.download",
-    "logger.",
-    "trainer.enable_progress_bar",
-    "trainer.enable_model_summary",
+from resnet_exp.records import (
+    METRICS_FILE,
+    JobBusy,
+    JobError,
+    describe,
+    read_metrics,
+    read_status,
+    write_status,
 )
 
+log = logging.getLogger("resnet_exp")
 
-class JobError(Exception):
-    """A job directory that cannot be trained as it is; the message is one line and says what to do."""
-
-
-class JobBusy(JobError):
-    """Another process trains this job now."""
-
-
-def describe(e: BaseException) -> str:
-    """``Type: first line of the message``, for one-line warnings, errors and records."""
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
-
-
-def read_status(job_dir: Path) -> dict[str, Any]:
-    path = Path(job_dir) / STATUS_FILE
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {"status": "unknown", "error": f"{path} cannot be read"}
-
-
-def write_status(job_dir: Path, **status: Any) -> None:
-    """Replace status.json atomically (a kill leaves the old or the new file, never half of one)."""
-    tmp = Path(job_dir) / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    os.replace(tmp, Path(job_dir) / STATUS_FILE)
+LOCK_FILE = ".lock"
+CHECKPOINTS = "checkpoints"
+LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -127,71 +88,6 @@ def _progress(ckpt: dict[str, Any], name: str) -> tuple[int, int]:
     if name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
         return int(ckpt["epoch"]) + 1, 0
     return int(ckpt["epoch"]), batches
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"block": {"order": "pre"}}`` -> ``{"block.order": "pre"}``; lists become their text, an
-    empty mapping None."""
-    if isinstance(tree, dict):
-        if not tree and prefix:
-            return {prefix[:-1]: None}
-        return {k: v for key, value in tree.items() for k, v in flatten(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: str(tree) if isinstance(tree, list) else tree}
-
-
-def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
-    """The keys (``key: saved -> new``) whose values differ from the job's saved config.yaml; the
-    ``hydra`` node of a run's config is not part of the job's. A saved config that cannot be read
-    raises JobError."""
-    path = Path(job_dir) / CONFIG_FILE
-    if not path.is_file():
-        return []
-    try:
-        saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
-    except Exception as e:  # YAML or OmegaConf: a file edited by hand, cut short
-        raise JobError(
-            f"{path} cannot be read ({describe(e)}); restore it, or delete {job_dir} to train anew"
-        ) from None
-    if not isinstance(saved, dict) or not saved:
-        raise JobError(f"{path} holds no config; restore it, or delete {job_dir} to train anew")
-    tree = OmegaConf.to_container(cfg, resolve=True) if "hydra" not in cfg else job_config(cfg)
-    new = flatten(tree)
-    return [
-        f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
-        for k in dict.fromkeys([*saved, *new])
-        if not k.startswith(NOT_RECIPE) and saved.get(k) != new.get(k)
-    ]
-
-
-def job_config(cfg: DictConfig) -> dict[str, Any]:
-    """A job's resolved config, without Hydra's own node (a run's config carries it)."""
-    tree = OmegaConf.to_container(cfg, resolve=False)
-    tree.pop("hydra", None)
-    return OmegaConf.to_container(OmegaConf.create(tree), resolve=True)
-
-
-def wandb_epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
-    """The epochs that the job's earlier offline W&B files of run ``run_id`` hold. W&B writes its
-    files from a helper process with buffering, so a job killed hard can lose its last epochs there
-    even though metrics.csv has them."""
-    from resnet_exp.wandb_files import read_run
-
-    epochs: set[float] = set()
-    for run_dir in Path(job_dir).glob(f"wandb/offline-run-*-{run_id}"):
-        try:
-            epochs |= {float(h["epoch"]) for h in read_run(run_dir).history if "epoch" in h}
-        except (OSError, ValueError):  # a file cut short by the kill: what it holds is unknown
-            continue
-    return epochs
-
-
-def read_metrics(job_dir: Path) -> list[dict[str, float]]:
-    """metrics.csv as numbers, one dict per epoch."""
-    path = Path(job_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
 class JobMetrics(Logger):

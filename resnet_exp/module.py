@@ -14,6 +14,8 @@ from hydra.utils import instantiate
 from torch import nn
 
 from resnet_exp.console import CONSOLE_LOGGER, remaining
+from resnet_exp.records import METRICS
+from resnet_exp.resnet import network
 
 log = logging.getLogger(CONSOLE_LOGGER)
 
@@ -61,19 +63,6 @@ def synced_clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-# val/* only where the run holds out a validation split (data.val_size > 0)
-METRICS = (
-    "train/loss",
-    "train/acc",
-    "val/loss",
-    "val/acc",
-    "test/loss",
-    "test/acc",
-    "time/epoch_s",
-    "time/images_per_s",
-)
-
-
 def epoch_line(epoch: int, m: dict[str, float]) -> str:
     """The seed's per-epoch line, e.g. ``epoch 1, loss 1.1860, train acc 0.692, test acc 0.841, time 41.7 sec``
     (with a validation split, ``val acc`` before ``test acc``)."""
@@ -85,7 +74,9 @@ def epoch_line(epoch: int, m: dict[str, float]) -> str:
 
 
 class Classifier(pl.LightningModule):
-    """Trains ``net`` with cross-entropy and the configured optimizer (and optional LR scheduler).
+    """Trains the network that ``config`` (a job's resolved config) describes, with cross-entropy and
+    the configured optimizer (and optional LR scheduler). The config is its one hyperparameter, kept
+    in every checkpoint: ``Classifier.load_from_checkpoint("best.ckpt")`` rebuilds it alone.
 
     Metrics accumulate on the device (no host sync per step) and are logged once per epoch, after
     the test-set evaluation, as one row: train/loss, train/acc, test/loss, test/acc, time/epoch_s
@@ -95,20 +86,14 @@ class Classifier(pl.LightningModule):
     are computed, so they are those of the whole data seen, and the image count is summed.
     """
 
-    def __init__(
-        self,
-        net: nn.Module,
-        optim: dict[str, Any],
-        scheduler: dict[str, Any] | None = None,
-        num_classes: int = 10,
-        compile_mode: str | None = None,
-        validation: bool = False,
-    ) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
-        self.net = net
-        self.validation = validation
-        self.compile_mode = compile_mode
-        self.optim_cfg, self.scheduler_cfg = optim, scheduler
+        self.save_hyperparameters(logger=False)  # the job's config.yaml and W&B config hold it already
+        self.net: nn.Module = network(config)
+        self.validation = config["data"]["val_size"] > 0
+        self.compile_mode = config.get("compile")
+        self.optim_cfg, self.scheduler_cfg = config["optim"], config.get("scheduler") or None
+        num_classes = config["model"]["num_classes"]
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.train_acc, self.test_acc = acc.clone(), acc.clone()
         self.val_acc = acc.clone()

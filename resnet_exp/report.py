@@ -33,9 +33,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from resnet_exp.config import TrainerConfig
-from resnet_exp.job import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics, read_status
-from resnet_exp.module import METRICS
-from resnet_exp.wandb_files import read_run
+from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, read_metrics, read_status
 
 
 class ReportError(Exception):
@@ -152,9 +150,12 @@ def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Itera
 def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
     """The runs of W&B group ``group`` in ``ENTITY/PROJECT``, through wandb's public API (online)."""
     if api is None:
-        import wandb
+        from resnet_exp.tracking import TrackingError, public_api
 
-        api = wandb.Api()
+        try:
+            api = public_api()
+        except TrackingError as e:
+            raise ReportError(str(e)) from None
     runs = list(api.runs(path, filters={"group": group}))
     if not runs:
         raise ReportError(f"W&B project {path} has no runs in group {group!r}; the group is in the sweep's sweep.yaml")
@@ -166,6 +167,8 @@ def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
     found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir())
     if not found:
         raise ReportError(f"no W&B offline runs (offline-run-*) under {', '.join(map(str, dirs))}")
+    from resnet_exp.tracking.offline import read_run
+
     jobs = []
     for run_dir in found:
         run = read_run(run_dir)

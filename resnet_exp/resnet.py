@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from resnet_exp.blocks import get_block
-
-
-def valid_final_norm(value: object) -> bool:
-    """``model.final_norm`` is true, false or "auto" (and not 1 or 0, which compare equal to bools)."""
-    return value is True or value is False or value == "auto"
+from resnet_exp.config import final_norm_ok
 
 
 class ResNet(nn.Sequential):
@@ -45,7 +42,7 @@ class ResNet(nn.Sequential):
                 "give one block count per stage"
             )
         unit = get_block(order)
-        if not valid_final_norm(final_norm):
+        if not final_norm_ok(final_norm):
             raise ValueError(f"model.final_norm={final_norm!r} is not valid; choose one of: true, false, auto")
         options = {"shortcut": shortcut, "projection_input": projection_input}
         layers: OrderedDict[str, nn.Module] = OrderedDict(
@@ -78,6 +75,11 @@ class ResNet(nn.Sequential):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+
+
+def network(cfg: Mapping[str, Any]) -> ResNet:
+    """The ResNet that a config's ``block.*`` and ``model.*`` describe."""
+    return ResNet(**cfg["block"], **cfg["model"])
 
 
 def shape_summary(net: nn.Sequential, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:

@@ -1,7 +1,9 @@
-"""``python -m resnet_exp.summary [--size N] [KEY=VALUE ...]``: the network's layer-by-layer shapes.
+"""``python -m resnet_exp.summary [--size N] [KEY=VALUE ...]``: the network's shapes, layer by layer of the top level.
 
 Builds the network from the same config as a run (so ``block.order=pre`` or ``model.channels=...``
-apply) and prints each top-level layer's output shape for a 1 x 1 x N x N input, as the seed did.
+apply) and prints the output shape of each top-level layer (the stem's conv, BN, ReLU and pool,
+each stage of residual units, the head) for a 1 x ``model.in_channels`` x N x N input, as the seed
+did, and the parameter count.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resnet_exp.build import network
 from resnet_exp.config import ConfigError, load_config
-from resnet_exp.resnet import ResNet, format_summary
+from resnet_exp.resnet import format_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     size = args.size or cfg.data.resize
-    net = ResNet(**cfg.block, **cfg.model)
-    print(f"block.order={cfg.block.order} block.shortcut={cfg.block.shortcut}, input (1, 1, {size}, {size})")
-    print(format_summary(net, (1, 1, size, size)))
+    net = network(cfg)
+    shape = (1, cfg.model.in_channels, size, size)
+    print(f"block.order={cfg.block.order} block.shortcut={cfg.block.shortcut}, input {shape}")
+    print(format_summary(net, shape))
     return 0
 
 

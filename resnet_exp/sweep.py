@@ -16,6 +16,7 @@ import os
 import secrets
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp import data
-from resnet_exp.config import ConfigError, validate
-from resnet_exp.ddp import global_rank, processes
-from resnet_exp.job import JobError, config_changes, describe, job_config, read_status
+from resnet_exp.config import ConfigError, processes, validate
+from resnet_exp.ddp import global_rank
+from resnet_exp.records import JobError, config_changes, describe, job_config, read_status
 
 SWEEP_FILE = "sweep.yaml"
 
@@ -39,7 +39,7 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
@@ -48,7 +48,7 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
     values: dict[str, set[str]] = {}
     for job in jobs:
         for override in job:
-            values.setdefault(_key(override), set()).add(override.split("=", 1)[-1])
+            values.setdefault(override_key(override), set()).add(override.split("=", 1)[-1])
     return [key for key, seen in values.items() if len(seen) > 1]
 
 
@@ -59,18 +59,23 @@ def check_output(path: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         problem = "is not a directory"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = "is not writable"
     else:
-        return
+        try:  # by writing: permissions alone do not say (root passes them; /proc refuses anyway)
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+            return
+        except OSError as e:
+            problem = f"cannot be written: {e.strerror or e}"
     fail(
-        f"output directory {path} cannot be written ({existing} {problem}); "
+        f"output directory {path} cannot be used ({existing} {problem}); "
         "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
     )
 
 
 def check_data(cfgs: list[DictConfig]) -> None:
     """Find and check the data set of every distinct data config, before any job starts."""
+    from resnet_exp import data  # torch: only once the configs are known to be good
+
     for root, cache_dir, download in dict.fromkeys((c.data.root, c.data.cache_dir, c.data.download) for c in cfgs):
         try:
             data.check(root, cache_dir, download)
@@ -267,14 +272,3 @@ def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return OmegaConf.to_container(OmegaConf.load(path))
-
-
-def job_identity(overrides: list[str], sweep_dir: Path | None) -> tuple[str, str | None]:
-    """A job's W&B run name and group. In a sweep: named after its values of the swept keys
-    (``block.order=pre,seed=1``) in the sweep's group; alone: named after all its overrides."""
-    if sweep_dir is None:
-        return ",".join(overrides) or "default", None
-    info = read_sweep(sweep_dir) or {"group": f"sweep-{Path(sweep_dir).name}", "swept": []}
-    swept = set(info["swept"])
-    name = ",".join(o for o in overrides if _key(o) in swept)
-    return name or ",".join(overrides) or "default", info["group"]

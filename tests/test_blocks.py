@@ -224,3 +224,11 @@ def test_model_presets(preset, order):
     assert convs == PRESET_SHAPES[preset] + [PRESET_SHAPES[preset][-1]] * len(final) + [(convs[-1][0], 1)]
     assert rows[-1] == ("fc", (2, 10))
     assert [len(getattr(net, f"stage{i + 1}")) for i in range(len(PRESET_UNITS[preset]))] == PRESET_UNITS[preset]
+
+
+def test_every_ordering_users_may_choose_is_implemented_once():
+    """config.ORDERINGS (what the checks accept, without torch) and the classes blocks.py registers
+    are the same names."""
+    from resnet_exp import config
+
+    assert list(ORDERINGS) == list(config.ORDERINGS)

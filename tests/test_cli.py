@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from resnet_exp.hardware import cpu_has_native_bf16
 from resnet_exp.report import main as report_main
 from resnet_exp.report import read_wandb
-from resnet_exp.wandb_files import read_run
+from resnet_exp.tracking.offline import read_run
 from tests.conftest import TINY, run_cli
 
 EPOCH_LINE = re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time \d+\.\d sec$", re.M)
@@ -197,7 +197,7 @@ def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):
 
 def test_dashboard_view_for_a_sweep(tmp_path):
     """The W&B view is built and validated offline; saving it needs W&B online."""
-    r = run_cli("resnet_exp.dashboard", "me/resnet-exp", "--group", "sweep-x", "--print", cwd=tmp_path)
+    r = run_cli("resnet_exp.tracking.dashboard", "me/resnet-exp", "--group", "sweep-x", "--print", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     spec = json.loads(r.stdout)
     assert (spec["entity"], spec["project"], spec["displayName"]) == ("me", "resnet-exp", "sweep-x by block.order")
@@ -221,7 +221,7 @@ def test_dashboard_view_for_a_sweep(tmp_path):
         ("epoch", ["test/acc"], "block.value.order", "mean", "stddev"),
         ("epoch", ["train/loss"], "block.value.order", "mean", "stddev"),
     ]
-    bad = run_cli("resnet_exp.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
+    bad = run_cli("resnet_exp.tracking.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
     assert (
         bad.returncode == 2
         and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"
@@ -279,3 +279,11 @@ def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_pat
     (run_dir,) = (run / "wandb").glob("offline-run-*")
     recorded = [h for h in read_run(run_dir).history if "val/acc" in h]
     assert [h["val/acc"] for h in recorded] == pytest.approx(vals)
+    # best.ckpt says what it is: the LightningModule comes back from it alone, config and weights
+    from resnet_exp.module import Classifier
+
+    restored = Classifier.load_from_checkpoint(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert restored.hparams.config == OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))
+    weights = {k.removeprefix("net."): v for k, v in best["state_dict"].items() if k.startswith("net.")}
+    assert all(torch.equal(restored.net.state_dict()[k], v) for k, v in weights.items())
+    assert restored.validation and restored.net.order == "post"

@@ -67,7 +67,7 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("block.projection_input=x", "block.projection_input=x is not valid; choose one of: relu, preact"),
         ("model.final_norm=maybe", "model.final_norm=maybe is not valid; choose one of: true, false, auto"),
         ("data.batch_size=0", "data.batch_size=0 must be a whole number of at least 1"),
-        ("optim.lr=0", "optim.lr=0 must be greater than 0"),
+        ("optim.lr=0", "optim.lr=0 must be a finite number greater than 0"),
         (
             "logger.wandb.mode=onlin",
             "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled",
@@ -78,6 +78,16 @@ def test_optimizer_and_scheduler_are_config_choices():
             "data.batch_size=256 cannot be split evenly over 3 processes (trainer.devices x trainer.num_nodes); "
             "choose a multiple of 3",
         ),
+        ("data.batch_size=1000000", "data.batch_size=1000000 is more than the 60000 training images"),
+        ("data.val_size=10000 data.batch_size=50001", "data.batch_size=50001 is more than the 50000 training"),
+        ("optim.lr=inf", "optim.lr=inf must be a finite number greater than 0"),
+        ("seed=-1", "seed=-1 must be from 0 to 4294967295"),
+        ("model.num_classes=0", "model.num_classes=0 cannot hold Fashion-MNIST's 10 classes (labels 0-9); use 10"),
+        ("trainer.precision=fp7", "trainer.precision=fp7 is not a precision; choose one of: auto, 32-true, bf16-mixed"),
+        ("trainer.accelerator=tpu", "trainer.accelerator=tpu is not available here; choose one of: auto, cpu, gpu"),
+        ("trainer.devices=5", "trainer.devices=5 needs a run on several processes: use trainer=ddp"),
+        ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
+        ("+data.foo=1", "data.foo is not a config key; the keys there are: root, cache_dir, download"),
         (
             "compile=fast",
             "compile=fast is not a torch.compile mode; choose one of: default, reduce-overhead, max-autotune, "
@@ -181,7 +191,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
     if message is None:  # the run directory's name holds the start time
         assert line.startswith(f"error: output directory {broken_data}/file/out/runs/")
         assert line.endswith(
-            f"cannot be written ({broken_data}/file is not a directory); "
+            f"cannot be used ({broken_data}/file is not a directory); "
             "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
         )
     else:
@@ -207,9 +217,9 @@ def test_the_fast_path_is_the_default_where_the_hardware_has_native_bf16():
     """precision=auto: bf16-mixed on a CPU whose flags (read from /proc/cpuinfo here, independently of
     torch) include avx512_bf16 or amx_bf16, fp32 on other CPUs; an explicit precision is kept.
     data.pipeline=auto: the device pipeline, on the CPU too."""
+    from resnet_exp.build import trainer_args
     from resnet_exp.data import resolve_pipeline
     from resnet_exp.hardware import cpu_has_native_bf16
-    from resnet_exp.run import trainer_args
 
     cfg = compose_config([])
     assert (cfg.trainer.precision, cfg.data.pipeline, cfg.compile) == ("auto", "auto", None)
@@ -232,11 +242,14 @@ def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):
 
     import torch
 
-    from resnet_exp.run import build
+    from resnet_exp.build import build
+    from resnet_exp.fit import use_compile_cache
 
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     eager = build(compose_config([]))[1]
     compiled = build(compose_config(["compile=reduce-overhead", f"output_dir={tmp_path}"]))[1]
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ  # building changes no environment
+    use_compile_cache(tmp_path / ".cache" / "torchinductor")  # what a run of it does before building
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / ".cache" / "torchinductor")
     compiled.configure_model()
     assert compiled.net._compiled_call_impl is not None and eager.net._compiled_call_impl is None
@@ -251,3 +264,36 @@ def test_help_is_the_projects_own(tmp_path):
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("Orderings (block.order): ")]
     assert set(line.removeprefix("Orderings (block.order): ").rstrip(".").split(", ")) == set(ORDERINGS)
     assert "model: resnet18, resnet34, seed" in r.stdout and "_target_" not in r.stdout  # no config dump
+
+
+def test_the_trainer_schema_is_lightnings_trainer():
+    """The schema writes the Trainer's arguments out (so that composing needs no Lightning); they
+    must be exactly the installed Trainer's, with its defaults."""
+    import dataclasses
+    import inspect
+
+    import pytorch_lightning as pl
+
+    from resnet_exp.config import MANAGED_TRAINER_ARGS, TrainerConfig
+
+    wanted = {
+        name: p.default
+        for name, p in inspect.signature(pl.Trainer.__init__).parameters.items()
+        if name != "self" and name not in MANAGED_TRAINER_ARGS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    assert {f.name: f.default for f in dataclasses.fields(TrainerConfig)} == wanted
+
+
+def test_bad_input_is_refused_before_torch_is_imported(tmp_path):
+    """The refusal path loads Hydra, OmegaConf and the project's light modules only: no torch, no
+    Lightning, no W&B (what each module imports, as Python reports it)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "resnet_exp.run", "block.order=bogus"],
+                       cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "resnet_exp.config" in imported and "hydra" in imported
+    assert not imported & {"torch", "pytorch_lightning", "lightning_fabric", "wandb", "torchvision"}
+    assert r.stderr.splitlines()[-1].startswith("error: block.order=bogus is not a known ordering")

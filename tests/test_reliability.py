@@ -12,7 +12,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.wandb_files import read_run
+from resnet_exp.tracking.offline import read_run
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
@@ -57,12 +57,13 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
 
 
 def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data_dir):
-    """model.num_classes=5 cannot hold Fashion-MNIST's labels 0-9: the loss raises in the first step."""
+    """optim.momentum=-1 passes the config checks (an optimizer's arguments are its own), and torch's
+    SGD refuses it when the job builds its optimizer."""
     sweep = tmp_path / "sweep"
     r = run_cli(
         "resnet_exp.run",
         "-m",
-        "model.num_classes=5,10",
+        "optim.momentum=-1,0.0",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
         *SMALL,
@@ -76,7 +77,7 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
     assert status(sweep / "1")["status"] == "completed"
     assert f"  {sweep}/0: failed: {failed['error']}" in r.stderr.splitlines()
     # the exact command that resumes it, with the sweep's directory
-    hint = "To resume the ones that failed or were interrupted: python -m resnet_exp.run -m model.num_classes=5,10 "
+    hint = "To resume the ones that failed or were interrupted: python -m resnet_exp.run -m optim.momentum=-1,0.0 "
     assert r.stderr.splitlines()[-1].startswith(hint) and r.stderr.splitlines()[-1].endswith(f"hydra.sweep.dir={sweep}")
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.data import FashionMNISTDataModule
-from resnet_exp.resnet import ResNet
+from resnet_exp.build import datamodule, network
 
 
 def accuracy(net: torch.nn.Module, loader, batch_stats: bool) -> float:
@@ -33,10 +32,10 @@ def accuracy(net: torch.nn.Module, loader, batch_stats: bool) -> float:
 def main(jobs: list[str]) -> None:
     for job in map(Path, jobs):
         cfg = OmegaConf.load(job / "config.yaml")
-        net = ResNet(**cfg.block, **cfg.model)
+        net = network(cfg)
         state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
         net.load_state_dict({k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")})
-        dm = FashionMNISTDataModule(**{**cfg.data, "num_workers": 0}, seed=cfg.seed)
+        dm = datamodule(cfg)
         dm.setup()
         loader = dm.val_dataloader()
         running, batch = accuracy(net, loader, False), accuracy(net, loader, True)

@@ -1,4 +1,4 @@
-"""``python -m resnet_exp.dashboard ENTITY/PROJECT --group GROUP``: a W&B workspace view for a sweep.
+"""``python -m resnet_exp.tracking.dashboard ENTITY/PROJECT --group GROUP``: a W&B workspace view for a sweep.
 
 Builds, with the wandb-workspaces library, a saved view of the project that shows only the sweep's
 runs (its W&B group, named in the sweep's sweep.yaml), grouped by ``block.order``: a line plot of
@@ -39,7 +39,9 @@ def sweep_workspace(entity: str, project: str, group: str, by: str = "block.orde
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.dashboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m resnet_exp.tracking.dashboard", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("path", help="ENTITY/PROJECT")
     parser.add_argument("--group", required=True, help="the sweep's W&B group (see its sweep.yaml)")
     parser.add_argument("--by", default="block.order", help="the config key to group runs by (default: block.order)")
@@ -53,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(json.dumps(json.loads(view._to_model().model_dump_json(by_alias=True)), indent=2))
         return 0
-    view.save()
+    from resnet_exp.tracking import TrackingError, public_api
+
+    try:
+        public_api()  # a login, before the view is sent
+        view.save()
+    except TrackingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"saved: {view.url}")
     return 0
 

@@ -1,0 +1,157 @@
+"""One job, from its config to its end: ``train(cfg, job_dir)``.
+
+The job's life belongs to ``job.Job`` (its lock, its resume point, every status record); what it
+trains is built by ``build``; W&B comes from ``tracking``; signals stop it at a batch's end
+(``signals``). This module puts them together around Lightning's ``Trainer.fit``. In a run on
+several processes (``trainer=ddp``) every process calls ``train``; the first one (rank 0) alone
+locks the job and writes its files (config.yaml, status.json, metrics.csv, W&B, checkpoints).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger
+
+from resnet_exp.build import build, plain, trainer_args
+from resnet_exp.console import CONSOLE_LOGGER, progress_bar
+from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
+from resnet_exp.ddp import global_rank, single_run_command
+from resnet_exp.hardware import keep_freed_memory
+from resnet_exp.job import (
+    CHECKPOINTS,
+    INTERRUPTED_CKPT,
+    AtomicCheckpointIO,
+    Job,
+    JobMetrics,
+    MetricsHistory,
+    checkpoint_callbacks,
+)
+from resnet_exp.module import Classifier, Diverged, DivergenceGuard
+from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, describe
+from resnet_exp.signals import Signals, StopOnSignal
+from resnet_exp.tracking import identity
+from resnet_exp.tracking.logger import replay, wandb_logger
+
+log = logging.getLogger(CONSOLE_LOGGER)
+
+
+def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
+    """Train one job into ``job_dir`` (or resume it there); returns the last epoch's metrics. A job
+    that completed or diverged before is not trained again."""
+    first = global_rank() == 0
+    job = Job(job_dir, writer=first)
+    with job.locked():
+        status = job.status
+        if status.get("status") in FINISHED:
+            log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
+            if status["status"] == "diverged":
+                raise Diverged(status["epoch"], status["step"])
+            return status.get("final", {})
+        trainer: pl.Trainer | None = None
+        signals = Signals()
+        with job.attempt(epoch=lambda: trainer.current_epoch + 1, interruption=lambda: signals.received) as attempt:
+            trainer, module, datamodule, wandb = _prepare(cfg, job, first, signals)
+            try:
+                with signals, single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
+                    trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
+            finally:
+                if wandb is not None:
+                    try:
+                        wandb.experiment.finish()  # each job its own W&B run, also in a multirun
+                    except Exception as e:
+                        log.warning("W&B could not finish the run (%s)", describe(e))
+            final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
+            attempt.completed(trainer.current_epoch, final)
+    return final
+
+
+def _prepare(
+    cfg: DictConfig, job: Job, first: bool, signals: Signals
+) -> tuple[pl.Trainer, Classifier, FashionMNISTDataModule, Logger | None]:
+    """Everything an attempt needs before ``fit``: its resume point, its saved config, the data,
+    network and LightningModule, its loggers and callbacks, the Trainer; the attempt's record
+    updated with what it runs with."""
+    resume = job.resume = job.resume_point()
+    if resume.unreadable:  # every record of this attempt names them
+        job.fields["unreadable_checkpoints"] = resume.unreadable
+        job.record("running")
+    if resume.checkpoint and first:
+        where = f"epoch {resume.epochs}" + (
+            f" and {resume.batches} batches of epoch {resume.epochs + 1}" if resume.batches else ""
+        )
+        log.info("%s: resuming after %s from %s", job.dir, where, resume.checkpoint)
+    config = plain(cfg)
+    if first:
+        OmegaConf.save(OmegaConf.create(config), job.dir / CONFIG_FILE)
+    pl.seed_everything(cfg.seed, workers=True, verbose=first)
+    keep_freed_memory()
+    if cfg.compile:
+        use_compile_cache(Path(cfg.output_dir).expanduser().resolve() / ".cache" / "torchinductor")
+
+    datamodule, module = build(cfg)
+    datamodule.resume_at(resume.epochs, resume.batches)
+
+    loggers: list[Logger] = []
+    metrics = wandb = None
+    if first:
+        metrics = JobMetrics(job.dir, resume.rows)
+        loggers.append(metrics)
+        hc = HydraConfig.get()
+        name, group = identity(list(hc.overrides.task), Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None)
+        wandb = wandb_logger(
+            cfg.logger.wandb, job.dir, config, name, group, [cfg.block.order], job.fields.get("wandb_id")
+        )
+        if wandb is not None:
+            loggers.append(wandb)
+    folder = job.dir / CHECKPOINTS
+    args = trainer_args(cfg.trainer)
+    trainer = pl.Trainer(
+        **args,
+        logger=loggers or False,
+        callbacks=[
+            *checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc"),
+            MetricsHistory(metrics),
+            DivergenceGuard(),
+            StopOnSignal(signals, folder / INTERRUPTED_CKPT),
+            *([progress_bar()] if args["enable_progress_bar"] else []),
+        ],
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(job.dir),
+        use_distributed_sampler=False,  # the data module shards the data per process itself
+    )
+    # What every status record of this attempt carries: the W&B run, what precision=auto and
+    # data.pipeline=auto became here.
+    if wandb is not None:
+        job.fields["wandb_id"] = wandb.version
+    job.fields.update(
+        precision=str(trainer.precision),
+        pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
+    )
+    if wandb is not None and resume.epochs and cfg.logger.wandb.mode == "offline":
+        replay(wandb, job.dir, resume.rows)
+    job.record("running", resumed_after_epoch=resume.epochs)
+    return trainer, module, datamodule, wandb
+
+
+def use_compile_cache(directory: Path) -> None:
+    """Keep torch.compile's compiled code in ``directory`` (under output_dir), so that the later jobs
+    of a sweep, and later sweeps, load it instead of compiling again; unless the user chose a place
+    with TORCHINDUCTOR_CACHE_DIR. (Importing torch sets that variable to its temporary default.)
+    The environment is the one way torch takes this setting; set for this process, as every job of
+    it shares the one cache."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        default = os.path.abspath(default_cache_dir())
+    except ImportError:
+        default = None
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == default:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)
