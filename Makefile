@@ -3,6 +3,7 @@
 #   make report  the report of the latest sweep under outputs/sweeps (or SWEEP=DIR)
 #   make test    install, fetch the data, run the test suite on the CPU
 #   make bench   install, fetch the data, measure training speed against the torchvision reference
+#   make gpu-check  on a CUDA machine: the GPU tests, benchmarks and timed sweeps into outputs/gpu_check
 #   make experiments   install, fetch the data, run (or resume) every committed experiment and
 #                rewrite its report; sweeps go under RUNS (default outputs/experiments)
 PYTHON ?= python3
@@ -14,7 +15,7 @@ RUNS ?= outputs/experiments
 # In order: an experiment may reuse the sweeps of one before it (see each run.sh).
 EXPERIMENTS := block_order bf16_vs_fp32 identity_mappings_cpu_reduced block_order_cpu_reduced block_order_cpu_1epoch
 
-.PHONY: install data test sweep report summary bench experiments clean
+.PHONY: install data test sweep report summary bench gpu-check experiments clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +51,9 @@ report: install
 
 bench: data
 	$(BIN)/python -m resnet_exp.bench $(ARGS)
+
+gpu-check: data
+	$(BIN)/python -m resnet_exp.gpu_check $(ARGS)
 
 experiments: data
 	@for e in $(EXPERIMENTS); do \

@@ -8,6 +8,11 @@ on the same network, batch size and learning rate.
   same config (``KEY=VALUE`` overrides apply to both where they name the network, the batch size
   or the learning rate): its data pipeline, precision, memory format, Lightning loop and callbacks.
 
+Also, for what the framework's own loop costs per step (Lightning, metrics, callbacks): a plain
+PyTorch loop on the framework's batches, network and precision (``plain``, and
+``overhead_ms_per_step``; with a tiny network, e.g. ``model.channels=[8] model.blocks=[1]
+model.stem_channels=8``, that cost dominates).
+
 For each: training images/s over ``--steps`` steps after ``--warmup`` untimed ones, seconds for
 one evaluation of the test set (``--eval-batches`` limits it), start-up seconds (data loading,
 model build, moving to the device: everything before the first step) and warm-up seconds (the
@@ -171,6 +176,34 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
     }
 
 
+def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
+    """The framework's own batches, network and precision in a plain PyTorch loop (no Lightning, no
+    metrics, no callbacks): what the framework's loop costs per step is the difference."""
+    precision = trainer_args(cfg.trainer)["precision"]
+    if precision not in ("bf16-mixed", "32-true", "32", 32):
+        return {}
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule, module = build(cfg)
+    datamodule.place(device)
+    datamodule.setup()
+    net = module.net.to(device, memory_format=torch.channels_last).train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
+    batches = iter(datamodule.train_dataloader())
+    images, timed_from = 0, 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            timed_from = synced_clock(device)
+        x, y = next(batches)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+            loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        images += y.numel() if step >= warmup else 0
+    seconds = synced_clock(device) - timed_from
+    return {"images_per_s": images / seconds, "ms_per_step": 1000 * seconds / steps, "precision": precision}
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -193,6 +226,12 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"framework / reference: {result['ratio']:.2f}x training images/s",
     ]
+    if result.get("plain"):
+        lines.append(
+            f"framework loop overhead: {result['overhead_ms_per_step']:+.2f} ms per step "
+            f"({fw['ms_per_step']:.2f} against {result['plain']['ms_per_step']:.2f} ms in a plain loop "
+            "on the same batches, network and precision)"
+        )
     return "\n".join(lines)
 
 
@@ -220,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     ref = reference(cfg, device, args.steps, args.warmup, args.eval_batches)
     print("framework path ...", flush=True)
     fw = framework(cfg, args.steps, args.warmup, args.eval_batches)
+    print("plain loop on the framework's batches ...", flush=True)
+    loop = plain(cfg, device, args.steps, args.warmup)
+    fw["ms_per_step"] = 1000 * cfg.data.batch_size / fw["images_per_s"]
     result = {
         "device": describe_device(device),
         "batch_size": cfg.data.batch_size,
@@ -236,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         "reference": ref,
         "framework": fw,
         "ratio": fw["images_per_s"] / ref["images_per_s"],
+        "plain": loop,
+        # what Lightning's loop, the metrics and the callbacks add to each step
+        "overhead_ms_per_step": fw["ms_per_step"] - loop["ms_per_step"] if loop else None,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

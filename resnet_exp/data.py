@@ -397,6 +397,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
         self.val_size = val_size
+        self._placed: torch.device | None = None
         self.directory: Path | None = None
         self.resume = (0, 0)  # (epoch, batches of it already trained), set by resume_at
         self.train_set: ImageTensors | None = None
@@ -428,9 +429,15 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def device(self) -> torch.device:
-        """The device the model trains on (the CPU outside a trainer)."""
+        """The device the model trains on: the trainer's; outside a trainer, ``place``'s, or the CPU."""
         trainer = getattr(self, "trainer", None)
-        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        if trainer is not None:
+            return trainer.strategy.root_device
+        return self._placed or torch.device("cpu")
+
+    def place(self, device: torch.device) -> None:
+        """Serve batches on ``device`` without a trainer (a plain training loop, a probe)."""
+        self._placed = torch.device(device)
 
     def resolved_pipeline(self) -> str:
         """``data.pipeline`` with ``auto`` decided for the device the model trains on."""

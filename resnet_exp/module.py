@@ -94,11 +94,14 @@ class Classifier(pl.LightningModule):
         self.compile_mode = config.get("compile")
         self.optim_cfg, self.scheduler_cfg = config["optim"], config.get("scheduler") or None
         num_classes = config["model"]["num_classes"]
-        acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        # validate_args=False: the input checks look at the labels' values, a host sync every step
+        acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, validate_args=False)
         self.train_acc, self.test_acc = acc.clone(), acc.clone()
         self.val_acc = acc.clone()
-        self.train_loss, self.test_loss = torchmetrics.MeanMetric(), torchmetrics.MeanMetric()
-        self.val_loss = torchmetrics.MeanMetric()
+        # nan_strategy="disable": its NaN check is a host sync every step (the divergence guard
+        # watches for NaN on the device instead), and a NaN loss must show, not be dropped
+        loss = torchmetrics.MeanMetric(nan_strategy="disable")
+        self.train_loss, self.test_loss, self.val_loss = loss.clone(), loss.clone(), loss.clone()
         # in checkpoints, so that a run resumed mid-epoch ends the epoch with the whole epoch's numbers
         self.train_loss.persistent(True)
         self.train_acc.persistent(True)

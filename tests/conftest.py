@@ -18,6 +18,18 @@ from resnet_exp.data import DEBIAN_DIR, missing_files
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need CUDA: without it they are skipped, and listed so (``-ra``)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); python -m resnet_exp.gpu_check runs them on one")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Debian's dataset-fashion-mnist files; the suite needs the real data set, it never fakes it."""
