@@ -150,6 +150,12 @@ class TrainerConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    signal: bool = True  # signal propagation per residual unit (diagnostics.py), into signal.csv
+    probe_size: int = 256  # training images in its fixed probe batch
+
+
+@dataclass
 class Config:
     block: BlockConfig = field(default_factory=BlockConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -158,6 +164,7 @@ class Config:
     scheduler: Any = None
     trainer: Any = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     seed: int = 0
     output_dir: str = "outputs"
     force_resume: bool = False
@@ -281,6 +288,8 @@ def validate(cfg: DictConfig) -> None:
         f"optim.lr={lr} must be a finite number greater than 0 (the seed uses 0.1)",
     )
     _check(0 <= cfg.seed < 2**32, f"seed={cfg.seed} must be from 0 to {2**32 - 1}")
+    size = cfg.diagnostics.probe_size
+    _check(1 <= size <= train_images, f"diagnostics.probe_size={size} must be from 1 to {train_images} training images")
     mode = cfg.logger.wandb.mode
     _check(mode in WANDB_MODES, f"logger.wandb.mode={mode} is not a W&B mode; choose one of: {_choices(WANDB_MODES)}")
     mode = cfg.get("compile")

@@ -23,6 +23,7 @@ from resnet_exp.build import build, plain, trainer_args
 from resnet_exp.console import CONSOLE_LOGGER, progress_bar
 from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import global_rank, single_run_command
+from resnet_exp.diagnostics import SignalPropagation
 from resnet_exp.hardware import keep_freed_memory
 from resnet_exp.job import (
     CHECKPOINTS,
@@ -120,6 +121,11 @@ def _prepare(
             MetricsHistory(metrics),
             DivergenceGuard(),
             StopOnSignal(signals, folder / INTERRUPTED_CKPT),
+            *(
+                [SignalPropagation(job.dir if first else None, cfg.diagnostics.probe_size, resume.epochs, wandb)]
+                if cfg.diagnostics.signal
+                else []
+            ),
             *([progress_bar()] if args["enable_progress_bar"] else []),
         ],
         plugins=[AtomicCheckpointIO()],

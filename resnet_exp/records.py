@@ -28,6 +28,7 @@ NOT_RECIPE = (
     "data.cache_dir",
     "data.download",
     "logger.",
+    "diagnostics.",  # measured on a copy of the network: what a job computes does not change
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
 )

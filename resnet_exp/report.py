@@ -51,6 +51,7 @@ class Job:
     status: str
     error: str = ""
     ran_with: str = ""  # what precision=auto and data.pipeline=auto became where it ran
+    signal: list[dict[str, Any]] = field(default_factory=list)  # signal.csv's rows (diagnostics.py)
 
     @property
     def seed(self) -> Any:
@@ -94,8 +95,24 @@ def read_job(path: Path, name: str) -> Job:
     status = read_status(path)
     ran_with = ", ".join(str(status[k]) for k in ("precision", "pipeline") if status.get(k))
     return Job(
-        name, path, config, read_metrics(path), status.get("status", "unknown"), status.get("error", ""), ran_with
+        name,
+        path,
+        config,
+        read_metrics(path),
+        status.get("status", "unknown"),
+        status.get("error", ""),
+        ran_with,
+        read_signal(path),
     )
+
+
+def read_signal(job_dir: Path) -> list[dict[str, Any]]:
+    """A job's signal.csv (signal propagation per unit and stage), numbers as floats; [] if none."""
+    path = Path(job_dir) / "signal.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k in ("kind", "name") else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def presets(job_dir: Path) -> dict[str, str]:
@@ -105,7 +122,7 @@ def presets(job_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     choices = OmegaConf.to_container(OmegaConf.load(path).hydra.runtime.choices)
-    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "logger")) and v is not None}
+    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "logger", "diagnostics")) and v is not None}
 
 
 def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
@@ -420,6 +437,69 @@ def plot(groups: Sequence[Group], path: Path) -> dict[str, dict[str, tuple[np.nd
     return data
 
 
+# The panels of signal.png: (measure, title, log scale)
+SIGNAL_PANELS = (
+    ("act_std", "output std of each residual unit", False),
+    ("input_grad_norm", "loss gradient norm at each unit's input", True),
+)
+
+
+def signal_data(groups: Sequence[Group]) -> dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """What signal.png draws: per (measure, moment) and group, the unit depths and the mean over
+    the group's completed runs of the measure at initialisation ("init", epoch 0) and at the end
+    ("end", each run's last measured epoch); groups whose runs measured nothing are left out."""
+    data: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for measure, _, _ in SIGNAL_PANELS:
+        for moment in ("init", "end"):
+            panel = data.setdefault((measure, moment), {})
+            for g in groups:
+                per_run = []
+                for j in g.done:
+                    rows = [r for r in j.signal if r["kind"] == "unit"]
+                    if not rows:
+                        continue
+                    epoch = 0.0 if moment == "init" else max(r["epoch"] for r in rows)
+                    chosen = sorted((r for r in rows if r["epoch"] == epoch), key=lambda r: r["depth"])
+                    per_run.append([r[measure] for r in chosen])
+                if per_run and len({len(r) for r in per_run}) == 1:
+                    depths = np.arange(1, len(per_run[0]) + 1)
+                    panel[f"{g.label} (n={len(per_run)})"] = (depths, np.array(per_run).mean(axis=0))
+    return data
+
+
+def plot_signal(groups: Sequence[Group], path: Path) -> dict:
+    """Draw signal.png (where any run measured signal propagation): the output std and the input
+    gradient norm of each residual unit against its depth, at initialisation and at the end, mean
+    over seeds per group; returns the data drawn (``signal_data``)."""
+    data = signal_data(groups)
+    if not any(data.values()):
+        return data
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for row, (measure, title, log_scale) in enumerate(SIGNAL_PANELS):
+        for col, moment in enumerate(("init", "end")):
+            ax = axes[row][col]
+            for label, (x, y) in data[(measure, moment)].items():
+                ax.plot(x, y, marker="o", markersize=4, label=label)
+            ax.set_title(f"{title}, {'at initialisation' if moment == 'init' else 'after the last epoch'}", fontsize=10)
+            ax.set_xlabel("residual unit (depth, input side first)")
+            ax.set_ylabel(measure.replace("_", " "))
+            if log_scale:
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 + 0.03 * ((len(labels) - 1) // 3), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return data
+
+
 def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -561,7 +641,14 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         ]
     else:
         lines.append("None: every job completed.")
-    lines += ["", f"{plural(len(jobs), 'job')}; per-job numbers in `summary.csv`, curves in `curves.png`.", ""]
+    signal = " Signal propagation per residual unit, at initialisation and at the end, in `signal.png`."
+    has_signal = any(j.signal for j in jobs)
+    lines += [
+        "",
+        f"{plural(len(jobs), 'job')}; per-job numbers in `summary.csv`, curves in `curves.png`."
+        + (signal if has_signal else ""),
+        "",
+    ]
     return "\n".join(lines), groups
 
 
@@ -592,6 +679,7 @@ def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | 
     out.mkdir(parents=True, exist_ok=True)
     write_summary(jobs, swept_keys(jobs), out / "summary.csv")
     plot(groups, out / "curves.png")
+    plot_signal(groups, out / "signal.png")
     (out / "report.md").write_text(text)
     return out / "report.md"
 

@@ -200,3 +200,25 @@ def test_groups_are_named_by_preset_and_a_single_seed_is_not_swept(tmp_path):
     assert "- `model`: resnet18, resnet34\n\n" in text and "`seed`:" not in text
     assert "| `block` | default |" in text and "`logger`" not in text
     assert text.rstrip().endswith("2 jobs; per-job numbers in `summary.csv`, curves in `curves.png`.")
+
+
+def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path):
+    """The data behind signal.png: per group, the mean over its completed runs of each unit's
+    measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""
+    from resnet_exp.report import group_jobs, plot_signal, swept_keys
+
+    for num, scale in ((0, 1.0), (1, 3.0), (3, 2.0)):  # two post runs, one pre run
+        lines = ["epoch,kind,name,depth,act_std,input_grad_norm,weight_grad_norm"]
+        for epoch in (0, 1, 2):
+            for depth in (1, 2):
+                lines.append(f"{epoch},unit,stage1.{depth - 1},{depth},{scale * (epoch + depth)},{scale / depth},nan")
+            lines.append(f"{epoch},stage,stage1,1,nan,nan,{scale}")
+        (sweep / str(num) / "signal.csv").write_text("\n".join(lines) + "\n")
+    jobs = read_sweeps([sweep])
+    data = plot_signal(group_jobs(jobs, swept_keys(jobs)), tmp_path / "signal.png")
+    post, pre = "block.order=post (n=2)", "block.order=pre (n=1)"
+    assert data[("act_std", "init")][post][1] == pytest.approx([2.0, 4.0])  # mean of (1, 2) and (3, 6)
+    assert data[("act_std", "end")][post][1] == pytest.approx([6.0, 8.0])
+    assert data[("input_grad_norm", "end")][pre][1] == pytest.approx([2.0, 1.0])
+    assert data[("act_std", "init")][post][0].tolist() == [1, 2]
+    assert (tmp_path / "signal.png").read_bytes().startswith(b"\x89PNG")
