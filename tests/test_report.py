@@ -222,3 +222,40 @@ def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tm
     assert data[("input_grad_norm", "end")][pre][1] == pytest.approx([2.0, 1.0])
     assert data[("act_std", "init")][post][0].tolist() == [1, 2]
     assert (tmp_path / "signal.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_tune_picks_each_orderings_rate_on_validation_never_on_test(tmp_path, capsys):
+    """The search's jobs are made so that validation and test disagree: the rate with the best test
+    accuracy is not the one with the best validation accuracy. The choice must follow validation."""
+    from resnet_exp.tune import main as tune_main
+
+    s = tmp_path / "search"
+    num = 0
+    # (order, lr): (final val accs over seeds 1-2, final test accs)
+    table = {
+        ("post", 0.05): ((0.80, 0.82), (0.95, 0.95)),  # best on test: must not be chosen
+        ("post", 0.1): ((0.86, 0.88), (0.85, 0.85)),  # best on validation
+        ("pre", 0.1): ((0.84, 0.84), (0.90, 0.90)),
+        ("pre", 0.2): ((0.87, 0.85), (0.80, 0.80)),  # best on validation (mean 0.86)
+    }
+    for (order, lr), (vals, tests) in table.items():
+        for seed, (v, t) in enumerate(zip(vals, tests), 1):
+            make_job(s, num, order, seed, [0.5, t], vals=[0.5, v])
+            config = yaml.safe_load((s / str(num) / "config.yaml").read_text())
+            config["optim"]["lr"] = lr
+            config["data"]["val_size"] = 5000
+            (s / str(num) / "config.yaml").write_text(yaml.safe_dump(config))
+            num += 1
+    assert tune_main([str(s), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "block.order=post optim.lr=0.1 seed=11,12,13,14,15 data.val_size=5000",
+        "block.order=pre optim.lr=0.2 seed=11,12,13,14,15 data.val_size=5000",
+    ]
+    text = (tmp_path / "out" / "tuning.md").read_text()
+    assert "## block.order=post: optim.lr=0.1" in text and "| 0.1 (chosen) | 2 | 87.00 ± 1.41 | 0.00 |" in text
+    assert "| 0.05 | 2 | 81.00 ± 1.41 | 6.00 |" in text
+    assert (tmp_path / "out" / "lr_curve.png").read_bytes().startswith(b"\x89PNG")
+    # a search without a validation split is refused: there is nothing honest to choose by
+    (s / "0" / "metrics.csv").write_text("epoch,step,test/acc,train/loss\n1.0,10,0.5,1.0\n")
+    assert tune_main([str(s)]) == 2
+    assert capsys.readouterr().err.startswith("error: search/0 has no validation accuracy")
