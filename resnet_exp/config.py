@@ -149,6 +149,21 @@ class TrainerConfig:
     enable_autolog_hparams: Any = True
 
 
+# loss.reduction: mean (PyTorch's, each batch's mean) or batch_size (the seed's: the summed loss
+# divided by data.batch_size, so the last, partial batch of an epoch takes a smaller step).
+LOSS_REDUCTIONS = ("mean", "batch_size")
+
+
+@dataclass
+class LossConfig:
+    reduction: str = "mean"
+
+
+@dataclass
+class EvaluationConfig:
+    precise_bn_batches: int = 0  # BatchNorm statistics recomputed over this many training batches
+
+
 @dataclass
 class DiagnosticsConfig:
     signal: bool = True  # signal propagation per residual unit (diagnostics.py), into signal.csv
@@ -164,6 +179,8 @@ class Config:
     scheduler: Any = None
     trainer: Any = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     seed: int = 0
     output_dir: str = "outputs"
@@ -288,6 +305,17 @@ def validate(cfg: DictConfig) -> None:
         f"optim.lr={lr} must be a finite number greater than 0 (the seed uses 0.1)",
     )
     _check(0 <= cfg.seed < 2**32, f"seed={cfg.seed} must be from 0 to {2**32 - 1}")
+    reduction = cfg.loss.reduction
+    _check(
+        reduction in LOSS_REDUCTIONS,
+        f"loss.reduction={reduction} is not valid; choose one of: {_choices(LOSS_REDUCTIONS)}",
+    )
+    n = cfg.evaluation.precise_bn_batches
+    _check(
+        0 <= n * d.batch_size <= train_images,
+        f"evaluation.precise_bn_batches={n} must be from 0 (off) to {train_images // d.batch_size} "
+        f"batches of {d.batch_size} training images",
+    )
     size = cfg.diagnostics.probe_size
     _check(1 <= size <= train_images, f"diagnostics.probe_size={size} must be from 1 to {train_images} training images")
     mode = cfg.logger.wandb.mode

@@ -93,6 +93,10 @@ class Classifier(pl.LightningModule):
         self.validation = config["data"]["val_size"] > 0
         self.compile_mode = config.get("compile")
         self.optim_cfg, self.scheduler_cfg = config["optim"], config.get("scheduler") or None
+        self.batch_size = config["data"]["batch_size"]
+        self.loss_reduction = config.get("loss", {}).get("reduction", "mean")
+        self.precise_bn_batches = config.get("evaluation", {}).get("precise_bn_batches", 0)
+        self._precise_bn_s = 0.0
         num_classes = config["model"]["num_classes"]
         # validate_args=False: the input checks look at the labels' values, a host sync every step
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, validate_args=False)
@@ -126,6 +130,10 @@ class Classifier(pl.LightningModule):
         loss = F.cross_entropy(logits, y)
         loss_metric.update(loss.detach(), weight=y.numel())
         acc_metric.update(logits.detach(), y)
+        if self.loss_reduction == "batch_size" and self.training:
+            # the seed's (MXNet's trainer.step(batch_size)): the summed loss over the nominal batch,
+            # so a last, partial batch of n images takes a step n/batch_size as long
+            return loss * (y.numel() / (self.batch_size // self.trainer.world_size))
         return loss
 
     def _sync(self) -> float:
@@ -160,6 +168,24 @@ class Classifier(pl.LightningModule):
             metric.reset()
         if not self.trainer.sanity_checking:
             self._train_end = self._sync()
+            if self.precise_bn_batches:
+                self._recompute_bn()
+
+    def _recompute_bn(self) -> None:
+        """``precise_bn.recompute`` over ``evaluation.precise_bn_batches`` fixed training batches, in
+        the training precision; its time is kept apart (time/precise_bn_s)."""
+        from resnet_exp.precise_bn import indices, recompute
+
+        data = self.trainer.datamodule
+        images, _ = data.train_set.resized(self.device, data.resize)
+        batch = data.batch_size // self.trainer.world_size
+        chosen = indices(len(data.train_set), self.precise_bn_batches, batch)
+        batches = (
+            images[i.to(self.device)].float().div_(255).contiguous(memory_format=torch.channels_last) for i in chosen
+        )
+        with self.trainer.precision_plugin.forward_context():
+            recompute(self.net, list(batches))
+        self._precise_bn_s = self._sync() - self._train_end
 
     def validation_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
@@ -191,6 +217,8 @@ class Classifier(pl.LightningModule):
             "time/epoch_s": end - self._epoch_start,
             "time/images_per_s": self._images_trained() / max(train_s, 1e-9),
         }
+        if with_test and self.precise_bn_batches:
+            metrics["time/precise_bn_s"] = self._precise_bn_s
         if with_test and self.validation:
             metrics["val/loss"] = self.val_loss.compute()
             metrics["val/acc"] = self.val_acc.compute()

@@ -45,6 +45,7 @@ METRICS = (
     "test/acc",
     "time/epoch_s",
     "time/images_per_s",
+    "time/precise_bn_s",  # only with evaluation.precise_bn_batches > 0
 )
 
 
@@ -108,11 +109,23 @@ def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
         raise JobError(f"{path} holds no config; restore it, or delete {job_dir} to train anew")
     tree = OmegaConf.to_container(cfg, resolve=True) if "hydra" not in cfg else job_config(cfg)
     new = flatten(tree)
+    defaults = schema_defaults()
     return [
         f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
         for k in dict.fromkeys([*saved, *new])
-        if not k.startswith(NOT_RECIPE) and saved.get(k) != new.get(k)
+        if not k.startswith(NOT_RECIPE)
+        and saved.get(k) != new.get(k)
+        # a key the project gained after the job ran, at its default: the default keeps the recipe
+        # of the time (that is what a new key's default is for), so it describes what the job did
+        and not (k not in saved and k in defaults and new.get(k) == defaults[k])
     ]
+
+
+def schema_defaults() -> dict[str, Any]:
+    """Every key of the config schema with its default, flattened (``loss.reduction: mean``)."""
+    from resnet_exp.config import Config
+
+    return flatten(OmegaConf.to_container(OmegaConf.structured(Config)))
 
 
 def job_config(cfg: DictConfig) -> dict[str, Any]:
