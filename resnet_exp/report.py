@@ -88,6 +88,20 @@ class Job:
         highest test accuracy (selected on the test set itself, so optimistic)."""
         return next(row["test/acc"] for row in self.epochs if int(row["epoch"]) == self.best_epoch)
 
+    @property
+    def largest_drop(self) -> float:
+        """The largest fall of test accuracy from one epoch to the next (0 if it never falls)."""
+        accs = self.curve("test/acc")
+        return max([0.0] + [a - b for a, b in zip(accs, accs[1:])])
+
+    @property
+    def late_range(self) -> float:
+        """How far test accuracy moves over the second half of the epochs (max - min), where a
+        run should have settled."""
+        accs = self.curve("test/acc")
+        late = accs[len(accs) // 2 :]
+        return max(late) - min(late) if late else math.nan
+
 
 def read_job(path: Path, name: str) -> Job:
     config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
@@ -515,6 +529,8 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                 "best_epoch",
                 "best_chosen_on",
                 "final_train_loss",
+                "largest_drop",
+                "late_range",
             ]
         )
         for j in jobs:
@@ -531,8 +547,38 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                     j.best_epoch if has else "",
                     ("validation" if j.validated else "test") if has else "",
                     f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else "",
+                    f"{j.largest_drop:.4f}" if has else "",
+                    f"{j.late_range:.4f}" if has else "",
                 ]
             )
+
+
+def stability(groups: Sequence[Group]) -> list[str]:
+    """How much test accuracy swings between epochs, per group: the largest epoch-to-epoch drop and
+    the range over the second half of the epochs, in points, mean ± std over runs and the worst."""
+    lines = [
+        "",
+        "## How much test accuracy swings between epochs",
+        "",
+        "In points, per run, then mean ± std over the group's completed runs [the worst run]: the largest fall of "
+        "test accuracy from one epoch to the next, and its range (max - min) over the second half of the epochs.",
+        "",
+        "| group | n | largest drop | range over the second half |",
+        "|---|---|---|---|",
+    ]
+    for g in groups:
+        done = [j for j in g.done if len(j.curve("test/acc")) > 1]
+        if not done:
+            continue
+        drops, ranges = [j.largest_drop * 100 for j in done], [j.late_range * 100 for j in done]
+
+        def text(values: list[float]) -> str:
+            e = Estimate.of(values)
+            spread = "" if e.n < 2 else f" ± {e.std:.2f}"
+            return f"{e.mean:.2f}{spread} [{max(values):.2f}]"
+
+        lines.append(f"| {g.label} | {len(done)} | {text(drops)} | {text(ranges)} |")
+    return lines if len(lines) > 7 else []
 
 
 def validated(jobs: Sequence[Job]) -> bool:
@@ -611,6 +657,7 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         '"ran with": the precision and the data pipeline each run used (`trainer.precision=auto` and '
         "`data.pipeline=auto` become what the machine supports; see `status.json`).",
     ]
+    lines += stability(groups)
     if comparisons:
         lines += [
             "",

@@ -76,6 +76,10 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
         "| 0.0202 | 0.0202 |" in text
     )
     assert "block.order=pre ends higher than block.order=post by 4.00 points" in text
+    # how much test accuracy swings: post falls 5 points into its last epoch; pre never falls, and
+    # ranges 15, 16 and 17 points over its last two epochs
+    assert "| block.order=post | 3 | 5.00 ± 0.00 [5.00] | 5.00 ± 0.00 [5.00] |" in text
+    assert "| block.order=pre | 3 | 0.00 ± 0.00 [0.00] | 16.00 ± 1.00 [17.00] |" in text
     # no validation split: "best" is labelled as chosen on the test set, the final accuracy is the headline
     assert "| final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
     assert "which overstates the accuracy to expect on new data" in text
@@ -101,6 +105,8 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
         "best_epoch": "2",
         "best_chosen_on": "test",
         "final_train_loss": "0.3333",
+        "largest_drop": "0.0500",
+        "late_range": "0.0500",
     }
     assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
     png = (tmp_path / "r" / "curves.png").read_bytes()
