@@ -98,7 +98,8 @@ TINY = (
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=2",
     "data.batch_size=16",
+    "diagnostics.probe_size=16",
 )
 # A few more batches, with the default config's loader settings (data.num_workers is left alone).
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16")
+SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "diagnostics.probe_size=16")
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")

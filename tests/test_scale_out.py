@@ -89,7 +89,8 @@ def pytest_approx(x: float):
 
 # What the default launcher leaves in a job directory with W&B off (README, "What a run does").
 BASIC_JOB_FILES = {
-    "config.yaml", "metrics.csv", "status.json", "run.log", ".lock", ".hydra/config.yaml", ".hydra/hydra.yaml",
+    "config.yaml", "metrics.csv", "signal.csv", "status.json", "run.log", ".lock", ".hydra/config.yaml",
+    ".hydra/hydra.yaml",
     ".hydra/overrides.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
 }  # fmt: skip
 
