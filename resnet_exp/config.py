@@ -394,6 +394,10 @@ def register() -> None:
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
 
 
+# At import, not on a call: Hydra's launchers start job processes (joblib, submitit) that import
+# the task's module and compose or resolve configs there; the schema and the run_id resolver must
+# exist in every process that imports the project. Registering is idempotent and touches nothing
+# but Hydra's config store and OmegaConf's resolvers.
 register()
 
 

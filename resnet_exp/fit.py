@@ -29,9 +29,9 @@ from resnet_exp.job import (
     CHECKPOINTS,
     INTERRUPTED_CKPT,
     AtomicCheckpointIO,
+    CheckpointRecords,
     Job,
     JobMetrics,
-    MetricsHistory,
     checkpoint_callbacks,
 )
 from resnet_exp.module import Classifier, Diverged, DivergenceGuard
@@ -118,7 +118,7 @@ def _prepare(
         logger=loggers or False,
         callbacks=[
             *checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc"),
-            MetricsHistory(metrics),
+            CheckpointRecords(metrics),
             DivergenceGuard(),
             StopOnSignal(signals, folder / INTERRUPTED_CKPT),
             *(

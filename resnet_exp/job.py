@@ -12,7 +12,7 @@ host, process and times of the latest attempt. ``Job`` is its only writer:
   ``interrupted.ckpt`` from mid-epoch, else ``best.ckpt``); one that cannot be read is named and
   passed over. Checkpoints are written atomically (``AtomicCheckpointIO``).
 - **Records that do not lie.** Every checkpoint carries the rows of ``metrics.csv`` so far
-  (``MetricsHistory``), and a resume rewrites the file from them: each epoch once, none missing.
+  (``CheckpointRecords``), and a resume rewrites the file from them: each epoch once, none missing.
   Every attempt's end, whatever it is, lands in ``status.json`` (``Job.attempt``).
 
 A job whose saved config differs from the new one is refused, unless the user forces it
@@ -82,8 +82,13 @@ class Resume:
 
 
 def _progress(ckpt: dict[str, Any], name: str) -> tuple[int, int]:
-    """(whole epochs, batches of the next epoch) that a checkpoint holds. A checkpoint saved at the
-    end of a training batch (interrupted.ckpt) holds that batch processed but not yet completed."""
+    """(whole epochs, batches of the next epoch) that a checkpoint holds: the project's own record
+    of it (``CheckpointRecords``). Checkpoints written before that record existed are read from
+    Lightning's loop state, the one place that reads Lightning's checkpoint layout: a checkpoint
+    saved at the end of a training batch (interrupted.ckpt) holds that batch processed but not yet
+    completed."""
+    if "progress" in ckpt:
+        return int(ckpt["progress"]["epochs"]), int(ckpt["progress"]["batches"])
     batches = int(ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"])
     if name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
         return int(ckpt["epoch"]) + 1, 0
@@ -150,15 +155,35 @@ def checkpoint_callbacks(folder: Path, monitor: str) -> list[ModelCheckpoint]:
     return [best, last]
 
 
-class MetricsHistory(pl.Callback):
-    """Puts metrics.csv's rows so far into every checkpoint (``metrics_rows``), so that a resume
-    from that checkpoint rewrites the file exactly as it stood there."""
+class CheckpointRecords(pl.Callback):
+    """Puts into every checkpoint what a resume needs of the job's own records: metrics.csv's rows
+    so far (``metrics_rows``: a resume rewrites the file exactly as it stood there) and how far
+    training had got (``progress``: whole epochs, and batches of the epoch under way)."""
 
     def __init__(self, metrics: JobMetrics | None) -> None:
         self.metrics = metrics
+        self.batches, self.epoch_done = 0, False
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_done = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self.batches = args[-1] + 1  # batch_idx, counted from the epoch's start, also after a resume
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a checkpoint written after the epoch's evaluation holds the whole epoch
+        self.epoch_done = self.epoch_done or (
+            not trainer.sanity_checking and self.batches >= trainer.num_training_batches
+        )
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_done = True
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint["metrics_rows"] = [dict(r) for r in self.metrics.rows] if self.metrics is not None else []
+        epoch = trainer.current_epoch
+        done = {"epochs": epoch + 1, "batches": 0} if self.epoch_done else {"epochs": epoch, "batches": self.batches}
+        checkpoint["progress"] = done
 
 
 class Job:

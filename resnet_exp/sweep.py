@@ -12,6 +12,7 @@ exits non-zero if anything did not.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import secrets
 import shlex
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -37,6 +37,32 @@ def fail(message: str) -> None:
     """Print ``error: message`` on stderr and exit with status 2, before anything is written."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def job_list(overrides: list[str]) -> list[list[str]]:
+    """The jobs of a sweep, each as its list of overrides, in the order Hydra's basic sweeper runs
+    and numbers them: a later override of a key replaces an earlier one, and the jobs are the
+    product of the swept values, the last key changing fastest. (With Hydra's public override
+    parser; the basic sweeper's own function is internal to Hydra.)"""
+    chosen: dict[str, list[str]] = {}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep():
+                raise ConfigError(f"{o.input_line}: the basic sweeper takes lists of values (a,b,c or range(...)) only")
+            chosen[key] = [f"{key}={value}" for value in o.sweep_string_iterator()]
+        else:
+            chosen[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*chosen.values())]
+
+
+def swept_overrides(overrides: list[str]) -> list[str]:
+    return [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()]
+
+
+def fixed_part(overrides: list[str]) -> list[str]:
+    """The overrides every job of a sweep shares: those that sweep nothing."""
+    return [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not o.is_sweep_override()]
 
 
 def override_key(override: str) -> str:
@@ -213,15 +239,22 @@ class SweepCallback(Callback):
         from resnet_exp.report import glance
 
         print(glance(sweep_dir), flush=True)
-        summarize([sweep_dir / str(i) for i in range(info["jobs"])], resume_command("hydra.sweep.dir", sweep_dir))
+        if info.get("jobs") is None:  # a sweeper that chose its jobs as it went: those it made
+            numbers = sorted(int(p.name) for p in sweep_dir.iterdir() if p.name.isdigit() and p.is_dir())
+        else:
+            numbers = list(range(info["jobs"]))
+        summarize([sweep_dir / str(i) for i in numbers], resume_command("hydra.sweep.dir", sweep_dir))
 
     @checked
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # As Hydra's basic sweeper does: hydra.sweeper.params (an experiment preset's sweep) first,
-        # then the command line's overrides, which win where both name a key.
+        # hydra.sweeper.params (an experiment preset's sweep) first, then the command line's
+        # overrides, which win where both name a key.
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-        overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
-        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+        overrides = params + list(config.hydra.overrides.task)
+        basic = str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper")
+        # With another sweeper (Optuna, say) the jobs are chosen as the sweep goes: check the config
+        # they share (every value that is not swept) and each job as it starts.
+        jobs = job_list(overrides) if basic else [fixed_part(overrides)]
         sweep_dir = Path(config.hydra.sweep.dir)
         check_output(sweep_dir)
         cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
@@ -233,13 +266,14 @@ class SweepCallback(Callback):
             except ConfigError as e:
                 fail(f"{e}{where}")
             check_launcher(config.hydra.launcher, cfg)
-            check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
+            if basic:
+                check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
         check_data(cfgs)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}
         info.update(
-            swept=swept_keys(jobs),
-            jobs=len(jobs),
+            swept=swept_keys(jobs) if basic else [override_key(o) for o in swept_overrides(overrides)],
+            jobs=len(jobs) if basic else None,
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
         tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
