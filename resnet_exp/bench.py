@@ -17,7 +17,7 @@ For each: training images/s over ``--steps`` steps after ``--warmup`` untimed on
 one evaluation of the test set (``--eval-batches`` limits it), start-up seconds (data loading,
 model build, moving to the device: everything before the first step) and warm-up seconds (the
 untimed steps, where ``compile=...`` compiles).
-Prints a table and writes JSON (``--out``, default ``bench.json``) with the device and versions.
+Prints a table and writes JSON (``--out``, default ``outputs/bench.json``) with the device and versions.
 It is a measurement, not a test: run it on the machine you want numbers for.
 """
 
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="timed training steps per path (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     parser.add_argument("--eval-batches", type=int, default=None, help="test batches to evaluate (default: all)")
-    parser.add_argument("--out", default="bench.json", help="JSON file to write (default bench.json)")
+    parser.add_argument("--out", default="outputs/bench.json", help="JSON file to write (default outputs/bench.json)")
     parser.add_argument("overrides", nargs="*", help="config overrides, as for resnet_exp.run (KEY=VALUE)")
     args = parser.parse_args(argv)
     for name in ("steps", "warmup", "eval_batches"):
@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         # what Lightning's loop, the metrics and the callbacks add to each step
         "overhead_ms_per_step": fw["ms_per_step"] - loop["ms_per_step"] if loop else None,
     }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
     print(f"written: {args.out}")

@@ -731,6 +731,16 @@ def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | 
     return out / "report.md"
 
 
+def default_out(args: argparse.Namespace) -> Path:
+    """Where a report goes without --out: into the (first) sweep it reads, also when it reads the
+    sweep's W&B offline files; for runs read from W&B online, outputs/reports/GROUP."""
+    if args.sweeps:
+        return args.sweeps[0]
+    if args.wandb_offline:
+        return args.wandb_offline[0] / "wandb_report"
+    return Path("outputs") / "reports" / str(args.group)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="*", type=Path, help="sweep directories (outputs/sweeps/...)")
@@ -744,7 +754,11 @@ def main(argv: list[str] | None = None) -> int:
         help="read the W&B offline run files under DIR instead of the job directories",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="where to write (default: the first sweep directory, else ./report)"
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default: the first sweep directory; DIR/wandb_report for --wandb-offline; "
+        "outputs/reports/GROUP for --wandb)",
     )
     parser.add_argument("--title", default=None, help="the report's heading")
     parser.add_argument(
@@ -767,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             jobs, sources = read_sweeps(args.sweeps), args.sweeps
         jobs = select(jobs, args.where) if args.where else jobs
-        path = report(jobs, sources, args.out or (args.sweeps[0] if args.sweeps else Path("report")), args.title)
+        path = report(jobs, sources, args.out or default_out(args), args.title)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
