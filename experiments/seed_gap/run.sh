@@ -3,18 +3,23 @@
 # Uses the full-size post/pre runs of experiments/block_order (run or resumed first).
 #  1. bn_probe.py: each run's final checkpoint evaluated with BatchNorm's running averages and
 #     with statistics recomputed over 40 fixed training batches (same weights).
-#  2. One more epoch (the 11th) from each run's final checkpoint, three ways, the same data order:
-#     as trained (loss.reduction=mean), with the seed's step scaling (loss.reduction=batch_size:
-#     the last, partial batch takes a 96/256 step), and as trained with BatchNorm statistics
-#     recomputed before the evaluation (evaluation.precise_bn_batches=40).
-#  3. analyze.py: the paired comparison of the 11th epoch's test accuracy and of its drop.
+#  2. One more epoch (the 11th) from each run's final checkpoint, two ways, the same data order:
+#     as trained (loss.reduction=mean) and with the seed's step scaling (loss.reduction=batch_size:
+#     the last, partial batch takes a 96/256 step). The third remedy,
+#     evaluation.precise_bn_batches=40, only changes the evaluation: step 1 measures it on the
+#     same weights, so it needs no training arm of its own.
+#  3. analyze.py: the paired comparison of the 11th epoch's test accuracy and of its drop, and
+#     of the probe's two accuracies.
 #   experiments/seed_gap/run.sh [RUNS_DIR]
 source "$(dirname "$0")/../common.sh"
 "$here/../block_order/run.sh" "$runs"
 mkdir -p "$out"
-"$python" "$here/bn_probe.py" "$runs"/block_order/[0-9]*/ > "$out/bn_probe.txt"
-arms=("mean:loss.reduction=mean" "batch_size:loss.reduction=batch_size"
-      "precise_bn:evaluation.precise_bn_batches=40")
+jobs=("$runs"/block_order/[0-9]*/)
+if [ "$(cat "$out/bn_probe.txt" 2>/dev/null | wc -l)" -ne "${#jobs[@]}" ]; then  # once per sweep
+    "$python" "$here/bn_probe.py" "${jobs[@]}" > "$out/bn_probe.txt.part"
+    mv "$out/bn_probe.txt.part" "$out/bn_probe.txt"
+fi
+arms=("mean:loss.reduction=mean" "batch_size:loss.reduction=batch_size")
 for job in "$runs"/block_order/[0-9]*/; do
     n=$(basename "$job")
     for arm in "${arms[@]}"; do
@@ -29,4 +34,4 @@ for job in "$runs"/block_order/[0-9]*/; do
             sed -n 's/^  order: /block.order=/p')" "seed=$(sed -n 's/^seed: //p' "$copy/config.yaml")"
     done
 done
-"$python" "$here/analyze.py" "$runs/block_order" "$runs/seed_gap" > "$out/continuation.md"
+"$python" "$here/analyze.py" "$runs/block_order" "$runs/seed_gap" "$out/bn_probe.txt" > "$out/continuation.md"
