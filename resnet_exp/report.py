@@ -7,7 +7,8 @@ the first sweep directory):
 - ``report.md``: what was swept and what was held fixed; per group, n runs, final test accuracy (the
   headline) and the test accuracy of the best epoch (chosen on the validation split where the runs
   hold one out, ``data.val_size``; else on the test set, and labelled so) as mean ± std with a 95%
-  t-interval, the epoch of the best, the mean epoch time; every pair
+  t-interval, the epoch-1 training loss (the seed's early-training number), the epoch of the
+  best, the mean epoch time; every pair
   of groups compared on final test accuracy (paired by seed where both groups ran the same seeds,
   else Welch's t-test), with a 95% interval, a p-value (raw and Holm-adjusted) and a plain sentence;
   and every job that did not complete, by name, with its status and last epoch.
@@ -528,9 +529,11 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                 "best_test_acc",
                 "best_epoch",
                 "best_chosen_on",
+                "first_train_loss",
                 "final_train_loss",
                 "largest_drop",
                 "late_range",
+                "epochs_time_s",
             ]
         )
         for j in jobs:
@@ -546,9 +549,11 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                     f"{j.best:.4f}" if has else "",
                     j.best_epoch if has else "",
                     ("validation" if j.validated else "test") if has else "",
+                    f"{j.curve('train/loss')[0]:.4f}" if j.curve("train/loss") else "",
                     f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else "",
                     f"{j.largest_drop:.4f}" if has else "",
                     f"{j.late_range:.4f}" if has else "",
+                    f"{sum(j.curve('time/epoch_s')):.0f}" if j.curve("time/epoch_s") else "",
                 ]
             )
 
@@ -636,21 +641,22 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         "",
         *selection_note(jobs),
         "",
-        f"| group | n | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} | mean epoch time (s) "
-        "| ran with |",
-        "|---|---|---|---|---|---|---|",
+        f"| group | n | epoch-1 train loss | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} "
+        "| mean epoch time (s) | ran with |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for g in groups:
         done = g.done
         finals, bests = Estimate.of(j.final for j in done), Estimate.of(j.best for j in done)
+        first_loss = Estimate.of(j.curve("train/loss")[0] for j in done if j.curve("train/loss"))
         epochs = [j.best_epoch for j in done]
         times = [t for j in done for t in j.curve("time/epoch_s")]
         lines.append(
-            f"| {g.label} | {len(done)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
+            f"| {g.label} | {len(done)} | {first_loss.text(1, 4)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
             f"{np.mean(epochs):.1f} (per run: {', '.join(map(str, epochs))}) | "
             f"{np.mean(times):.1f} | {'; '.join(dict.fromkeys(j.ran_with for j in done if j.ran_with))} |"
             if done
-            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a | |"
+            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a | n/a | |"
         )
     lines += [
         "",

@@ -62,10 +62,14 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     text, groups = render(read_sweeps([sweep]), [sweep])
     assert [g.label for g in groups] == ["block.order=post", "block.order=pre"]
     lo, hi = 0.82 - T_975_2 * 0.02 / 3**0.5, 0.82 + T_975_2 * 0.02 / 3**0.5
-    assert f"| block.order=post | 3 | 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
+    assert (
+        f"| block.order=post | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] "
+        f"| 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
+    )
     assert "[77.03, 86.97]" in text  # the same bounds, worked out by hand
     assert (
-        "| block.order=pre | 3 | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] "
+        "| block.order=pre | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] "
+        "| 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] "
         "| 3.0 (per run: 3, 3, 3) | 4.0 |" in text
     )
     assert "| 2.0 (per run: 2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
@@ -81,7 +85,10 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     assert "| block.order=post | 3 | 5.00 ± 0.00 [5.00] | 5.00 ± 0.00 [5.00] |" in text
     assert "| block.order=pre | 3 | 0.00 ± 0.00 [0.00] | 16.00 ± 1.00 [17.00] |" in text
     # no validation split: "best" is labelled as chosen on the test set, the final accuracy is the headline
-    assert "| final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
+    assert (
+        "| epoch-1 train loss | final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |"
+        in text
+    )
     assert "which overstates the accuracy to expect on new data" in text
     # what was swept and what was held fixed; paths and logging are neither
     assert "- `block.order`: post, pre" in text and "- `seed`: 1, 2, 3, 4" in text
@@ -104,9 +111,11 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
         "best_test_acc": "0.8500",
         "best_epoch": "2",
         "best_chosen_on": "test",
+        "first_train_loss": "1.0000",
         "final_train_loss": "0.3333",
         "largest_drop": "0.0500",
         "late_range": "0.0500",
+        "epochs_time_s": "12",
     }
     assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
     png = (tmp_path / "r" / "curves.png").read_bytes()
@@ -150,8 +159,11 @@ def test_with_a_validation_split_best_is_chosen_on_validation(tmp_path):
     jobs = read_sweeps([s])
     assert [(j.best_epoch, j.best) for j in jobs] == [(2, 0.90), (3, 0.84)]
     text, _ = render(jobs, [s])
-    assert "| final test acc | test acc at the best validation epoch | best validation epoch, mean |" in text
-    assert "| all jobs | 2 | 84.50 ± 0.71 [" in text and "| 87.00 ± 4.24 [" in text
+    assert (
+        "| epoch-1 train loss | final test acc | test acc at the best validation epoch | best validation epoch, mean |"
+        in text
+    )
+    assert "| all jobs | 2 | 1.0000 ± 0.0000 [1.0000, 1.0000] | 84.50 ± 0.71 [" in text and "| 87.00 ± 4.24 [" in text
     assert "| 2.5 (per run: 2, 3) |" in text
 
 

@@ -49,7 +49,7 @@ def probe_section(probe_txt: Path) -> None:
     if not rows:
         return
     print("## BatchNorm statistics on the final weights\n")
-    print(f"Test accuracy (%) of each run's final checkpoint, evaluated with BatchNorm's running averages")
+    print("Test accuracy (%) of each run's final checkpoint, evaluated with BatchNorm's running averages")
     print(f"and with statistics recomputed over {rows[0]['batches']} training batches (same weights).\n")
     print("| run | ordering | seed | epoch | running averages | recomputed | difference |")
     print("|---|---|---|---|---|---|---|")
@@ -84,7 +84,7 @@ def continuation_section(sweep: Path, continued: Path) -> None:
     for run, (ten, values) in table.items():
         cells = " | ".join(f"{values[a] * 100:.2f}" for a in ARMS)
         print(f"| {run.name} | {order_of(run)} | {ten * 100:.2f} | {cells} |")
-    print(f"\nPaired over the runs, `batch_size` minus `mean`, in points: mean [95% CI], p.\n")
+    print("\nPaired over the runs, `batch_size` minus `mean`, in points: mean [95% CI], p.\n")
     print("| runs | epoch-11 test acc difference |")
     print("|---|---|")
     for order in sorted({order_of(r) for r in table}) + ["all"]:
