@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from resnet_exp.config import TrainerConfig
-from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, read_metrics, read_status
+from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, read_metrics, read_status, schema_defaults
 
 
 class ReportError(Exception):
@@ -157,6 +157,18 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
                 "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
             )
         jobs += [read_job(p, f"{d.name}/{p.name}") for p in found]
+    return with_gained_keys(jobs)
+
+
+def with_gained_keys(jobs: list[Job]) -> list[Job]:
+    """Jobs of one recipe made by different versions of the project: a config key that some jobs
+    hold and others lack (the project gained it after they ran) is given its schema default in
+    the jobs that lack it, as resuming such a job does (``records.config_changes``), so that it
+    neither splits a group nor reads as swept."""
+    held = {k for j in jobs for k in j.config}
+    gained = {k: v for k, v in schema_defaults().items() if k in held and any(k not in j.config for j in jobs)}
+    for j in jobs:
+        j.config = {**j.config, **{k: v for k, v in gained.items() if k not in j.config}}
     return jobs
 
 
@@ -191,7 +203,9 @@ def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
     runs = list(api.runs(path, filters={"group": group}))
     if not runs:
         raise ReportError(f"W&B project {path} has no runs in group {group!r}; the group is in the sweep's sweep.yaml")
-    return [job_from_wandb(r.name, Path(path) / r.id, r.config, r.scan_history(), r.state) for r in runs]
+    return with_gained_keys(
+        [job_from_wandb(r.name, Path(path) / r.id, r.config, r.scan_history(), r.state) for r in runs]
+    )
 
 
 def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
@@ -206,7 +220,7 @@ def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
         run = read_run(run_dir)
         state = "running" if run.exit_code is None else "finished" if run.exit_code == 0 else "failed"
         jobs.append(job_from_wandb(run.name, run_dir, run.config, run.history, state))
-    return jobs
+    return with_gained_keys(jobs)
 
 
 def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:

@@ -138,6 +138,22 @@ def test_not_distinguishable_reading_and_several_sweeps(tmp_path):
     assert report_main([str(a), "--where", "seed=99", "--out", str(tmp_path / "r")]) == 2
 
 
+def test_a_key_gained_after_some_jobs_ran_counts_at_its_default(tmp_path):
+    # jobs 0-1 ran before the project had loss.reduction; jobs 2-3 after, one at the default
+    s = tmp_path / "sweep"
+    for i, (order, seed) in enumerate([("post", 1), ("pre", 1), ("pre", 2), ("pre", 3)]):
+        make_job(s, i, order, seed, [0.5, 0.8])
+    for i, reduction in ((2, "mean"), (3, "batch_size")):
+        config = yaml.safe_load((s / str(i) / "config.yaml").read_text())
+        (s / str(i) / "config.yaml").write_text(yaml.safe_dump({**config, "loss": {"reduction": reduction}}))
+    _, groups = render(read_sweeps([s]), [s])
+    assert [(g.label, [j.name for j in g.jobs]) for g in groups] == [
+        ("block.order=post, loss.reduction=mean", ["sweep/0"]),
+        ("block.order=pre, loss.reduction=mean", ["sweep/1", "sweep/2"]),
+        ("block.order=pre, loss.reduction=batch_size", ["sweep/3"]),
+    ]
+
+
 def test_error_on_a_directory_that_is_not_a_sweep(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert report_main([str(tmp_path / "empty")]) == 2
