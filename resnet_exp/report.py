@@ -476,7 +476,8 @@ SIGNAL_PANELS = (
 def signal_data(groups: Sequence[Group]) -> dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """What signal.png draws: per (measure, moment) and group, the unit depths and the mean over
     the group's completed runs of the measure at initialisation ("init", epoch 0) and at the end
-    ("end", each run's last measured epoch); groups whose runs measured nothing are left out."""
+    ("end", each run's last measured epoch); a run is counted where it measured that moment, and
+    groups whose runs measured nothing are left out."""
     data: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for measure, _, _ in SIGNAL_PANELS:
         for moment in ("init", "end"):
@@ -489,7 +490,8 @@ def signal_data(groups: Sequence[Group]) -> dict[tuple[str, str], dict[str, tupl
                         continue
                     epoch = 0.0 if moment == "init" else max(r["epoch"] for r in rows)
                     chosen = sorted((r for r in rows if r["epoch"] == epoch), key=lambda r: r["depth"])
-                    per_run.append([r[measure] for r in chosen])
+                    if chosen:  # a run resumed after the project gained the probe has no epoch 0
+                        per_run.append([r[measure] for r in chosen])
                 if per_run and len({len(r) for r in per_run}) == 1:
                     depths = np.arange(1, len(per_run[0]) + 1)
                     panel[f"{g.label} (n={len(per_run)})"] = (depths, np.array(per_run).mean(axis=0))

@@ -241,19 +241,21 @@ def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tm
     measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""
     from resnet_exp.report import group_jobs, plot_signal, swept_keys
 
-    for num, scale in ((0, 1.0), (1, 3.0), (3, 2.0)):  # two post runs, one pre run
+    # two post runs, two pre runs: one of them resumed after the project gained the probe (no epoch 0)
+    for num, scale, epochs in ((0, 1.0, (0, 1, 2)), (1, 3.0, (0, 1, 2)), (3, 2.0, (0, 1, 2)), (4, 4.0, (2,))):
         lines = ["epoch,kind,name,depth,act_std,input_grad_norm,weight_grad_norm"]
-        for epoch in (0, 1, 2):
+        for epoch in epochs:
             for depth in (1, 2):
                 lines.append(f"{epoch},unit,stage1.{depth - 1},{depth},{scale * (epoch + depth)},{scale / depth},nan")
             lines.append(f"{epoch},stage,stage1,1,nan,nan,{scale}")
         (sweep / str(num) / "signal.csv").write_text("\n".join(lines) + "\n")
     jobs = read_sweeps([sweep])
     data = plot_signal(group_jobs(jobs, swept_keys(jobs)), tmp_path / "signal.png")
-    post, pre = "block.order=post (n=2)", "block.order=pre (n=1)"
+    post = "block.order=post (n=2)"
     assert data[("act_std", "init")][post][1] == pytest.approx([2.0, 4.0])  # mean of (1, 2) and (3, 6)
     assert data[("act_std", "end")][post][1] == pytest.approx([6.0, 8.0])
-    assert data[("input_grad_norm", "end")][pre][1] == pytest.approx([2.0, 1.0])
+    assert data[("input_grad_norm", "init")]["block.order=pre (n=1)"][1] == pytest.approx([2.0, 1.0])
+    assert data[("input_grad_norm", "end")]["block.order=pre (n=2)"][1] == pytest.approx([3.0, 1.5])
     assert data[("act_std", "init")][post][0].tolist() == [1, 2]
     assert (tmp_path / "signal.png").read_bytes().startswith(b"\x89PNG")
 
