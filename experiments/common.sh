@@ -4,7 +4,7 @@
 # from their last checkpoint) and writes its report again. PYTHON picks the interpreter (default:
 # the project's .venv, else python). Commands run from the repository root.
 # For trying the plumbing on a few batches (the test suite does): EXPERIMENT_OVERRIDES="KEY=VALUE ..."
-# is added to every sweep, and EXPERIMENT_OUT=DIR writes the reports into DIR/NAME instead of here.
+# is added to every sweep, and EXPERIMENT_OUT=DIR writes the reports (and kept records) into DIR/NAME instead of here.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,4 +25,17 @@ sweep() {  # sweep NAME OVERRIDES...: python -m resnet_exp.run -m OVERRIDES into
 report() {  # report ARGS...: python -m resnet_exp.report ARGS --out <this experiment's folder>
     mkdir -p "$out"
     "$python" -m resnet_exp.report "$@" --out "$out"
+}
+
+keep_records() {  # keep_records NAME: each job's records of sweep RUNS_DIR/NAME (config.yaml, metrics.csv,
+    # status.json, signal.csv, Hydra's record; no checkpoints, no W&B files) into this experiment's jobs/
+    local src="$runs/$1" dest="$out/jobs" job n
+    for job in "$src"/[0-9]*/; do
+        n=$(basename "$job")
+        mkdir -p "$dest/$n/.hydra"
+        cp "$job/config.yaml" "$job/metrics.csv" "$job/status.json" "$dest/$n/"
+        if [ -f "$job/signal.csv" ]; then cp "$job/signal.csv" "$dest/$n/"; fi
+        cp "$job"/.hydra/*.yaml "$dest/$n/.hydra/"
+    done
+    cp "$src/sweep.yaml" "$src/multirun.yaml" "$dest/"
 }

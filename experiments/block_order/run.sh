@@ -4,4 +4,5 @@
 #   experiments/block_order/run.sh [RUNS_DIR]      (sweep: RUNS_DIR/block_order; see ../common.sh)
 source "$(dirname "$0")/../common.sh"
 sweep block_order block.order=post,pre seed=1,2,3,4,5
-report "$runs/block_order" --title "post vs pre, full size, 5 seeds"
+keep_records block_order  # the report is made from the kept records, so it can be made again without the runs
+report "$out/jobs" --title "post vs pre, full size, 5 seeds"
