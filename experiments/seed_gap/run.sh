@@ -34,4 +34,4 @@ for job in "$runs"/block_order/[0-9]*/; do
             sed -n 's/^  order: /block.order=/p')" "seed=$(sed -n 's/^seed: //p' "$copy/config.yaml")"
     done
 done
-"$python" "$here/analyze.py" "$runs/block_order" "$runs/seed_gap" "$out/bn_probe.txt" > "$out/continuation.md"
+"$python" "$here/analyze.py" "$runs/block_order" "$runs/seed_gap" "$out/bn_probe.txt" > "$out/analysis.md"
