@@ -11,7 +11,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.hardware import cpu_has_native_bf16
 from resnet_exp.report import main as report_main
 from resnet_exp.report import read_wandb
 from resnet_exp.tracking.offline import read_run
@@ -64,9 +63,8 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         status = json.loads((job / "status.json").read_text())
         assert status["status"] == "completed"
         assert status["final"]["test/acc"] == float(row["test/acc"])
-        # the default path on this CPU: the device pipeline, bf16 where the CPU has it natively
-        fast = "bf16-mixed" if cpu_has_native_bf16() else "32-true"
-        assert (status["pipeline"], status["precision"]) == ("device", fast)
+        # the default path: the device pipeline, in the seed's fp32
+        assert (status["pipeline"], status["precision"]) == ("device", "32-true")
 
         (run_dir,) = (job / "wandb").glob("offline-run-*")
         run = read_run(run_dir)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from resnet_exp.hardware import cpu_has_native_bf16
 from tests.conftest import TINY, rows, run_cli, status
 
 
@@ -61,8 +60,7 @@ def test_bench_measures_both_paths_and_writes_json(tmp_path, data_dir):
     for path in ("reference", "framework"):
         assert all(result[path][k] > 0 for k in ("images_per_s", "eval_s", "startup_s", "warmup_s")), path
     fw = result["framework"]
-    fast = "bf16-mixed" if cpu_has_native_bf16() else "32-true"
-    assert (fw["pipeline"], fw["precision"], fw["compile"]) == ("device", fast, "none")  # the default path
+    assert (fw["pipeline"], fw["precision"], fw["compile"]) == ("device", "32-true", "none")  # the default path
     assert result["ratio"] == result["framework"]["images_per_s"] / result["reference"]["images_per_s"]
     assert "| reference: torchvision DataLoader (4 workers), fp32 eager |" in r.stdout
     assert f"framework / reference: {result['ratio']:.2f}x training images/s" in r.stdout
