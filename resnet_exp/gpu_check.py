@@ -7,7 +7,8 @@ On a CUDA machine it runs, in order, within ``--budget`` seconds of wall time (d
 2. ``gpu-tests``: ``pytest -m gpu`` (tests/test_gpu.py: bf16 against fp32, channels_last, the
    device pipeline on CUDA, the divergence guard's 25-step check, compile=reduce-overhead, an exact
    resume, two jobs of the parallel launcher on one GPU, DDP with nccl and SyncBatchNorm);
-3. ``bench-default`` and ``bench-compile``: ``python -m resnet_exp.bench``, the default path and
+3. ``bench-default``, ``bench-fast`` and ``bench-compile``: ``python -m resnet_exp.bench``, the
+   default path (fp32), ``trainer.precision=auto`` (bf16 where the GPU has it) and
    ``compile=reduce-overhead``, each against the torchvision reference in the same run;
 4. ``sweep-default``: the default sweep ``python -m resnet_exp.run -m block.order=post,pre``, timed
    from process start to exit;
@@ -75,6 +76,21 @@ def stages(python: str, out: Path, runs: Path, data: list[str], jobs: int) -> li
         ),  # fmt: skip
         Stage(
             "bench-default", [[python, "-m", "resnet_exp.bench", "--out", str(out / "bench_default.json"), *data]], 30
+        ),
+        Stage(  # the bf16 fast path, opt-in since fp32 became the default (experiments/bf16_vs_fp32)
+            "bench-fast",
+            [
+                [
+                    python,
+                    "-m",
+                    "resnet_exp.bench",
+                    "--out",
+                    str(out / "bench_fast.json"),
+                    "trainer.precision=auto",
+                    *data,
+                ]
+            ],
+            30,
         ),
         Stage(
             "bench-compile",
