@@ -3,7 +3,8 @@
 # Uses the full-size post/pre runs of experiments/block_order (run or resumed first).
 #  1. bn_probe.py: each run's final checkpoint evaluated with BatchNorm's running averages and
 #     with statistics recomputed over 40 fixed training batches (same weights).
-#  2. One more epoch (the 11th) from each run's final checkpoint, two ways, the same data order:
+#  2. One more epoch (the 11th) from each run's final checkpoint, two ways, the same data order
+#     and the precision the runs trained in (trainer.precision=auto: bf16 on the project's CPU):
 #     as trained (loss.reduction=mean) and with the seed's step scaling (loss.reduction=batch_size:
 #     the last, partial batch takes a 96/256 step). The third remedy,
 #     evaluation.precise_bn_batches=40, only changes the evaluation: step 1 measures it on the
@@ -29,7 +30,7 @@ for job in "$runs"/block_order/[0-9]*/; do
             mkdir -p "$copy"
             cp -r "$job/config.yaml" "$job/metrics.csv" "$job/checkpoints" "$copy/"
         fi
-        "$python" -m resnet_exp.run ${extra[@]+"${extra[@]}"} trainer.max_epochs=11 "${arm#*:}" force_resume=true \
+        "$python" -m resnet_exp.run ${extra[@]+"${extra[@]}"} trainer.max_epochs=11 trainer.precision=auto "${arm#*:}" force_resume=true \
             logger.wandb.mode=disabled "hydra.run.dir=$copy" "$(grep -A1 '^block:' "$copy/config.yaml" | \
             sed -n 's/^  order: /block.order=/p')" "seed=$(sed -n 's/^seed: //p' "$copy/config.yaml")"
     done
