@@ -54,6 +54,12 @@ class Stage:
 
 def stages(python: str, out: Path, runs: Path, data: list[str], jobs: int) -> list[Stage]:
     run = [python, "-m", "resnet_exp.run", "-m"]
+
+    def bench(name: str, overrides: list[str], least_s: float) -> Stage:
+        """python -m resnet_exp.bench with these overrides, its JSON as NAME.json (bench_default.json)."""
+        out_file = out / f"{name.replace('-', '_')}.json"
+        return Stage(name, [[python, "-m", "resnet_exp.bench", "--out", str(out_file), *overrides, *data]], least_s)
+
     return [
         Stage(
             "gpu-tests",
@@ -74,39 +80,9 @@ def stages(python: str, out: Path, runs: Path, data: list[str], jobs: int) -> li
             ],
             60,
         ),  # fmt: skip
-        Stage(
-            "bench-default", [[python, "-m", "resnet_exp.bench", "--out", str(out / "bench_default.json"), *data]], 30
-        ),
-        Stage(  # the bf16 fast path, opt-in since fp32 became the default (experiments/bf16_vs_fp32)
-            "bench-fast",
-            [
-                [
-                    python,
-                    "-m",
-                    "resnet_exp.bench",
-                    "--out",
-                    str(out / "bench_fast.json"),
-                    "trainer.precision=auto",
-                    *data,
-                ]
-            ],
-            30,
-        ),
-        Stage(
-            "bench-compile",
-            [
-                [
-                    python,
-                    "-m",
-                    "resnet_exp.bench",
-                    "--out",
-                    str(out / "bench_compile.json"),
-                    "compile=reduce-overhead",
-                    *data,
-                ]
-            ],  # fmt: skip
-            90,
-        ),
+        bench("bench-default", [], 30),
+        bench("bench-fast", ["trainer.precision=auto"], 30),  # the bf16 fast path, opt-in since fp32 is the default
+        bench("bench-compile", ["compile=reduce-overhead"], 90),
         Stage(
             "sweep-default", [[*run, "block.order=post,pre", *data, f"hydra.sweep.dir={runs / 'sweep_default'}"]], 45
         ),
