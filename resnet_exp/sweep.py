@@ -56,13 +56,11 @@ def job_list(overrides: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*chosen.values())]
 
 
-def swept_overrides(overrides: list[str]) -> list[str]:
-    return [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()]
-
-
-def fixed_part(overrides: list[str]) -> list[str]:
-    """The overrides every job of a sweep shares: those that sweep nothing."""
-    return [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not o.is_sweep_override()]
+def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """(the overrides every job of a sweep shares, those that sweep something), as typed."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    return fixed, [o.input_line for o in parsed if o.is_sweep_override()]
 
 
 def override_key(override: str) -> str:
@@ -254,7 +252,8 @@ class SweepCallback(Callback):
         basic = str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper")
         # With another sweeper (Optuna, say) the jobs are chosen as the sweep goes: check the config
         # they share (every value that is not swept) and each job as it starts.
-        jobs = job_list(overrides) if basic else [fixed_part(overrides)]
+        fixed, swept = split_overrides(overrides)
+        jobs = job_list(overrides) if basic else [fixed]
         sweep_dir = Path(config.hydra.sweep.dir)
         check_output(sweep_dir)
         cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
@@ -272,7 +271,7 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}
         info.update(
-            swept=swept_keys(jobs) if basic else [override_key(o) for o in swept_overrides(overrides)],
+            swept=swept_keys(jobs) if basic else [override_key(o) for o in swept],
             jobs=len(jobs) if basic else None,
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
