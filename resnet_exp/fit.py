@@ -61,7 +61,14 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             trainer, module, datamodule, wandb = _prepare(cfg, job, first, signals)
             try:
                 with signals, single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
-                    trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
+                    try:
+                        trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
+                    except SystemExit:
+                        # Lightning ends a fit that a KeyboardInterrupt stopped with sys.exit(1); a stop
+                        # on a signal stays an interruption, which run.cli answers with the resume command
+                        if signals.received:
+                            raise KeyboardInterrupt(signals.received) from None
+                        raise
             finally:
                 if wandb is not None:
                     try:

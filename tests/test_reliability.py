@@ -84,10 +84,13 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
 UNINTERRUPTED: dict[tuple[str, ...], Path] = {}  # command -> job directory of its uninterrupted run
 
 
-def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal.Signals) -> tuple[Path, dict, str]:
+def stop_in_epoch_2_and_resume(
+    common: list[str], tmp_path: Path, signum: signal.Signals
+) -> tuple[Path, dict, str, str]:
     """Run ``common`` once through; run it again, stop it with ``signum`` early in epoch 2, check
     that the stopped run resumes to exactly the same per-epoch results. Returns the stopped job's
-    directory, its status when stopped and what the resume printed."""
+    directory, its status when stopped, what the stopped run printed last and what the resume
+    printed."""
     if tuple(common) not in UNINTERRUPTED:  # the same run once through serves every test that stops it
         clean = run_cli(*common, f"hydra.sweep.dir={tmp_path}/clean", cwd=tmp_path)
         assert clean.returncode == 0, clean.stderr[-2000:]
@@ -97,7 +100,7 @@ def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal
     proc = start(args, tmp_path)
     wait_for_epoch(job, proc, 1)  # epoch 1 checkpointed: the next batch that ends is in epoch 2
     proc.send_signal(signum)
-    proc.communicate()
+    stopped_output, _ = proc.communicate()
     assert proc.returncode != 0
     status_when_stopped = status(job)
     resumed = run_cli(*args, cwd=tmp_path)
@@ -107,7 +110,7 @@ def stop_in_epoch_2_and_resume(common: list[str], tmp_path: Path, signum: signal
     for g, w in zip(got, want):
         assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
     assert status(job)["status"] == "completed"
-    return job, status_when_stopped, resumed.stdout + resumed.stderr
+    return job, status_when_stopped, stopped_output, resumed.stdout + resumed.stderr
 
 
 # One command per loader, shared by the tests that stop it (its uninterrupted run is made once per
@@ -126,7 +129,7 @@ STOPPED = {
 def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader):
     """With the default config's loader (the device pipeline) and with the torchvision DataLoader at
     its default 2 persistent worker processes, which fetch indices as soon as the loader is iterated."""
-    job, stopped, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signal.SIGKILL)
+    job, stopped, _, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signal.SIGKILL)
     assert stopped["status"] == "running"  # killed: nothing had a chance to say otherwise
     assert "resuming after epoch 1 from" in resumed or "batches of epoch 2" in resumed
     got = rows(job)
@@ -146,8 +149,11 @@ def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader)
 def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(
     tmp_path, data_dir, signum, loader
 ):
-    job, s, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signum)
+    job, s, stopped_output, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signum)
     assert s["status"] == "interrupted" and s["epoch"] == 2 and s["error"] == f"signal {signum.name}"
+    # it says how it stopped and the exact command that resumes it
+    command = " ".join(["python -m resnet_exp.run", *STOPPED[loader][1:], f"hydra.sweep.dir={tmp_path}/stopped"])
+    assert stopped_output.splitlines()[-1] == f"stopped (signal {signum.name}); to resume: {command}"
     assert (job / "checkpoints" / "interrupted.ckpt").is_file()
     assert "batches of epoch 2" in resumed  # it went on from mid-epoch
 
