@@ -65,8 +65,9 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
                         trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
                     except SystemExit:
                         # Lightning ends a fit that a KeyboardInterrupt stopped with sys.exit(1); a stop
-                        # on a signal stays an interruption, which run.cli answers with the resume command
-                        if signals.received:
+                        # on a signal stays an interruption, which run.cli answers with the resume
+                        # command. (Where submitit took the signal over, its requeue's exit stands.)
+                        if signals.received and signals.handover is None:
                             raise KeyboardInterrupt(signals.received) from None
                         raise
             finally:
