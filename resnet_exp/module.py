@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import torchmetrics
 from hydra.utils import instantiate
 from torch import nn
+from torch.func import functional_call
 
 from resnet_exp.console import CONSOLE_LOGGER, remaining
 from resnet_exp.records import METRICS
@@ -97,6 +98,7 @@ class Classifier(pl.LightningModule):
         self.loss_reduction = config.get("loss", {}).get("reduction", "mean")
         self.precise_bn_batches = config.get("evaluation", {}).get("precise_bn_batches", 0)
         self._precise_bn_s = 0.0
+        self._running_bn: dict[str, torch.Tensor] = {}  # the running statistics precise BN replaced
         num_classes = config["model"]["num_classes"]
         # validate_args=False: the input checks look at the labels' values, a host sync every step
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, validate_args=False)
@@ -106,6 +108,9 @@ class Classifier(pl.LightningModule):
         # watches for NaN on the device instead), and a NaN loss must show, not be dropped
         loss = torchmetrics.MeanMetric(nan_strategy="disable")
         self.train_loss, self.test_loss, self.val_loss = loss.clone(), loss.clone(), loss.clone()
+        # with precise BN: the same weights evaluated with the running averages too, paired
+        self.test_acc_running, self.val_acc_running = acc.clone(), acc.clone()
+        self.test_loss_running, self.val_loss_running = loss.clone(), loss.clone()
         # in checkpoints, so that a run resumed mid-epoch ends the epoch with the whole epoch's numbers
         self.train_loss.persistent(True)
         self.train_acc.persistent(True)
@@ -164,7 +169,8 @@ class Classifier(pl.LightningModule):
         return self._step(batch, self.train_loss, self.train_acc)
 
     def on_validation_epoch_start(self) -> None:
-        for metric in (self.val_loss, self.val_acc, self.test_loss, self.test_acc):
+        for metric in (self.val_loss, self.val_acc, self.test_loss, self.test_acc, self.val_loss_running,
+                       self.val_acc_running, self.test_loss_running, self.test_acc_running):  # fmt: skip
             metric.reset()
         if not self.trainer.sanity_checking:
             self._train_end = self._sync()
@@ -173,8 +179,9 @@ class Classifier(pl.LightningModule):
 
     def _recompute_bn(self) -> None:
         """``precise_bn.recompute`` over ``evaluation.precise_bn_batches`` fixed training batches, in
-        the training precision; its time is kept apart (time/precise_bn_s)."""
-        from resnet_exp.precise_bn import indices, recompute
+        the training precision; its time is kept apart (time/precise_bn_s). The running averages
+        it replaces are kept for the evaluation of the same weights with them (``*_running``)."""
+        from resnet_exp.precise_bn import indices, recompute, running_statistics
 
         data = self.trainer.datamodule
         images, _ = data.train_set.resized(self.device, data.resize)
@@ -183,6 +190,7 @@ class Classifier(pl.LightningModule):
         batches = (
             images[i.to(self.device)].float().div_(255).contiguous(memory_format=torch.channels_last) for i in chosen
         )
+        self._running_bn = running_statistics(self.net)
         with self.trainer.precision_plugin.forward_context():
             recompute(self.net, list(batches))
         self._precise_bn_s = self._sync() - self._train_end
@@ -190,10 +198,14 @@ class Classifier(pl.LightningModule):
     def validation_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        if self.validation and dataloader_idx == 0:
-            self._step(batch, self.val_loss, self.val_acc)
-        else:
-            self._step(batch, self.test_loss, self.test_acc)
+        val = self.validation and dataloader_idx == 0
+        self._step(batch, *((self.val_loss, self.val_acc) if val else (self.test_loss, self.test_acc)))
+        if self._running_bn:  # precise BN: the same batch through the same weights, with the running averages
+            x, y = batch
+            logits = functional_call(self.net, self._running_bn, (x,))
+            loss, acc = (self.val_loss_running, self.val_acc_running) if val else (self.test_loss_running, self.test_acc_running)
+            loss.update(F.cross_entropy(logits, y), weight=y.numel())
+            acc.update(logits, y)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -225,6 +237,10 @@ class Classifier(pl.LightningModule):
         if with_test:
             metrics["test/loss"] = self.test_loss.compute()
             metrics["test/acc"] = self.test_acc.compute()
+        if with_test and self._running_bn:
+            for split in ("val", "test") if self.validation else ("test",):
+                metrics[f"{split}/loss_running"] = getattr(self, f"{split}_loss_running").compute()
+                metrics[f"{split}/acc_running"] = getattr(self, f"{split}_acc_running").compute()
         self.log_dict({k: metrics[k] for k in METRICS if k in metrics})
         self.log("epoch", float(self.current_epoch + 1))  # the x-axis: 1 for the first epoch, as printed
         self._logged_epoch = self.current_epoch

@@ -6,6 +6,9 @@ a network can score well below what the same weights reach with statistics that 
 each evaluation ``recompute`` resets the running statistics and averages them, cumulatively and
 with equal weight, over a fixed set of training batches, under ``no_grad``: the weights, the
 gradients and the training data's order are not touched, only what evaluation normalises with.
+The run evaluates the same weights with the running averages it replaced too (``running_statistics``,
+logged as ``test/acc_running``), so each epoch pairs the two on identical weights; training goes on
+from the recomputed statistics, which the next epoch's 235 momentum-0.1 updates wash out (0.9^235).
 Off by default (``evaluation.precise_bn_batches=0``: the seed's recipe).
 """
 
@@ -27,6 +30,13 @@ def indices(train_size: int, batches: int, batch_size: int) -> list[torch.Tensor
     generator = torch.Generator().manual_seed(PRECISE_BN_SEED)
     order = torch.randperm(train_size, generator=generator)[: batches * batch_size]
     return list(order.split(batch_size))
+
+
+def running_statistics(net: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every BatchNorm buffer of ``net`` by name, to evaluate with in
+    ``torch.func.functional_call`` after ``recompute`` replaced them."""
+    names = {name for name, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    return {k: v.detach().clone() for k, v in net.named_buffers() if k.rpartition(".")[0] in names}
 
 
 @torch.no_grad()

@@ -45,7 +45,11 @@ METRICS = (
     "test/acc",
     "time/epoch_s",
     "time/images_per_s",
-    "time/precise_bn_s",  # only with evaluation.precise_bn_batches > 0
+    "time/precise_bn_s",  # only with evaluation.precise_bn_batches > 0, as are the four below:
+    "val/loss_running",  # the same weights evaluated with BatchNorm's running averages
+    "val/acc_running",
+    "test/loss_running",
+    "test/acc_running",
 )
 
 

@@ -83,7 +83,11 @@ def test_precise_bn_in_a_run_leaves_training_alone_and_is_timed_apart(tmp_path, 
     train = ("epoch", "train/loss", "train/acc")
     assert [{k: x[k] for k in train} for x in on] == [{k: x[k] for k in train} for x in off]
     assert all(float(x["time/precise_bn_s"]) > 0 for x in on) and "time/precise_bn_s" not in off[0]
-    assert all(set(RESULTS) <= set(x) for x in on)
+    assert all(set(RESULTS) <= set(x) for x in on) and "test/acc_running" not in off[0]
+    # epoch 1: the running averages the precise run set aside are the plain run's, on the same
+    # weights, so its *_running numbers are exactly what the plain run logged
+    assert (on[0]["test/acc_running"], on[0]["test/loss_running"]) == (off[0]["test/acc"], off[0]["test/loss"])
+    assert on[0]["test/acc"] != off[0]["test/acc"] or on[0]["test/loss"] != off[0]["test/loss"]
     state = [torch.load(sweep / n / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for n in "01"]
     weights = [k for k in state[0] if k.startswith("net.") and "running" not in k and "num_batches" not in k]
     assert all(torch.equal(state[0][k], state[1][k]) for k in weights)
