@@ -92,16 +92,24 @@ class Job:
     @property
     def largest_drop(self) -> float:
         """The largest fall of test accuracy from one epoch to the next (0 if it never falls)."""
-        accs = self.curve("test/acc")
-        return max([0.0] + [a - b for a, b in zip(accs, accs[1:])])
+        return largest_drop(self.curve("test/acc"))
 
     @property
     def late_range(self) -> float:
-        """How far test accuracy moves over the second half of the epochs (max - min), where a
-        run should have settled."""
-        accs = self.curve("test/acc")
-        late = accs[len(accs) // 2 :]
-        return max(late) - min(late) if late else math.nan
+        """How far test accuracy moves over the second half of the epochs (max - min)."""
+        return late_range(self.curve("test/acc"))
+
+
+def largest_drop(accs: Sequence[float]) -> float:
+    """The largest fall of a curve from one epoch to the next (0 if it never falls)."""
+    return max([0.0] + [a - b for a, b in zip(accs, accs[1:])])
+
+
+def late_range(accs: Sequence[float]) -> float:
+    """How far a curve moves over the second half of its epochs (max - min; epochs 6-10 of 10),
+    where a run should have settled."""
+    late = accs[len(accs) // 2 :]
+    return max(late) - min(late) if late else math.nan
 
 
 def read_job(path: Path, name: str) -> Job:
