@@ -198,14 +198,13 @@ class Classifier(pl.LightningModule):
     def validation_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        val = self.validation and dataloader_idx == 0
-        self._step(batch, *((self.val_loss, self.val_acc) if val else (self.test_loss, self.test_acc)))
+        split = "val" if self.validation and dataloader_idx == 0 else "test"
+        self._step(batch, getattr(self, f"{split}_loss"), getattr(self, f"{split}_acc"))
         if self._running_bn:  # precise BN: the same batch through the same weights, with the running averages
             x, y = batch
             logits = functional_call(self.net, self._running_bn, (x,))
-            loss, acc = (self.val_loss_running, self.val_acc_running) if val else (self.test_loss_running, self.test_acc_running)
-            loss.update(F.cross_entropy(logits, y), weight=y.numel())
-            acc.update(logits, y)
+            getattr(self, f"{split}_loss_running").update(F.cross_entropy(logits, y), weight=y.numel())
+            getattr(self, f"{split}_acc_running").update(logits, y)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
