@@ -61,3 +61,41 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
     assert again.returncode == 0, again.stderr[-3000:]
     assert (again.stdout + again.stderr).count("completed before: skipped") == 13
     assert {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")} == before
+
+
+def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_path, data_dir):
+    """seed_gap/run.sh (without its MXNet step) on a few batches: the remedies sweep (5 seeds, the
+    default training and the seed's step scaling, each evaluated with precise BN and with the
+    running averages on the same weights), its kept records, and analysis.md pairing them by seed."""
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    tiny = [o for o in TINY if not o.startswith("trainer.max_epochs")]
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "SEED_GAP_MXNET": "0",
+        "EXPERIMENT_OVERRIDES": " ".join([*tiny, "trainer.max_epochs=2", "logger.wandb.mode=disabled"]),
+        "EXPERIMENT_OUT": str(reports),
+    }
+    committed = {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()}
+    script = ROOT / "experiments" / "seed_gap" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sweep, kept = runs / "seed_gap_remedies", reports / "seed_gap" / "jobs"
+    configs = [(sweep / str(n) / "config.yaml").read_text() for n in range(10)]
+    assert [("seed: %d" % s) in c and f"reduction: {arm}" in c for c, (s, arm) in zip(configs, [
+        (s, arm) for s in range(1, 6) for arm in ("mean", "batch_size")])] == [True] * 10  # fmt: skip
+    for n in range(10):
+        rows = list(csv.DictReader(open(kept / str(n) / "metrics.csv")))
+        assert len(rows) == 2 and all(float(row["test/acc_running"]) >= 0 and row["test/acc"] for row in rows)
+    text = (reports / "seed_gap" / "analysis.md").read_text()
+    assert "## The remedies at full size" in text and "## How much test accuracy swings" in text
+    remedies = text.split("## The remedies at full size")[1]
+    table = [line for line in remedies.splitlines() if line.startswith("| post | ")]
+    assert [line.split(" | ")[1:4] for line in table[:10]] == [
+        [str(s), arm, str(n)] for n, (s, arm) in enumerate((s, a) for s in range(1, 6) for a in ("mean", "batch_size"))
+    ]
+    final_running = float(list(csv.DictReader(open(kept / "0" / "metrics.csv")))[-1]["test/acc_running"]) * 100
+    assert table[0].split(" | ")[4] == f"{final_running:.2f}"
+    assert remedies.count("(n=5)") == 12  # four paired comparisons, three measures each
+    assert "Against ../block_order" not in remedies  # its runs are full size: another recipe
+    assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed

@@ -1,47 +1,95 @@
-"""The seed_gap measurements, paired by run:
-``python analyze.py BLOCK_ORDER_SWEEP SEED_GAP_DIR BN_PROBE_TXT``.
+"""The seed_gap measurements, as markdown tables (``analysis.md``):
 
-1. The BatchNorm probe (``bn_probe.py``'s lines): each run's final test accuracy with BatchNorm's
-   running averages and with statistics recomputed over 40 training batches, same weights.
-2. The 11th epoch from each run's final checkpoint, as trained (``mean``) and with the seed's step
-   scaling (``batch_size``), same data order: test accuracy and the drop from epoch 10.
+    python experiments/seed_gap/analyze.py [--block-order DIR] [--remedies DIR] [--probe FILE] [--mxnet DIR]
 
-Prints markdown tables per run and the paired differences (mean, 95% t-interval, p of the paired
-t-test), in points. A section whose runs are missing is left out.
+1. ``--block-order``: the swing of test accuracy in each full-size run of ../block_order (its jobs'
+   records): the largest fall from one epoch to the next, and the range over epochs 6-10.
+2. ``--probe``: ``bn_probe.py``'s lines: each run's final test accuracy with BatchNorm's running
+   averages and with statistics recomputed over 40 training batches, same weights.
+3. ``--remedies``: the remedies at full size (run.sh's sweep): per seed, the default training and
+   the seed's step scaling (``loss.reduction=batch_size``), each evaluated every epoch with the
+   running averages (``test/acc_running``, what the default recipe reports) and with precise BN
+   (``test/acc``) on the same weights; paired by seed. With ``--block-order``, also whether the
+   default arm reproduces ../block_order's runs of the same seeds.
+4. ``--mxnet``: ``mxnet_seed.py``'s JSON files: the seed's own code, run here.
+
+Differences are paired (mean, 95% t-interval, p of the paired t-test), in points. A section
+whose input is not given or holds no runs is left out.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
-import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from scipy import stats
 
-from resnet_exp.records import read_metrics
-from resnet_exp.report import Estimate
+from resnet_exp.records import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics
+from resnet_exp.report import Estimate, largest_drop, late_range
 
-ARMS = ("mean", "batch_size")
 PROBE = re.compile(
     r"/(?P<job>\d+)/?: block.order=(?P<order>\w+) seed=(?P<seed>\d+) epoch=(?P<epoch>\d+) test acc "
     r"running averages (?P<running>[\d.]+), recomputed over (?P<batches>\d+) batches (?P<recomputed>[\d.]+)"
 )
-
-
-def test_acc(job: Path, epoch: int) -> float | None:
-    return next((r["test/acc"] for r in read_metrics(job) if int(r["epoch"]) == epoch), None)
+# The seed's post run, as the issue gives it: test accuracy after epochs 1-7, the final (epoch 10)
+# and the best; its largest drop between epochs over all ten, and its epoch-1 training loss.
+SEED = {"post": {"curve": [0.862, 0.900, 0.886, 0.884, 0.901, 0.896, 0.912], "final": 0.893, "best": 0.917,
+                 "drop": 0.016, "loss1": 0.557},
+        "pre": {"final": 0.908, "best": 0.917, "drop": 0.016, "loss1": 1.186}}  # fmt: skip
+ARMS = {"mean": "default training", "batch_size": "the seed's step scaling"}
 
 
 def paired(differences: list[float]) -> str:
     e = Estimate.of(differences)
     if e.n < 2:
-        return f"{e.mean:+.2f} (one run)"
-    p = stats.ttest_1samp(differences, 0).pvalue if len(differences) > 1 and e.std > 0 else float("nan")
+        return f"{e.mean:+.2f} (one run)" if e.n else "n/a"
+    p = stats.ttest_1samp(differences, 0).pvalue if e.std > 0 else float("nan")
     return f"{e.mean:+.2f} [{e.low:+.2f}, {e.high:+.2f}], p={p:.3g} (n={e.n})"
 
 
-def order_of(run: Path) -> str:
-    return next(line.split(": ")[1] for line in (run / "config.yaml").read_text().splitlines() if "order:" in line)
+def spread(values: list[float]) -> str:
+    e = Estimate.of(values)
+    return f"{e.mean:.2f}" if e.n < 2 else f"{e.mean:.2f} ± {e.std:.2f}"
+
+
+def jobs(sweep: Path) -> list[tuple[Path, dict]]:
+    """The job directories of a sweep (or of kept records) with their configs, in job order."""
+    found = sorted(
+        (p for p in sweep.iterdir() if p.name.isdigit() and (p / CONFIG_FILE).is_file()), key=lambda p: int(p.name)
+    )
+    return [(p, OmegaConf.to_container(OmegaConf.load(p / CONFIG_FILE))) for p in found]
+
+
+def curve(job: Path, key: str) -> list[float]:
+    return [r[key] * 100 for r in read_metrics(job) if key in r]
+
+
+def swing_section(block_order: Path) -> None:
+    runs = [(p, c) for p, c in jobs(block_order) if len(curve(p, "test/acc")) == 10]
+    if not runs:
+        return
+    print("## How much test accuracy swings, over 5 seeds per ordering\n")
+    print("Per full-size run of ../block_order (its jobs' records), in points: the largest fall of test")
+    print("accuracy from one epoch to the next, and its range (max - min) over epochs 6-10.\n")
+    print("| job | ordering | seed | final | largest drop | range over epochs 6-10 |")
+    print("|---|---|---|---|---|---|")
+    by_order: dict[str, list[tuple[float, float]]] = {}
+    for p, c in runs:
+        acc = curve(p, "test/acc")
+        drop, spread_ = largest_drop(acc), late_range(acc)
+        by_order.setdefault(c["block"]["order"], []).append((drop, spread_))
+        print(f"| {p.name} | {c['block']['order']} | {c['seed']} | {acc[-1]:.2f} | {drop:.2f} | {spread_:.2f} |")
+    print("\nMean ± std over seeds, against the seed's one run per ordering (largest drop 1.6):\n")
+    print("| ordering | runs | largest drop | range over epochs 6-10 | runs within 1.6 points |")
+    print("|---|---|---|---|---|")
+    for order, values in by_order.items():
+        calm = sum(d <= SEED[order]["drop"] * 100 for d, _ in values)
+        drops, ranges = spread([d for d, _ in values]), spread([r for _, r in values])
+        print(f"| {order} | {len(values)} | {drops} | {ranges} | {calm} |")
+    print()
 
 
 def probe_section(probe_txt: Path) -> None:
@@ -65,38 +113,148 @@ def probe_section(probe_txt: Path) -> None:
     print()
 
 
-def continuation_section(sweep: Path, continued: Path) -> None:
-    runs = sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    table = {}
-    for run in runs:
-        values = {arm: test_acc(continued / arm / run.name, 11) for arm in ARMS}
-        ten = test_acc(run, 10)
-        if ten is not None and all(v is not None for v in values.values()):
-            table[run] = (ten, values)
-    if not table:
+def measures(acc: list[float]) -> dict[str, float]:
+    return {"final": acc[-1], "largest drop": largest_drop(acc), "late range": late_range(acc)}
+
+
+def remedies_section(remedies: Path, block_order: Path | None) -> None:
+    runs: dict[tuple[str, int], dict[str, dict[str, list[float]]]] = {}
+    configs = {}
+    for p, c in jobs(remedies):
+        running, precise = curve(p, "test/acc_running"), curve(p, "test/acc")
+        if len(running) == len(precise) == c["trainer"]["max_epochs"] > 1:
+            key = (c["block"]["order"], c["seed"])
+            runs.setdefault(key, {})[c["loss"]["reduction"]] = {"running": running, "precise": precise, "job": p.name}
+            configs[key] = c
+    pairs = {k: v for k, v in runs.items() if set(v) == set(ARMS)}
+    if not pairs:
         return
-    print("## An 11th epoch, with and without the seed's step scaling\n")
-    print("Test accuracy (%) after epoch 10 (the run as committed) and after one more epoch from its")
-    print("final checkpoint, the same data order: `mean` as trained (the last, partial batch of 96")
-    print("takes a full step), `batch_size` with the seed's scaling (that batch takes a 96/256 step).\n")
-    print("| run | ordering | epoch 10 | epoch 11: " + " | epoch 11: ".join(ARMS) + " |")
-    print("|---|---|---|" + "---|" * len(ARMS))
-    for run, (ten, values) in table.items():
-        cells = " | ".join(f"{values[a] * 100:.2f}" for a in ARMS)
-        print(f"| {run.name} | {order_of(run)} | {ten * 100:.2f} | {cells} |")
-    print("\nPaired over the runs, `batch_size` minus `mean`, in points: mean [95% CI], p.\n")
-    print("| runs | epoch-11 test acc difference |")
-    print("|---|---|")
-    for order in sorted({order_of(r) for r in table}) + ["all"]:
-        d = [(v["batch_size"] - v["mean"]) * 100 for r, (_, v) in table.items() if order in (order_of(r), "all")]
-        print(f"| {order} | {paired(d)} |")
+    print("## The remedies at full size\n")
+    print("Each seed trained twice: default training (`mean`: the last, partial batch of 96 takes a full step)")
+    print("and the seed's step scaling (`batch_size`: it takes a 96/256 step). Every epoch both evaluate the")
+    print("test set twice on the same weights: with BatchNorm's running averages (`running`, what the")
+    print("default recipe reports) and with statistics recomputed over 40 fixed training batches")
+    print("(`precise`, `evaluation.precise_bn_batches=40`). In points: the final test accuracy, the largest")
+    print("fall from one epoch to the next, and the late range (max - min over the second half: epochs 6-10).\n")
+    print("| ordering | seed | training | job | final: running | final: precise | largest drop: running | "
+          "largest drop: precise | late range: running | late range: precise |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (order, seed), arms in sorted(pairs.items()):
+        for arm in ARMS:
+            m = {e: measures(arms[arm][e]) for e in ("running", "precise")}
+            cells = " | ".join(
+                f"{m[e][k]:.2f}" for k in ("final", "largest drop", "late range") for e in ("running", "precise")
+            )
+            print(f"| {order} | {seed} | {arm} | {arms[arm]['job']} | {cells} |")
+    contrasts = {
+        "seed's step scaling (batch_size - mean), running averages": (("mean", "running"), ("batch_size", "running")),
+        "precise BN (precise - running), default training": (("mean", "running"), ("mean", "precise")),
+        "precise BN (precise - running), seed's step scaling": (("batch_size", "running"), ("batch_size", "precise")),
+        "both (batch_size + precise) - default recipe": (("mean", "running"), ("batch_size", "precise")),
+    }
+    print("\nPaired by seed, B minus A, in points: mean [95% CI], p. A drop or range below zero is a calmer curve.\n")
+    print("| comparison | final test acc | largest drop | late range |")
+    print("|---|---|---|---|")
+    for name, ((arm_a, e_a), (arm_b, e_b)) in contrasts.items():
+        cells = []
+        for k in ("final", "largest drop", "late range"):
+            d = [measures(v[arm_b][e_b])[k] - measures(v[arm_a][e_a])[k] for v in pairs.values()]
+            cells.append(paired(d))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nMean ± std over seeds:\n")
+    print("| training | evaluation | final test acc | largest drop | late range |")
+    print("|---|---|---|---|---|")
+    for arm in ARMS:
+        for e in ("running", "precise"):
+            m = [measures(v[arm][e]) for v in pairs.values()]
+            print(
+                f"| {arm} | {e} | "
+                + " | ".join(spread([x[k] for x in m]) for k in ("final", "largest drop", "late range"))
+                + " |"
+            )
+    print()
+    if block_order is not None and block_order.is_dir():
+        reproduction(pairs, configs, block_order)
+
+
+def same_recipe(a: dict, b: dict) -> bool:
+    """Whether two jobs' configs agree on every key both have, but the remedies' own and the seed."""
+    a, b = flatten(a), flatten(b)
+    own = (*NOT_RECIPE, "evaluation.", "loss.", "seed")
+    return all(a[k] == b[k] for k in a.keys() & b.keys() if not k.startswith(own))
+
+
+def reproduction(pairs: dict, configs: dict, block_order: Path) -> None:
+    """The default arm's running-average curve against ../block_order's run of the same seed and recipe."""
+    theirs = {(c["block"]["order"], c["seed"]): (curve(p, "test/acc"), c) for p, c in jobs(block_order)}
+    rows = [(k, v["mean"]["running"], theirs[k][0]) for k, v in sorted(pairs.items())
+            if k in theirs and same_recipe(configs[k], theirs[k][1])]  # fmt: skip
+    if not rows:
+        return
+    print("Against ../block_order's runs of the same seeds (same recipe, running averages), epoch by epoch:\n")
+    print("| ordering | seed | epochs with the same test accuracy (to 0.01 point) | largest difference |")
+    print("|---|---|---|---|")
+    for (order, seed), a, b in rows:
+        same = sum(abs(x - y) < 0.005 for x, y in zip(a, b))
+        print(f"| {order} | {seed} | {same} of {min(len(a), len(b))} | {max(abs(x - y) for x, y in zip(a, b)):.2f} |")
     print()
 
 
-def main(sweep: Path, continued: Path, probe_txt: Path) -> None:
-    probe_section(probe_txt)
-    continuation_section(sweep, continued)
+def mxnet_section(mxnet: Path) -> None:
+    runs = []
+    for f in sorted(mxnet.glob("*.json")):
+        record = json.loads(f.read_text())
+        if len(record["epochs"]) == record["args"]["epochs"]:
+            runs.append(record)
+    if not runs:
+        return
+    print("## The seed's own code, in MXNet, on this CPU\n")
+    print(f"`mxnet_seed.py` ({runs[0]['framework']}): d2l's network and train_ch5 loop as the seed ran them")
+    print("(`step seed`: trainer.step(batch_size), the last batch of 96 takes a 96/256 step) and the same run")
+    print("with our full step for that batch (`step mean`). Test accuracy (%) after each epoch, with")
+    print("BatchNorm's moving statistics, against the seed's run; the seed's epochs 8-9 are not known.\n")
+    epochs = max(len(r["epochs"]) for r in runs)
+    head = [str(e) for e in range(1, epochs + 1)] + ["largest drop", "late range", "epoch-1 loss"]
+    print("| run | " + " | ".join(head) + " |")
+    print("|---" * (len(head) + 1) + "|")
+    for order, seed in SEED.items():
+        if "curve" in seed and any(r["args"]["order"] == order for r in runs):
+            cells = [f"{a * 100:.1f}" for a in seed["curve"]] + ["?"] * (epochs - len(seed["curve"]) - 1)
+            cells += [f"{seed['final'] * 100:.1f}", f"{seed['drop'] * 100:.1f}", "", f"{seed['loss1']}"]
+            print(f"| the seed, {order} (2018 GPU) | " + " | ".join(cells) + " |")
+    curves = {}
+    for r in runs:
+        acc = [e["test_acc"] * 100 for e in r["epochs"]]
+        a = r["args"]
+        curves[(a["order"], a["seed"], a["step"])] = acc
+        cells = [f"{x:.1f}" for x in acc]
+        cells += [f"{largest_drop(acc):.2f}", f"{late_range(acc):.2f}", f"{r['epochs'][0]['train_loss']:.4f}"]
+        print(f"| MXNet {a['order']}, seed {a['seed']}, step {a['step']} | " + " | ".join(cells) + " |")
+    for (order, seed, step), acc in curves.items():
+        if step == "mean" and (order, seed, "seed") in curves:
+            d = [m - s for m, s in zip(acc, curves[(order, seed, "seed")])]
+            cells = [f"{x:+.1f}" for x in d] + [f"mean {sum(d) / len(d):+.2f}", "", ""]
+            print("| difference, step mean - step seed | " + " | ".join(cells) + " |")
+    minutes = [sum(e["time_s"] for e in r["epochs"]) / 60 for r in runs]
+    print(f"\n{len(runs)} run(s), {min(minutes):.0f}-{max(minutes):.0f} minutes each on the CPU.\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--block-order", type=Path, help="../block_order's jobs (kept records or its sweep)")
+    parser.add_argument("--probe", type=Path, help="bn_probe.py's output")
+    parser.add_argument("--remedies", type=Path, help="the remedies sweep (or its kept records)")
+    parser.add_argument("--mxnet", type=Path, help="the folder of mxnet_seed.py's JSON files")
+    args = parser.parse_args()
+    if args.block_order and args.block_order.is_dir():
+        swing_section(args.block_order)
+    if args.probe and args.probe.is_file():
+        probe_section(args.probe)
+    if args.remedies and args.remedies.is_dir():
+        remedies_section(args.remedies, args.block_order)
+    if args.mxnet and args.mxnet.is_dir():
+        mxnet_section(args.mxnet)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main()

@@ -1,38 +1,48 @@
 #!/usr/bin/env bash
 # Why our test accuracy swings between epochs and the seed's did not (the seed_gap question).
-# Uses the full-size post/pre runs of experiments/block_order (run or resumed first).
-#  1. bn_probe.py: each run's final checkpoint evaluated with BatchNorm's running averages and
-#     with statistics recomputed over 40 fixed training batches (same weights).
-#  2. One more epoch (the 11th) from each run's final checkpoint, two ways, the same data order
-#     and the precision the runs trained in (trainer.precision=auto: bf16 on the project's CPU):
-#     as trained (loss.reduction=mean) and with the seed's step scaling (loss.reduction=batch_size:
-#     the last, partial batch takes a 96/256 step). The third remedy,
-#     evaluation.precise_bn_batches=40, only changes the evaluation: step 1 measures it on the
-#     same weights, so it needs no training arm of its own.
-#  3. analyze.py: the paired comparison of the 11th epoch's test accuracy and of its drop, and
-#     of the probe's two accuracies.
 #   experiments/seed_gap/run.sh [RUNS_DIR]
+#  1. The remedies at full size: post, seeds 1-5, trained as the default recipe (loss.reduction=mean)
+#     and with the seed's step scaling (loss.reduction=batch_size: the last, partial batch takes a
+#     96/256 step), on the fast path ../block_order ran on; every epoch each evaluates the test set
+#     with precise BN (evaluation.precise_bn_batches=40, test/acc) and, on the same weights, with the
+#     running averages (test/acc_running: what the default recipe reports).
+#  2. The seed's own code in MXNet (mxnet_seed.py: post, seed 1, with the seed's step and with our
+#     full step for the partial batch) and our training step against MXNet's (step_check.py). MXNet lives in a venv of its own: MXNET_PYTHON, or RUNS_DIR/mxnet-venv
+#     made by mxnet_env.sh (from PyPI). SEED_GAP_MXNET=0 leaves this step out.
+#  3. bn_probe.py on ../block_order's final checkpoints, where RUNS_DIR holds its runs (its output,
+#     bn_probe.txt, is committed: the probe runs once per sweep).
+#  4. analyze.py: analysis.md, from the kept records (../block_order/jobs, jobs/, mxnet/).
 source "$(dirname "$0")/../common.sh"
-"$here/../block_order/run.sh" "$runs"
-mkdir -p "$out"
-jobs=("$runs"/block_order/[0-9]*/)
-if [ "$(cat "$out/bn_probe.txt" 2>/dev/null | wc -l)" -ne "${#jobs[@]}" ]; then  # once per sweep
-    "$python" "$here/bn_probe.py" "${jobs[@]}" > "$out/bn_probe.txt.part"
+sweep seed_gap_remedies block.order=post seed=1,2,3,4,5 loss.reduction=mean,batch_size \
+    trainer.precision=auto evaluation.precise_bn_batches=40  # the fast path, as ../block_order
+keep_records seed_gap_remedies
+
+if [ "${SEED_GAP_MXNET:-1}" != 0 ]; then
+    mx=${MXNET_PYTHON:-$runs/mxnet-venv/bin/python}
+    [ -x "$mx" ] || "$here/mxnet_env.sh" "$runs/mxnet-venv"
+    mkdir -p "$runs/seed_gap_mxnet" "$out/mxnet"
+    # the seed's recipe, then the same run (same seed: same initial weights and data order) with our
+    # full step for each epoch's last, partial batch
+    for run in post:1:seed post:1:mean; do
+        IFS=: read -r order seed step <<< "$run"
+        json=$runs/seed_gap_mxnet/$order-$seed-$step.json
+        if ! "$mx" -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(len(r['epochs']) != r['args']['epochs'])" "$json" 2>/dev/null; then
+            "$mx" "$here/mxnet_seed.py" --order "$order" --seed "$seed" --step "$step" --out "$json"  # 65-75 min alone
+        fi
+        cp "$json" "$out/mxnet/"
+    done
+    for order in post pre; do
+        "$python" "$here/step_check.py" --mxnet-python "$mx" --order "$order"
+        echo
+    done > "$out/step_check.md.part"
+    mv "$out/step_check.md.part" "$out/step_check.md"
+fi
+
+block_order=("$runs"/block_order/[0-9]*/)
+if [ -d "${block_order[0]}/checkpoints" ] && [ "$(cat "$out/bn_probe.txt" 2>/dev/null | wc -l)" -ne "${#block_order[@]}" ]; then
+    "$python" "$here/bn_probe.py" "${block_order[@]}" > "$out/bn_probe.txt.part"
     mv "$out/bn_probe.txt.part" "$out/bn_probe.txt"
 fi
-arms=("mean:loss.reduction=mean" "batch_size:loss.reduction=batch_size")
-for job in "$runs"/block_order/[0-9]*/; do
-    n=$(basename "$job")
-    for arm in "${arms[@]}"; do
-        name=${arm%%:*}
-        copy="$runs/seed_gap/$name/$n"
-        if [ ! -d "$copy" ]; then  # the run as it ended, to go on from
-            mkdir -p "$copy"
-            cp -r "$job/config.yaml" "$job/metrics.csv" "$job/checkpoints" "$copy/"
-        fi
-        "$python" -m resnet_exp.run ${extra[@]+"${extra[@]}"} trainer.max_epochs=11 trainer.precision=auto "${arm#*:}" force_resume=true \
-            logger.wandb.mode=disabled "hydra.run.dir=$copy" "$(grep -A1 '^block:' "$copy/config.yaml" | \
-            sed -n 's/^  order: /block.order=/p')" "seed=$(sed -n 's/^seed: //p' "$copy/config.yaml")"
-    done
-done
-"$python" "$here/analyze.py" "$runs/block_order" "$runs/seed_gap" "$out/bn_probe.txt" > "$out/analysis.md"
+
+"$python" "$here/analyze.py" --block-order "$here/../block_order/jobs" --probe "$out/bn_probe.txt" \
+    --remedies "$out/jobs" --mxnet "$out/mxnet" > "$out/analysis.md"

@@ -1,0 +1,117 @@
+"""Test accuracy step by step at the end of an epoch: does it fall at the last, partial batch?
+
+    python experiments/seed_gap/step_probe.py [--last 15] JOB_DIR ...
+
+For each job: its last checkpoint (the end of epoch e) trains epoch e+1 again as the run did (the
+same data order, from the job's seed and the epoch; the job's optimizer, which must be stateless:
+plain SGD; the job's precision, channels_last), and after each of the epoch's last ``--last`` full batches the whole
+test set is evaluated with BatchNorm's running averages. From the state before the last, partial
+batch (96 images) that step is taken both ways: a full step (``loss.reduction=mean``, the default)
+and the seed's 96/256 step (``batch_size``). Where the job has logged epoch e+1, the full step's
+accuracy is checked against it (the probe then replays the run exactly).
+
+Prints, per job, a markdown row: accuracy before the last full batches, its largest step-to-step
+change among them, the change over the last step each way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from resnet_exp.build import datamodule, network
+from resnet_exp.records import read_metrics
+
+
+def accuracy(net: torch.nn.Module, loader, bf16: bool) -> float:
+    net.eval()
+    correct = total = 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for x, y in loader:
+            correct += int((net(x).argmax(1) == y).sum())
+            total += len(y)
+    net.train()
+    return correct / total * 100
+
+
+def step(net: torch.nn.Module, optim_cfg: dict, x: torch.Tensor, y: torch.Tensor, scale: float, bf16: bool) -> None:
+    """One step of the job's optimizer on ``scale`` times the batch's mean cross-entropy, as module.py
+    trains (the optimizer is stateless: plain SGD)."""
+    optimizer = instantiate(optim_cfg, params=net.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = F.cross_entropy(net(x), y) * scale
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def probe(job: Path, last: int) -> dict:
+    cfg = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
+    if cfg["optim"].get("momentum"):
+        raise SystemExit(f"{job}: the probe needs a stateless optimizer (plain SGD); this job has momentum")
+    ckpt = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    epoch = ckpt["epoch"] + 1  # the 0-based index of the epoch it trains again
+    net = network(cfg)
+    net.load_state_dict({k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    net = net.to(memory_format=torch.channels_last).train()
+    bf16 = json.loads((job / "status.json").read_text()).get("precision") == "bf16-mixed"
+    dm = datamodule(cfg)
+    dm.setup()
+    train, test = dm.train_dataloader(), dm.val_dataloader()
+    train.sampler.set_epoch(epoch)
+    batches = list(train)
+    full = cfg["data"]["batch_size"]
+    accs = []
+    for i, (x, y) in enumerate(batches[:-1]):
+        if i == len(batches) - 1 - last:
+            accs.append(accuracy(net, test, bf16))
+        step(net, cfg["optim"], x, y, 1.0, bf16)
+        if i >= len(batches) - 1 - last:
+            accs.append(accuracy(net, test, bf16))
+    x, y = batches[-1]
+    after = {}
+    for name, scale in (("mean", 1.0), ("batch_size", len(y) / full)):
+        copy_ = copy.deepcopy(net)
+        step(copy_, cfg["optim"], x, y, scale, bf16)
+        after[name] = accuracy(copy_, test, bf16)
+    logged = next(
+        (r.get("test/acc_running", r["test/acc"]) * 100 for r in read_metrics(job) if int(r["epoch"]) == epoch + 1),
+        None,
+    )
+    return {"job": job, "order": cfg["block"]["order"], "seed": cfg["seed"], "epoch": epoch + 1,
+            "accs": accs, "after": after, "last_batch": len(y), "logged": logged}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--last", type=int, default=15, help="full batches before the partial one to evaluate after")
+    parser.add_argument("jobs", nargs="+", type=Path)
+    args = parser.parse_args()
+    print(f"Test accuracy (%, running averages) over the last {args.last} full steps of an epoch and at its")
+    print("last, partial batch, taken as a full step (mean) or the seed's shorter step (batch_size).\n")
+    print("| job | ordering | seed | epoch | before | largest change, full steps | mean abs change | "
+          "last step: mean | last step: batch_size | logged |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for job in args.jobs:
+        r = probe(job, args.last)
+        a = r["accs"]
+        changes = [b - c for c, b in zip(a, a[1:])]
+        big = max(changes, key=abs)
+        mean_abs = sum(abs(c) for c in changes) / len(changes)
+        last = {k: v - a[-1] for k, v in r["after"].items()}
+        logged = "n/a" if r["logged"] is None else f"{r['logged']:.2f}"
+        print(f"| {job} | {r['order']} | {r['seed']} | {r['epoch']} | {a[0]:.2f} | {big:+.2f} | {mean_abs:.2f} | "
+              f"{r['after']['mean']:.2f} ({last['mean']:+.2f}) | {r['after']['batch_size']:.2f} "
+              f"({last['batch_size']:+.2f}) | {logged} |", flush=True)  # fmt: skip
+        print("  accuracy after each full step: " + ", ".join(f"{v:.2f}" for v in a), flush=True)
+
+
+if __name__ == "__main__":
+    main()
