@@ -64,7 +64,7 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
 
 
 def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_path, data_dir):
-    """seed_gap/run.sh (without its MXNet step) on a few batches: the remedies sweep (5 seeds, the
+    """seed_gap/run.sh (without its MXNet step and its whole-epoch probe) on a few batches: the remedies sweep (5 seeds, the
     default training and the seed's step scaling, each evaluated with precise BN and with the
     running averages on the same weights), its kept records, and analysis.md pairing them by seed."""
     runs, reports = tmp_path / "runs", tmp_path / "reports"
@@ -73,6 +73,7 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
         **os.environ,
         "PYTHON": sys.executable,
         "SEED_GAP_MXNET": "0",
+        "SEED_GAP_PROBE": "0",
         "EXPERIMENT_OVERRIDES": " ".join([*tiny, "trainer.max_epochs=2", "logger.wandb.mode=disabled"]),
         "EXPERIMENT_OUT": str(reports),
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from bn_probe import accuracy  # this folder's: the whole test set in eval mode, in the job's precision
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -30,15 +31,11 @@ from resnet_exp.build import datamodule, network
 from resnet_exp.records import read_metrics
 
 
-def accuracy(net: torch.nn.Module, loader, bf16: bool) -> float:
-    net.eval()
-    correct = total = 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for x, y in loader:
-            correct += int((net(x).argmax(1) == y).sum())
-            total += len(y)
+def test_acc(net: torch.nn.Module, loader, bf16: bool) -> float:
+    """Test accuracy in %, BatchNorm with its running averages; the network back in train mode."""
+    acc = accuracy(net, loader, bf16) * 100
     net.train()
-    return correct / total * 100
+    return acc
 
 
 def step(net: torch.nn.Module, optim_cfg: dict, x: torch.Tensor, y: torch.Tensor, scale: float, bf16: bool) -> None:
@@ -71,16 +68,16 @@ def probe(job: Path, last: int) -> dict:
     accs = []
     for i, (x, y) in enumerate(batches[:-1]):
         if i == len(batches) - 1 - last:
-            accs.append(accuracy(net, test, bf16))
+            accs.append(test_acc(net, test, bf16))
         step(net, cfg["optim"], x, y, 1.0, bf16)
         if i >= len(batches) - 1 - last:
-            accs.append(accuracy(net, test, bf16))
+            accs.append(test_acc(net, test, bf16))
     x, y = batches[-1]
     after = {}
     for name, scale in (("mean", 1.0), ("batch_size", len(y) / full)):
         copy_ = copy.deepcopy(net)
         step(copy_, cfg["optim"], x, y, scale, bf16)
-        after[name] = accuracy(copy_, test, bf16)
+        after[name] = test_acc(copy_, test, bf16)
     logged = next(
         (r.get("test/acc_running", r["test/acc"]) * 100 for r in read_metrics(job) if int(r["epoch"]) == epoch + 1),
         None,
