@@ -6,8 +6,8 @@
 #     96/256 step), on the fast path ../block_order ran on; every epoch each evaluates the test set
 #     with precise BN (evaluation.precise_bn_batches=40, test/acc) and, on the same weights, with the
 #     running averages (test/acc_running: what the default recipe reports).
-#     Then step_probe.py: from each default-training run's final checkpoint, an 11th epoch, test
-#     accuracy after each of its last 15 steps and after its last, partial batch taken both ways.
+#     Then step_probe.py: from each run's final checkpoint, an 11th epoch, test accuracy after each
+#     of its last 15 steps and after its last, partial batch taken both ways.
 #  2. The seed's own code in MXNet (mxnet_seed.py: post, seed 1, with the seed's step and with our
 #     full step for the partial batch) and our training step against MXNet's (step_check.py). MXNet lives in a venv of its own: MXNET_PYTHON, or RUNS_DIR/mxnet-venv
 #     made by mxnet_env.sh (from PyPI). SEED_GAP_MXNET=0 leaves this step out.
@@ -18,10 +18,10 @@ source "$(dirname "$0")/../common.sh"
 sweep seed_gap_remedies block.order=post seed=1,2,3,4,5 loss.reduction=mean,batch_size \
     trainer.precision=auto evaluation.precise_bn_batches=40  # the fast path, as ../block_order
 keep_records seed_gap_remedies
-# An 11th epoch of each default-training run, step by step at its end (step_probe.py): once, at
-# full size (SEED_GAP_PROBE=0 leaves it out: it trains whole epochs whatever the overrides say).
-probed=("$runs"/seed_gap_remedies/{0,2,4,6,8}/)
-if [ "${SEED_GAP_PROBE:-1}" != 0 ] && [ "$(grep -c '^| /' "$out/step_probe.md" 2>/dev/null)" != "${#probed[@]}" ]; then
+# An 11th epoch of each run, step by step at its end (step_probe.py): once, at full size
+# (SEED_GAP_PROBE=0 leaves it out: it trains whole epochs whatever the overrides say).
+probed=("$runs"/seed_gap_remedies/[0-9]*/)
+if [ "${SEED_GAP_PROBE:-1}" != 0 ] && [ "$(grep -c '^| [0-9]' "$out/step_probe.md" 2>/dev/null)" != "${#probed[@]}" ]; then
     "$python" "$here/step_probe.py" "${probed[@]}" > "$out/step_probe.md.part"
     mv "$out/step_probe.md.part" "$out/step_probe.md"
 fi

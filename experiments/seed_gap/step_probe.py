@@ -83,6 +83,7 @@ def probe(job: Path, last: int) -> dict:
         None,
     )
     return {"job": job, "order": cfg["block"]["order"], "seed": cfg["seed"], "epoch": epoch + 1,
+            "trained": cfg.get("loss", {}).get("reduction", "mean"),
             "accs": accs, "after": after, "last_batch": len(y), "logged": logged}  # fmt: skip
 
 
@@ -91,23 +92,34 @@ def main() -> None:
     parser.add_argument("--last", type=int, default=15, help="full batches before the partial one to evaluate after")
     parser.add_argument("jobs", nargs="+", type=Path)
     args = parser.parse_args()
+    results = [probe(job, args.last) for job in args.jobs]
     print(f"Test accuracy (%, running averages) over the last {args.last} full steps of an epoch and at its")
-    print("last, partial batch, taken as a full step (mean) or the seed's shorter step (batch_size).\n")
-    print("| job | ordering | seed | epoch | before | largest change, full steps | mean abs change | "
+    print("last, partial batch, taken as a full step (mean) or the seed's shorter step (batch_size), from")
+    print("the same state. `trained`: how the job took its partial batches before. Changes in points.\n")
+    print("| job | ordering | seed | trained | epoch | largest change, full steps | mean abs change, full steps | "
           "last step: mean | last step: batch_size | logged |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for job in args.jobs:
-        r = probe(job, args.last)
+    for r in results:
         a = r["accs"]
         changes = [b - c for c, b in zip(a, a[1:])]
-        big = max(changes, key=abs)
-        mean_abs = sum(abs(c) for c in changes) / len(changes)
-        last = {k: v - a[-1] for k, v in r["after"].items()}
+        r["changes"], r["last"] = changes, {k: v - a[-1] for k, v in r["after"].items()}
         logged = "n/a" if r["logged"] is None else f"{r['logged']:.2f}"
-        print(f"| {job} | {r['order']} | {r['seed']} | {r['epoch']} | {a[0]:.2f} | {big:+.2f} | {mean_abs:.2f} | "
-              f"{r['after']['mean']:.2f} ({last['mean']:+.2f}) | {r['after']['batch_size']:.2f} "
-              f"({last['batch_size']:+.2f}) | {logged} |", flush=True)  # fmt: skip
-        print("  accuracy after each full step: " + ", ".join(f"{v:.2f}" for v in a), flush=True)
+        print(f"| {r['job'].name} | {r['order']} | {r['seed']} | {r['trained']} | {r['epoch']} | "
+              f"{max(changes, key=abs):+.2f} | {sum(map(abs, changes)) / len(changes):.2f} | "
+              f"{r['after']['mean']:.2f} ({r['last']['mean']:+.2f}) | "
+              f"{r['after']['batch_size']:.2f} ({r['last']['batch_size']:+.2f}) | {logged} |")  # fmt: skip
+    print("\nMean absolute change of test accuracy per step, over the jobs (by how they trained):\n")
+    print("| trained | jobs | full steps | last step: mean | last step: batch_size |")
+    print("|---|---|---|---|---|")
+    for trained in sorted({r["trained"] for r in results}):
+        group = [r for r in results if r["trained"] == trained]
+        full = [abs(c) for r in group for c in r["changes"]]
+        last = {k: sum(abs(r["last"][k]) for r in group) / len(group) for k in ("mean", "batch_size")}
+        cells = [f"{sum(full) / len(full):.2f}", f"{last['mean']:.2f}", f"{last['batch_size']:.2f}"]
+        print(f"| {trained} | {len(group)} | " + " | ".join(cells) + " |")
+    print("\nAccuracy before the last full steps and after each:\n")
+    for r in results:
+        print(f"- job {r['job'].name}: " + ", ".join(f"{v:.2f}" for v in r["accs"]))
 
 
 if __name__ == "__main__":
