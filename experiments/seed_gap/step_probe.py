@@ -2,16 +2,18 @@
 
     python experiments/seed_gap/step_probe.py [--last 15] JOB_DIR ...
 
-For each job: its last checkpoint (the end of epoch e) trains epoch e+1 again as the run did (the
-same data order, from the job's seed and the epoch; the job's optimizer, which must be stateless:
-plain SGD; the job's precision, channels_last), and after each of the epoch's last ``--last`` full batches the whole
-test set is evaluated with BatchNorm's running averages. From the state before the last, partial
-batch (96 images) that step is taken both ways: a full step (``loss.reduction=mean``, the default)
-and the seed's 96/256 step (``batch_size``). Where the job has logged epoch e+1, the full step's
-accuracy is checked against it (the probe then replays the run exactly).
+For each job: its last checkpoint (the end of epoch e) trains epoch e+1 as the run would (the same
+data order, from the job's seed and the epoch; the job's optimizer, which must be stateless: plain
+SGD; the job's precision, channels_last), and after each of the epoch's last ``--last`` full
+batches the whole test set is evaluated with BatchNorm's running averages. From the state before
+the last, partial batch (96 images) that step is taken both ways: a full step
+(``loss.reduction=mean``, the default) and the seed's 96/256 step (``batch_size``). Where the job
+has logged epoch e+1, the full step's accuracy is shown beside it (the probe replays the run).
 
-Prints, per job, a markdown row: accuracy before the last full batches, its largest step-to-step
-change among them, the change over the last step each way.
+Each job's result is kept in its directory (``step_probe.json``), so jobs can be probed as they
+finish and summed up by a later call. Prints markdown: per job, the largest and the mean absolute
+change from one full step to the next and the change over the last step each way; the means per
+training; the accuracies step by step.
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def step(net: torch.nn.Module, optim_cfg: dict, x: torch.Tensor, y: torch.Tensor
 
 
 def probe(job: Path, last: int) -> dict:
+    """The probe of one job, kept in the job's directory (``step_probe.json``) for the next call
+    with the same checkpoint and ``last``: jobs can be probed as they finish, and summed up once."""
+    cache = job / "step_probe.json"
+    ckpt_time = (job / "checkpoints" / "last.ckpt").stat().st_mtime
+    if cache.is_file():
+        kept = json.loads(cache.read_text())
+        if kept["last_steps"] == last and kept["checkpoint_mtime"] == ckpt_time:
+            return {**kept, "job": job}
+    result = measure(job, last)
+    cache.write_text(json.dumps({**result, "last_steps": last, "checkpoint_mtime": ckpt_time}, indent=1))
+    return {**result, "job": job}
+
+
+def measure(job: Path, last: int) -> dict:
     cfg = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
     if cfg["optim"].get("momentum"):
         raise SystemExit(f"{job}: the probe needs a stateless optimizer (plain SGD); this job has momentum")
@@ -82,7 +98,7 @@ def probe(job: Path, last: int) -> dict:
         (r.get("test/acc_running", r["test/acc"]) * 100 for r in read_metrics(job) if int(r["epoch"]) == epoch + 1),
         None,
     )
-    return {"job": job, "order": cfg["block"]["order"], "seed": cfg["seed"], "epoch": epoch + 1,
+    return {"order": cfg["block"]["order"], "seed": cfg["seed"], "epoch": epoch + 1,
             "trained": cfg.get("loss", {}).get("reduction", "mean"),
             "accs": accs, "after": after, "last_batch": len(y), "logged": logged}  # fmt: skip
 
