@@ -105,10 +105,10 @@ def largest_drop(accs: Sequence[float]) -> float:
     return max([0.0] + [a - b for a, b in zip(accs, accs[1:])])
 
 
-def late_range(accs: Sequence[float]) -> float:
-    """How far a curve moves over the second half of its epochs (max - min; epochs 6-10 of 10),
-    where a run should have settled."""
-    late = accs[len(accs) // 2 :]
+def late_range(accs: Sequence[float], first_epoch: int | None = None) -> float:
+    """How far a curve moves late in training (max - min), where a run should have settled: from
+    ``first_epoch`` (1-based) on, or over the second half of its epochs (epochs 6-10 of 10)."""
+    late = accs[len(accs) // 2 if first_epoch is None else first_epoch - 1 :]
     return max(late) - min(late) if late else math.nan
 
 
