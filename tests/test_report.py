@@ -295,3 +295,14 @@ def test_tune_picks_each_orderings_rate_on_validation_never_on_test(tmp_path, ca
     (s / "0" / "metrics.csv").write_text("epoch,step,test/acc,train/loss\n1.0,10,0.5,1.0\n")
     assert tune_main([str(s)]) == 2
     assert capsys.readouterr().err.startswith("error: search/0 has no validation accuracy")
+
+
+def test_swing_measures_of_a_curve():
+    from resnet_exp.report import largest_drop, late_range
+
+    curve = [80.0, 86.0, 77.0, 88.0, 82.0, 90.0, 84.0, 91.0, 89.0, 87.0]
+    assert largest_drop(curve) == 9.0  # epoch 2 -> 3
+    assert late_range(curve) == 7.0  # epochs 6-10: 91 - 84
+    assert late_range(curve, first_epoch=5) == 9.0  # epochs 5-10: 91 - 82
+    assert late_range(curve, first_epoch=3) == 14.0  # epoch 3's 77 counts from epoch 3 on
+    assert largest_drop(sorted(curve)) == 0.0
