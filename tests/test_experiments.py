@@ -97,6 +97,6 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     ]
     final_running = float(list(csv.DictReader(open(kept / "0" / "metrics.csv")))[-1]["test/acc_running"]) * 100
     assert table[0].split(" | ")[4] == f"{final_running:.2f}"
-    assert remedies.count("(n=5)") == 12  # four paired comparisons, three measures each
+    assert remedies.count("(n=5)") == 15  # five paired comparisons, three measures each
     assert "Against ../block_order" not in remedies  # its runs are full size: another recipe
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed

@@ -153,6 +153,7 @@ def remedies_section(remedies: Path, block_order: Path | None) -> None:
             print(f"| {order} | {seed} | {arm} | {arms[arm]['job']} | {cells} |")
     contrasts = {
         "seed's step scaling (batch_size - mean), running averages": (("mean", "running"), ("batch_size", "running")),
+        "seed's step scaling (batch_size - mean), precise BN": (("mean", "precise"), ("batch_size", "precise")),
         "precise BN (precise - running), default training": (("mean", "running"), ("mean", "precise")),
         "precise BN (precise - running), seed's step scaling": (("batch_size", "running"), ("batch_size", "precise")),
         "both (batch_size + precise) - default recipe": (("mean", "running"), ("batch_size", "precise")),

@@ -13,7 +13,7 @@ has logged epoch e+1, the full step's accuracy is shown beside it (the probe rep
 Each job's result is kept in its directory (``step_probe.json``), so jobs can be probed as they
 finish and summed up by a later call. Prints markdown: per job, the largest and the mean absolute
 change from one full step to the next and the change over the last step each way; the means per
-training; the accuracies step by step.
+training; the last step's change both ways, paired over all jobs; the accuracies step by step.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import torch.nn.functional as F
 from bn_probe import accuracy  # this folder's: the whole test set in eval mode, in the job's precision
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from scipy import stats
 
 from resnet_exp.build import datamodule, network
 from resnet_exp.records import read_metrics
+from resnet_exp.report import Estimate
 
 
 def test_acc(net: torch.nn.Module, loader, bf16: bool) -> float:
@@ -133,6 +135,15 @@ def main() -> None:
         last = {k: sum(abs(r["last"][k]) for r in group) / len(group) for k in ("mean", "batch_size")}
         cells = [f"{sum(full) / len(full):.2f}", f"{last['mean']:.2f}", f"{last['batch_size']:.2f}"]
         print(f"| {trained} | {len(group)} | " + " | ".join(cells) + " |")
+    # the last step both ways from the same state: paired over all jobs
+    full, short = [r["last"]["mean"] for r in results], [r["last"]["batch_size"] for r in results]
+    d = [b - a for a, b in zip(full, short)]
+    if len(d) > 1:
+        e = Estimate.of(d)
+        print(f"\nOver all {len(d)} jobs, the last step's change (signed): a full step {sum(full) / len(full):+.2f} "
+              f"(lower in {sum(x < 0 for x in full)} of {len(full)}), the seed's step {sum(short) / len(short):+.2f} "
+              f"(lower in {sum(x < 0 for x in short)}); the seed's minus the full, paired: {e.mean:+.2f} "
+              f"[95% CI {e.low:+.2f}, {e.high:+.2f}], p={stats.ttest_1samp(d, 0).pvalue:.2g}.")
     print("\nAccuracy before the last full steps and after each:\n")
     for r in results:
         print(f"- job {r['job'].name}: " + ", ".join(f"{v:.2f}" for v in r["accs"]))
