@@ -226,8 +226,7 @@ def mxnet_section(mxnet: Path) -> None:
     for order, seed in SEED.items():
         if "curve" in seed and any(r["args"]["order"] == order for r in runs):
             cells = [f"{a * 100:.1f}" for a in seed["curve"]] + ["?"] * (epochs - len(seed["curve"]) - 1)
-            cells += [f"{seed['final'] * 100:.1f}", f"{seed['drop'] * 100:.1f}", f"{seed['range'] * 100:.1f}"]
-            cells.append(f"{seed['loss1']}")
+            cells += [f"{seed[k] * 100:.1f}" for k in ("final", "drop", "range")] + [f"{seed['loss1']}"]
             print(f"| the seed, {order} (2018 GPU) | " + " | ".join(cells) + " |")
     curves = {}
     for r in runs:

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from analyze import paired  # this folder's: mean [95% CI], p of paired differences
 from bn_probe import accuracy  # this folder's: the whole test set in eval mode, in the job's precision
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from scipy import stats
 
 from resnet_exp.build import datamodule, network
 from resnet_exp.records import read_metrics
-from resnet_exp.report import Estimate
 
 
 def test_acc(net: torch.nn.Module, loader, bf16: bool) -> float:
@@ -131,19 +130,17 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for trained in sorted({r["trained"] for r in results}):
         group = [r for r in results if r["trained"] == trained]
-        full = [abs(c) for r in group for c in r["changes"]]
+        steps = [abs(c) for r in group for c in r["changes"]]
         last = {k: sum(abs(r["last"][k]) for r in group) / len(group) for k in ("mean", "batch_size")}
-        cells = [f"{sum(full) / len(full):.2f}", f"{last['mean']:.2f}", f"{last['batch_size']:.2f}"]
+        cells = [f"{sum(steps) / len(steps):.2f}", f"{last['mean']:.2f}", f"{last['batch_size']:.2f}"]
         print(f"| {trained} | {len(group)} | " + " | ".join(cells) + " |")
     # the last step both ways from the same state: paired over all jobs
-    full, short = [r["last"]["mean"] for r in results], [r["last"]["batch_size"] for r in results]
-    d = [b - a for a, b in zip(full, short)]
-    if len(d) > 1:
-        e = Estimate.of(d)
-        print(f"\nOver all {len(d)} jobs, the last step's change (signed): a full step {sum(full) / len(full):+.2f} "
-              f"(lower in {sum(x < 0 for x in full)} of {len(full)}), the seed's step {sum(short) / len(short):+.2f} "
-              f"(lower in {sum(x < 0 for x in short)}); the seed's minus the full, paired: {e.mean:+.2f} "
-              f"[95% CI {e.low:+.2f}, {e.high:+.2f}], p={stats.ttest_1samp(d, 0).pvalue:.2g}.")
+    whole, short = [r["last"]["mean"] for r in results], [r["last"]["batch_size"] for r in results]
+    if len(results) > 1:
+        print(f"\nOver all {len(results)} jobs, the last step's change (signed): a full step "
+              f"{sum(whole) / len(whole):+.2f} (lower in {sum(x < 0 for x in whole)} of {len(whole)}), the seed's "
+              f"step {sum(short) / len(short):+.2f} (lower in {sum(x < 0 for x in short)}); the seed's minus the "
+              f"full, paired: {paired([b - a for a, b in zip(whole, short)])}.")
     print("\nAccuracy before the last full steps and after each:\n")
     for r in results:
         print(f"- job {r['job'].name}: " + ", ".join(f"{v:.2f}" for v in r["accs"]))
