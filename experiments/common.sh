@@ -15,6 +15,10 @@ out=${out:-$here}
 read -r -a extra <<< "${EXPERIMENT_OVERRIDES:-}"
 export PYTHON=$python
 cd "$root"
+# The defaults before experiments/seed_gap (a full step on each epoch's partial batch; test accuracy
+# with BatchNorm's running averages only): the recipe the experiments committed before it ran with,
+# named on their command lines so that they run (and resume) as they did.
+full_step=(loss.reduction=mean evaluation.precise_bn_batches=0)
 
 sweep() {  # sweep NAME OVERRIDES...: python -m resnet_exp.run -m OVERRIDES into RUNS_DIR/NAME
     local name=$1

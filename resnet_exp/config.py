@@ -149,19 +149,31 @@ class TrainerConfig:
     enable_autolog_hparams: Any = True
 
 
-# loss.reduction: mean (PyTorch's, each batch's mean) or batch_size (the seed's: the summed loss
-# divided by data.batch_size, so the last, partial batch of an epoch takes a smaller step).
-LOSS_REDUCTIONS = ("mean", "batch_size")
+# loss.reduction: batch_size (the seed's recipe, MXNet's trainer.step(batch_size): the summed loss
+# divided by data.batch_size, so the last, partial batch of an epoch takes a step 96/256 as long)
+# or mean (PyTorch's mean over each batch: a full step on every batch, the partial one included;
+# the project's default until experiments/seed_gap showed it is not the seed's).
+LOSS_REDUCTIONS = ("batch_size", "mean")
+# Precise BN's default: 40 batches of 256 (5% of an epoch), the number experiments/seed_gap ran.
+PRECISE_BN_BATCHES = 40
 
 
 @dataclass
 class LossConfig:
-    reduction: str = "mean"
+    reduction: str = "batch_size"
 
 
 @dataclass
 class EvaluationConfig:
-    precise_bn_batches: int = 0  # BatchNorm statistics recomputed over this many training batches
+    # BatchNorm statistics recomputed over this many training batches before each evaluation, the
+    # same weights also evaluated with the running averages (*_running); 0: running averages only
+    precise_bn_batches: int = PRECISE_BN_BATCHES
+
+
+# Keys whose default changed after they were added: the default they had first. A job saved before
+# the project had the key ran with that value (not with today's default), which is what a report
+# and a resume read for it.
+FIRST_DEFAULTS = {"loss.reduction": "mean", "evaluation.precise_bn_batches": 0}
 
 
 @dataclass

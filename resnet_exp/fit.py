@@ -35,7 +35,7 @@ from resnet_exp.job import (
     checkpoint_callbacks,
 )
 from resnet_exp.module import Classifier, Diverged, DivergenceGuard
-from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, describe
+from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, describe, flatten, job_config, keep_saved, resume_plan
 from resnet_exp.signals import Signals, StopOnSignal
 from resnet_exp.tracking import identity
 from resnet_exp.tracking.logger import replay, wandb_logger
@@ -55,12 +55,18 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             if status["status"] == "diverged":
                 raise Diverged(status["epoch"], status["step"])
             return status.get("final", {})
+        overrides = list(HydraConfig.get().overrides.task)
+        plan = resume_plan(job_dir, cfg, overrides)
+        if plan.kept:  # a default changed since the job started: it goes on as it ran
+            if first:
+                log.info("%s resumes with the config it ran with: %s", job_dir, plan.note(flatten(job_config(cfg))))
+            keep_saved(cfg, plan, job_dir)
         trainer: pl.Trainer | None = None
         signals = Signals()
         with job.attempt(epoch=lambda: trainer.current_epoch + 1, interruption=lambda: signals.received) as attempt:
             trainer, module, datamodule, wandb = _prepare(cfg, job, first, signals)
             try:
-                with signals, single_run_command(trainer, job_dir, list(HydraConfig.get().overrides.task)):
+                with signals, single_run_command(trainer, job_dir, overrides):
                     try:
                         trainer.fit(module, datamodule=datamodule, ckpt_path=job.resume.checkpoint, weights_only=True)
                     except SystemExit:

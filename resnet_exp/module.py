@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.func import functional_call
 
+from resnet_exp.config import FIRST_DEFAULTS
 from resnet_exp.console import CONSOLE_LOGGER, remaining
 from resnet_exp.records import METRICS
 from resnet_exp.resnet import network
@@ -66,8 +67,14 @@ def synced_clock(device: torch.device) -> float:
 
 def epoch_line(epoch: int, m: dict[str, float]) -> str:
     """The seed's per-epoch line, e.g. ``epoch 1, loss 1.1860, train acc 0.692, test acc 0.841, time 41.7 sec``
-    (with a validation split, ``val acc`` before ``test acc``)."""
-    test = "".join(f", {k[:-4]} acc {m[k]:.3f}" for k in ("val/acc", "test/acc") if k in m)
+    (with a validation split, ``val acc`` before ``test acc``). With precise BN, each accuracy is the
+    recomputed statistics' and the running averages' follows it in brackets:
+    ``test acc 0.912 (running 0.905)``."""
+    test = "".join(
+        f", {k[:-4]} acc {m[k]:.3f}" + (f" (running {m[k + '_running']:.3f})" if k + "_running" in m else "")
+        for k in ("val/acc", "test/acc")
+        if k in m
+    )
     return (
         f"epoch {epoch}, loss {m['train/loss']:.4f}, train acc {m['train/acc']:.3f}{test}, "
         f"time {m['time/epoch_s']:.1f} sec"
@@ -95,8 +102,11 @@ class Classifier(pl.LightningModule):
         self.compile_mode = config.get("compile")
         self.optim_cfg, self.scheduler_cfg = config["optim"], config.get("scheduler") or None
         self.batch_size = config["data"]["batch_size"]
-        self.loss_reduction = config.get("loss", {}).get("reduction", "mean")
-        self.precise_bn_batches = config.get("evaluation", {}).get("precise_bn_batches", 0)
+        # a config saved before these keys existed ran as their first defaults (config.FIRST_DEFAULTS)
+        self.loss_reduction = config.get("loss", {}).get("reduction", FIRST_DEFAULTS["loss.reduction"])
+        self.precise_bn_batches = config.get("evaluation", {}).get(
+            "precise_bn_batches", FIRST_DEFAULTS["evaluation.precise_bn_batches"]
+        )
         self._precise_bn_s = 0.0
         self._running_bn: dict[str, torch.Tensor] = {}  # the running statistics precise BN replaced
         num_classes = config["model"]["num_classes"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +97,52 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: str(tree) if isinstance(tree, list) else tree}
 
 
-def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
-    """The keys (``key: saved -> new``) whose values differ from the job's saved config.yaml; the
-    ``hydra`` node of a run's config is not part of the job's. A saved config that cannot be read
-    raises JobError."""
+@dataclass
+class Resume:
+    """How a job directory's saved config meets the config composed for it now (``resume_plan``)."""
+
+    # keys whose value changed since the job ran only because a default changed (the command line
+    # does not set them): key -> the value the job ran with, which it keeps
+    kept: dict[str, Any] = field(default_factory=dict)
+    # keys the command line sets to another value than the job ran with: "key: saved -> new"
+    conflicts: list[str] = field(default_factory=list)
+
+    def note(self, new: dict[str, Any]) -> str:
+        """``loss.reduction=mean (the default now: batch_size), ...`` for the job's log."""
+        return ", ".join(f"{k}={_text(v)} (the default now: {_text(new.get(k, '(unset)'))})" for k, v in self.kept.items())
+
+
+_UNSET = "(unset)"
+
+
+def _text(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def explicit(key: str, overrides: list[str]) -> bool:
+    """Whether the command line's ``overrides`` set ``key``: by name, or by choosing its config group
+    (``optim=adamw`` sets every ``optim.*`` key)."""
+    for override in overrides:
+        name = override.split("=", 1)[0].lstrip("+~")
+        if key == name or key.startswith(f"{name}."):
+            return True
+    return False
+
+
+def resume_plan(job_dir: Path, cfg: DictConfig, overrides: list[str] | None = None) -> Resume:
+    """Compare a job's saved config.yaml with ``cfg``, the config composed for it now from the
+    command line's ``overrides``. A key that differs because the project's default changed (the
+    overrides do not set it) keeps the value the job ran with: a changed default never changes a
+    job already started. A key the overrides set to another value is a conflict (the caller refuses
+    it unless forced). A key the job's saved config lacks (the project gained it later) counts at
+    the value jobs had before the key existed (``config.FIRST_DEFAULTS``, else its default). With
+    ``overrides`` None every difference is a conflict. Keys of ``NOT_RECIPE`` may differ freely;
+    the ``hydra`` node of a run's config is not part of the job's. A saved config that cannot be
+    read raises JobError; no saved config: nothing to compare."""
     path = Path(job_dir) / CONFIG_FILE
+    plan = Resume()
     if not path.is_file():
-        return []
+        return plan
     try:
         saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
     except Exception as e:  # YAML or OmegaConf: a file edited by hand, cut short
@@ -113,23 +153,44 @@ def config_changes(job_dir: Path, cfg: DictConfig) -> list[str]:
         raise JobError(f"{path} holds no config; restore it, or delete {job_dir} to train anew")
     tree = OmegaConf.to_container(cfg, resolve=True) if "hydra" not in cfg else job_config(cfg)
     new = flatten(tree)
-    defaults = schema_defaults()
-    return [
-        f"{k}: {saved.get(k, '(unset)')} -> {new.get(k, '(unset)')}"
-        for k in dict.fromkeys([*saved, *new])
-        if not k.startswith(NOT_RECIPE)
-        and saved.get(k) != new.get(k)
-        # a key the project gained after the job ran, at its default: the default keeps the recipe
-        # of the time (that is what a new key's default is for), so it describes what the job did
-        and not (k not in saved and k in defaults and new.get(k) == defaults[k])
-    ]
+    implied = implied_defaults()
+    for k in dict.fromkeys([*saved, *new]):
+        if k.startswith(NOT_RECIPE):
+            continue
+        before = saved[k] if k in saved else implied.get(k, _UNSET)
+        if before == new.get(k, _UNSET):
+            continue
+        if overrides is None or explicit(k, overrides) or k not in new or before is _UNSET:
+            plan.conflicts.append(f"{k}: {saved.get(k, _UNSET)} -> {new.get(k, _UNSET)}")
+        else:
+            plan.kept[k] = before
+    return plan
+
+
+def keep_saved(cfg: DictConfig, plan: Resume, job_dir: Path) -> None:
+    """Set ``cfg``'s keys that ``plan`` keeps to the values the job ran with, in place: from its
+    saved config.yaml (lists and mappings as they were), or the value the job had before the key
+    existed."""
+    saved = OmegaConf.load(Path(job_dir) / CONFIG_FILE)
+    for key, value in plan.kept.items():
+        found = OmegaConf.select(saved, key, default=_UNSET)
+        OmegaConf.update(cfg, key, value if found is _UNSET else found, merge=False, force_add=True)
 
 
 def schema_defaults() -> dict[str, Any]:
-    """Every key of the config schema with its default, flattened (``loss.reduction: mean``)."""
+    """Every key of the config schema with its default, flattened (``loss.reduction: batch_size``)."""
     from resnet_exp.config import Config
 
     return flatten(OmegaConf.to_container(OmegaConf.structured(Config)))
+
+
+def implied_defaults() -> dict[str, Any]:
+    """What a job whose saved config lacks a key ran with: the key's first default where it changed
+    since (``config.FIRST_DEFAULTS``: a job saved before ``loss.reduction`` existed took full
+    steps), else its default."""
+    from resnet_exp.config import FIRST_DEFAULTS
+
+    return {**schema_defaults(), **FIRST_DEFAULTS}
 
 
 def job_config(cfg: DictConfig) -> dict[str, Any]:

@@ -33,12 +33,22 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
-from resnet_exp.config import TrainerConfig
-from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, read_metrics, read_status, schema_defaults
+from resnet_exp.config import FIRST_DEFAULTS, TrainerConfig
+from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, implied_defaults, read_metrics, read_status
 
 
 class ReportError(Exception):
     """The input cannot be reported on; the message is one line."""
+
+
+# The two measures of test accuracy. With precise BN on (evaluation.precise_bn_batches > 0, the
+# default) every evaluation measures the same weights both ways: test/acc is precise BN's and
+# test/acc_running the running averages'; with it off, test/acc is the running averages'.
+PRECISE, RUNNING = "precise BN", "running averages"
+MEASURES = {
+    PRECISE: "BatchNorm statistics recomputed over fixed training batches before each evaluation",
+    RUNNING: "BatchNorm's running averages, as they stand after training (the seed's protocol)",
+}
 
 
 @dataclass
@@ -66,8 +76,44 @@ class Job:
         return [row[key] for row in self.epochs if key in row and not math.isnan(row[key])]
 
     @property
+    def measures(self) -> tuple[str, ...]:
+        """The measures of test accuracy this job took, its headline first (precise BN where on)."""
+        return (PRECISE, RUNNING) if (self.config.get("evaluation.precise_bn_batches") or 0) > 0 else (RUNNING,)
+
+    def key(self, measure: str, split: str = "test") -> str | None:
+        """The metric that holds ``measure``'s accuracy on ``split`` (test or val); None where the job
+        did not take it."""
+        if measure not in self.measures:
+            return None
+        return f"{split}/acc_running" if measure == RUNNING and PRECISE in self.measures else f"{split}/acc"
+
+    def acc(self, measure: str | None = None) -> list[float]:
+        """Test accuracy per epoch by ``measure`` (default: the headline measure); [] if not taken."""
+        key = self.key(measure or self.measures[0])
+        return self.curve(key) if key else []
+
+    def final_of(self, measure: str | None = None) -> float:
+        return self.acc(measure)[-1]
+
+    def best_epoch_of(self, measure: str | None = None) -> int:
+        """The epoch of highest validation accuracy by ``measure`` where the job has a validation
+        split, else of highest test accuracy (the first such epoch on a tie, as ``best.ckpt`` keeps it)."""
+        measure = measure or self.measures[0]
+        test = self.key(measure)
+        chosen = self.key(measure, "val") if self.validated else test
+        accs = [(row[chosen], -int(row["epoch"])) for row in self.epochs if chosen in row and test in row]
+        return -max(accs)[1]
+
+    def best_of(self, measure: str | None = None) -> float:
+        """Test accuracy by ``measure`` at ``best_epoch_of``: chosen on validation where there is a
+        split, else the highest test accuracy (selected on the test set itself, so optimistic)."""
+        epoch, key = self.best_epoch_of(measure), self.key(measure or self.measures[0])
+        return next(row[key] for row in self.epochs if int(row["epoch"]) == epoch)
+
+    @property
     def final(self) -> float:
-        return self.curve("test/acc")[-1]
+        """Final test accuracy by the headline measure (``test/acc``)."""
+        return self.final_of()
 
     @property
     def validated(self) -> bool:
@@ -77,27 +123,21 @@ class Job:
 
     @property
     def best_epoch(self) -> int:
-        """The epoch of highest val/acc where the job has a validation split, else of highest test/acc
-        (the first such epoch on a tie, as ``best.ckpt`` keeps it)."""
-        key = "val/acc" if self.validated else "test/acc"
-        accs = [(row[key], -int(row["epoch"])) for row in self.epochs if key in row and "test/acc" in row]
-        return -max(accs)[1]
+        return self.best_epoch_of()
 
     @property
     def best(self) -> float:
-        """Test accuracy at ``best_epoch``: chosen on validation where there is a split, else the
-        highest test accuracy (selected on the test set itself, so optimistic)."""
-        return next(row["test/acc"] for row in self.epochs if int(row["epoch"]) == self.best_epoch)
+        return self.best_of()
 
     @property
     def largest_drop(self) -> float:
-        """The largest fall of test accuracy from one epoch to the next (0 if it never falls)."""
-        return largest_drop(self.curve("test/acc"))
+        """The largest fall of test accuracy (headline measure) from one epoch to the next."""
+        return largest_drop(self.acc())
 
     @property
     def late_range(self) -> float:
-        """How far test accuracy moves over the second half of the epochs (max - min)."""
-        return late_range(self.curve("test/acc"))
+        """How far test accuracy (headline measure) moves over the second half of the epochs."""
+        return late_range(self.acc())
 
 
 def largest_drop(accs: Sequence[float]) -> float:
@@ -170,11 +210,13 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
 
 def with_gained_keys(jobs: list[Job]) -> list[Job]:
     """Jobs of one recipe made by different versions of the project: a config key that some jobs
-    hold and others lack (the project gained it after they ran) is given its schema default in
-    the jobs that lack it, as resuming such a job does (``records.config_changes``), so that it
-    neither splits a group nor reads as swept."""
-    held = {k for j in jobs for k in j.config}
-    gained = {k: v for k, v in schema_defaults().items() if k in held and any(k not in j.config for j in jobs)}
+    hold and others lack (the project gained it after they ran) is given, in the jobs that lack it,
+    the value jobs had before the key existed (``records.implied_defaults``: its first default,
+    e.g. ``loss.reduction=mean``), as resuming such a job does, so that it neither splits a group
+    of equal recipes nor reads an old job as run with today's default. The keys whose default
+    changed are filled in always, so that the report of old jobs alone names what they ran with."""
+    held = {*(k for j in jobs for k in j.config), *FIRST_DEFAULTS}
+    gained = {k: v for k, v in implied_defaults().items() if k in held and any(k not in j.config for j in jobs)}
     for j in jobs:
         j.config = {**j.config, **{k: v for k, v in gained.items() if k not in j.config}}
     return jobs
@@ -289,6 +331,18 @@ class Group:
     def done(self) -> list[Job]:
         return [j for j in self.jobs if j.status == "completed" and j.curve("test/acc")]
 
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The measures every completed run of the group took (none without a completed run)."""
+        done = self.done
+        return tuple(m for m in MEASURES if done and all(m in j.measures for j in done))
+
+
+def common_measures(groups: Sequence[Group]) -> tuple[str, ...]:
+    """The measures every group with a completed run took: those its groups can be compared on."""
+    with_runs = [g for g in groups if g.done]
+    return tuple(m for m in MEASURES if with_runs and all(m in g.measures for g in with_runs))
+
 
 def group_jobs(jobs: Sequence[Job], keys: Sequence[str]) -> list[Group]:
     groups: dict[tuple, Group] = {}
@@ -337,6 +391,7 @@ class Estimate:
 class Comparison:
     a: Group
     b: Group
+    measure: str
     paired: bool
     n_a: int
     n_b: int
@@ -370,12 +425,12 @@ class Comparison:
         return f"Not distinguishable at {n}: the difference of {pts} has a {ci} points that includes 0."
 
 
-def compare(a: Group, b: Group) -> Comparison:
-    """Difference of mean final test accuracy, a minus b: paired by seed where both groups ran the
-    same seeds (each seed once), else Welch's t-test."""
-    fa = {j.seed: j.final for j in a.done}
-    fb = {j.seed: j.final for j in b.done}
-    xa, xb = [j.final for j in a.done], [j.final for j in b.done]
+def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
+    """Difference of mean final test accuracy by ``measure``, a minus b: paired by seed where both
+    groups ran the same seeds (each seed once), else Welch's t-test."""
+    fa = {j.seed: j.final_of(measure) for j in a.done}
+    fb = {j.seed: j.final_of(measure) for j in b.done}
+    xa, xb = [j.final_of(measure) for j in a.done], [j.final_of(measure) for j in b.done]
     paired = len(fa) == len(xa) and len(fb) == len(xb) and set(fa) == set(fb) and len(fa) >= 2
     if paired:
         seeds = sorted(fa, key=str)
@@ -386,11 +441,12 @@ def compare(a: Group, b: Group) -> Comparison:
             if e.std > 0
             else (1.0 if e.mean == 0 else 0.0)
         )
-        return Comparison(a, b, True, len(d), len(d), e.mean, e.low, e.high, p)
+        return Comparison(a, b, measure, True, len(d), len(d), e.mean, e.low, e.high, p)
     if len(xa) < 2 or len(xb) < 2:
         return Comparison(
             a,
             b,
+            measure,
             False,
             len(xa),
             len(xb),
@@ -405,7 +461,7 @@ def compare(a: Group, b: Group) -> Comparison:
     df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1)) if se > 0 else len(xa) + len(xb) - 2
     half = float(stats.t.ppf(0.975, df)) * se
     p = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue) if se > 0 else (1.0 if diff == 0 else 0.0)
-    return Comparison(a, b, False, len(xa), len(xb), diff, diff - half, diff + half, p)
+    return Comparison(a, b, measure, False, len(xa), len(xb), diff, diff - half, diff + half, p)
 
 
 def holm(comparisons: list[Comparison]) -> None:
@@ -417,30 +473,33 @@ def holm(comparisons: list[Comparison]) -> None:
         c.p_holm = running
 
 
-# The panels of curves.png: (metric, title, y-axis label, scale); accuracies in %, as in the tables.
+# The panels of curves.png: (name, title, y-axis label, scale, the curve of a job); accuracies in %,
+# as in the tables. A panel no completed run has a curve for is left out.
 PANELS = (
-    ("test/acc", "test accuracy", "accuracy (%)", 100.0),
-    ("train/acc", "training accuracy", "accuracy (%)", 100.0),
-    ("train/loss", "training loss", "cross-entropy", 1.0),
+    ("test/acc", f"test accuracy, {PRECISE}", "accuracy (%)", 100.0, lambda j: j.acc(PRECISE)),
+    ("test/acc_running", f"test accuracy, {RUNNING}", "accuracy (%)", 100.0, lambda j: j.acc(RUNNING)),
+    ("train/acc", "training accuracy", "accuracy (%)", 100.0, lambda j: j.curve("train/acc")),
+    ("train/loss", "training loss", "cross-entropy", 1.0, lambda j: j.curve("train/loss")),
 )
 
 
 def curve_data(groups: Sequence[Group]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """What curves.png draws: per panel's metric and per group, (epochs, mean, std) over the group's
+    """What curves.png draws: per panel (by name) and per group, (epochs, mean, std) over the group's
     completed runs (std 0 for one run), cut to the shortest run's epochs; groups without a completed
-    run are left out."""
+    run with that curve are left out, and so are panels without any."""
     data: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for key, _, _, scale in PANELS:
-        data[key] = {}
+    for name, _, _, scale, of in PANELS:
+        panel = {}
         for g in groups:
-            curves = [j.curve(key) for j in g.done]
-            curves = [c for c in curves if c]
+            curves = [c for c in (of(j) for j in g.done) if c]
             if not curves:
                 continue
             length = min(len(c) for c in curves)
             y = np.array([c[:length] for c in curves]) * scale
             std = y.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
-            data[key][f"{g.label} (n={len(curves)})"] = (np.arange(1, length + 1), y.mean(axis=0), std)
+            panel[f"{g.label} (n={len(curves)})"] = (np.arange(1, length + 1), y.mean(axis=0), std)
+        if panel:
+            data[name] = panel
     return data
 
 
@@ -453,10 +512,11 @@ def plot(groups: Sequence[Group], path: Path) -> dict[str, dict[str, tuple[np.nd
     import matplotlib.pyplot as plt
 
     data = curve_data(groups)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.8))
-    for ax, (key, title, ylabel, _) in zip(axes, PANELS):
+    panels = [p for p in PANELS if p[0] in data] or list(PANELS[2:])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8))
+    for ax, (key, title, ylabel, _, _) in zip(axes, panels):
         longest = 1
-        for label, (x, mean, std) in data[key].items():
+        for label, (x, mean, std) in data.get(key, {}).items():
             (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
             longest = max(longest, len(x))
@@ -539,7 +599,14 @@ def plot_signal(groups: Sequence[Group], path: Path) -> dict:
     return data
 
 
+# summary.csv's per-measure columns: the measure's name in a column name
+COLUMN = {PRECISE: "precise_bn", RUNNING: "running"}
+
+
 def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
+    """One row per job; test accuracy by each measure (``final_precise_bn``, ``final_running``, ...),
+    empty where the job did not take it."""
+    per_measure = ("final", "best", "best_epoch", "largest_drop", "late_range")
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(
@@ -549,19 +616,24 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                 "seed",
                 "status",
                 "epochs",
-                "final_test_acc",
-                "best_test_acc",
-                "best_epoch",
+                *(f"{c}_{COLUMN[m]}" for m in MEASURES for c in per_measure),
                 "best_chosen_on",
                 "first_train_loss",
                 "final_train_loss",
-                "largest_drop",
-                "late_range",
                 "epochs_time_s",
+                "precise_bn_time_s",
             ]
         )
         for j in jobs:
-            has = bool(j.curve("test/acc"))
+            cells = []
+            for m in MEASURES:
+                if j.acc(m):
+                    acc = j.acc(m)
+                    cells += [f"{acc[-1]:.4f}", f"{j.best_of(m):.4f}", j.best_epoch_of(m)]
+                    cells += [f"{largest_drop(acc):.4f}", f"{late_range(acc):.4f}"]
+                else:
+                    cells += [""] * len(per_measure)
+            loss = j.curve("train/loss")
             w.writerow(
                 [
                     j.name,
@@ -569,22 +641,20 @@ def write_summary(jobs: Sequence[Job], keys: Sequence[str], path: Path) -> None:
                     j.seed,
                     j.status,
                     j.last_epoch,
-                    f"{j.final:.4f}" if has else "",
-                    f"{j.best:.4f}" if has else "",
-                    j.best_epoch if has else "",
-                    ("validation" if j.validated else "test") if has else "",
-                    f"{j.curve('train/loss')[0]:.4f}" if j.curve("train/loss") else "",
-                    f"{j.curve('train/loss')[-1]:.4f}" if j.curve("train/loss") else "",
-                    f"{j.largest_drop:.4f}" if has else "",
-                    f"{j.late_range:.4f}" if has else "",
+                    *cells,
+                    ("validation" if j.validated else "test") if j.acc() else "",
+                    f"{loss[0]:.4f}" if loss else "",
+                    f"{loss[-1]:.4f}" if loss else "",
                     f"{sum(j.curve('time/epoch_s')):.0f}" if j.curve("time/epoch_s") else "",
+                    f"{sum(j.curve('time/precise_bn_s')):.1f}" if j.curve("time/precise_bn_s") else "",
                 ]
             )
 
 
 def stability(groups: Sequence[Group]) -> list[str]:
-    """How much test accuracy swings between epochs, per group: the largest epoch-to-epoch drop and
-    the range over the second half of the epochs, in points, mean ± std over runs and the worst."""
+    """How much test accuracy swings between epochs, per group and measure: the largest
+    epoch-to-epoch drop and the range over the second half of the epochs, in points, mean ± std
+    over runs and the worst."""
     lines = [
         "",
         "## How much test accuracy swings between epochs",
@@ -592,21 +662,22 @@ def stability(groups: Sequence[Group]) -> list[str]:
         "In points, per run, then mean ± std over the group's completed runs [the worst run]: the largest fall of "
         "test accuracy from one epoch to the next, and its range (max - min) over the second half of the epochs.",
         "",
-        "| group | n | largest drop | range over the second half |",
-        "|---|---|---|---|",
+        "| group | measure | n | largest drop | range over the second half |",
+        "|---|---|---|---|---|",
     ]
     for g in groups:
-        done = [j for j in g.done if len(j.curve("test/acc")) > 1]
-        if not done:
-            continue
-        drops, ranges = [j.largest_drop * 100 for j in done], [j.late_range * 100 for j in done]
+        for m in g.measures:
+            curves = [j.acc(m) for j in g.done if len(j.acc(m)) > 1]
+            if not curves:
+                continue
+            drops, ranges = [largest_drop(c) * 100 for c in curves], [late_range(c) * 100 for c in curves]
 
-        def text(values: list[float]) -> str:
-            e = Estimate.of(values)
-            spread = "" if e.n < 2 else f" ± {e.std:.2f}"
-            return f"{e.mean:.2f}{spread} [{max(values):.2f}]"
+            def text(values: list[float]) -> str:
+                e = Estimate.of(values)
+                spread = "" if e.n < 2 else f" ± {e.std:.2f}"
+                return f"{e.mean:.2f}{spread} [{max(values):.2f}]"
 
-        lines.append(f"| {g.label} | {len(done)} | {text(drops)} | {text(ranges)} |")
+            lines.append(f"| {g.label} | {m} | {len(curves)} | {text(drops)} | {text(ranges)} |")
     return lines if len(lines) > 7 else []
 
 
@@ -640,11 +711,30 @@ def selection_note(jobs: Sequence[Job]) -> list[str]:
     ]
 
 
+def measures_note(groups: Sequence[Group]) -> list[str]:
+    """What each measure is, and which one the verdicts use, in one paragraph."""
+    taken = [m for m in MEASURES if any(m in g.measures for g in groups)]
+    if taken == [RUNNING]:
+        return [
+            f"Test accuracy is measured with {MEASURES[RUNNING]} (these runs did not recompute BatchNorm "
+            "statistics: `evaluation.precise_bn_batches=0`)."
+        ]
+    return [
+        "Every evaluation measured the same weights two ways: "
+        + "; ".join(f"**{m}**, {MEASURES[m]}" for m in MEASURES)
+        + ". The verdicts use precise BN where every group has it: the running averages lag the weights, so they "
+        "also measure how far the last steps of an epoch moved the network (`experiments/seed_gap`); the running "
+        "averages are what the seed's table reports, and are compared too."
+    ]
+
+
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
     keys = swept_keys(jobs)
     groups = group_jobs(jobs, keys)
-    comparisons = [compare(a, b) for a, b in itertools.combinations(groups, 2)]
-    holm(comparisons)
+    shared = common_measures(groups)
+    comparisons = {m: [compare(a, b, m) for a, b in itertools.combinations(groups, 2)] for m in shared}
+    for found in comparisons.values():
+        holm(found)
     lines = [f"# {title or 'Sweep report'}", ""]
     lines += ["Read from: " + ", ".join(f"`{d}`" for d in sources), ""]
     lines += ["## What was swept", ""]
@@ -663,44 +753,64 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         "",
         "Test accuracy in %, as mean ± std [95% CI of the mean] over the completed runs of each group.",
         "",
+        *measures_note(groups),
+        "",
         *selection_note(jobs),
         "",
-        f"| group | n | epoch-1 train loss | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} "
-        "| mean epoch time (s) | ran with |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| group | n | measure | final test acc | {best_column(jobs)} | {best_epoch_column(jobs)} |",
+        "|---|---|---|---|---|---|",
     ]
     for g in groups:
         done = g.done
-        finals, bests = Estimate.of(j.final for j in done), Estimate.of(j.best for j in done)
+        if not done:
+            lines.append(f"| {g.label} | 0 | | n/a | n/a | n/a |")
+        for m in g.measures:
+            finals, bests = Estimate.of(j.final_of(m) for j in done), Estimate.of(j.best_of(m) for j in done)
+            epochs = [j.best_epoch_of(m) for j in done]
+            lines.append(
+                f"| {g.label} | {len(done)} | {m} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
+                f"{np.mean(epochs):.1f} (per run: {', '.join(map(str, epochs))}) |"
+            )
+    lines += [
+        "",
+        "| group | n | epoch-1 train loss | mean epoch time (s) | of it, precise BN (s) | ran with |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in groups:
+        done = g.done
         first_loss = Estimate.of(j.curve("train/loss")[0] for j in done if j.curve("train/loss"))
-        epochs = [j.best_epoch for j in done]
         times = [t for j in done for t in j.curve("time/epoch_s")]
+        precise = [t for j in done for t in j.curve("time/precise_bn_s")]
         lines.append(
-            f"| {g.label} | {len(done)} | {first_loss.text(1, 4)} | {finals.text(100, 2)} | {bests.text(100, 2)} | "
-            f"{np.mean(epochs):.1f} (per run: {', '.join(map(str, epochs))}) | "
-            f"{np.mean(times):.1f} | {'; '.join(dict.fromkeys(j.ran_with for j in done if j.ran_with))} |"
+            f"| {g.label} | {len(done)} | {first_loss.text(1, 4)} | {np.mean(times):.1f} | "
+            f"{f'{np.mean(precise):.1f}' if precise else 'n/a'} | "
+            f"{'; '.join(dict.fromkeys(j.ran_with for j in done if j.ran_with))} |"
             if done
-            else f"| {g.label} | 0 | n/a | n/a | n/a | n/a | n/a | |"
+            else f"| {g.label} | 0 | n/a | n/a | n/a | |"
         )
     lines += [
         "",
         '"ran with": the precision and the data pipeline each run used (`trainer.precision=auto` and '
-        "`data.pipeline=auto` become what the machine supports; see `status.json`).",
+        "`data.pipeline=auto` become what the machine supports; see `status.json`). The epoch time includes "
+        "the test-set evaluation and precise BN's recomputation.",
     ]
     lines += stability(groups)
-    if comparisons:
+    for m, found in comparisons.items():
+        if not found:
+            continue
+        verdict = " (the verdicts)" if m == shared[0] else ""
         lines += [
             "",
-            "## Pairwise comparisons of final test accuracy",
+            f"## Pairwise comparisons of final test accuracy, {m}{verdict}",
             "",
             "Difference of means (first minus second) in points, with its 95% CI; paired by seed where both "
             "groups ran the same seeds, else Welch's t-test. p-values are two-sided, raw and Holm-adjusted "
-            f"for the {len(comparisons)} comparison{'s' if len(comparisons) > 1 else ''}.",
+            f"for the {len(found)} comparison{'s' if len(found) > 1 else ''} of this measure.",
             "",
             "| first | second | test | difference | 95% CI | p | p (Holm) | reading |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for c in comparisons:
+        for c in found:
             ci = "n/a" if math.isnan(c.low) else f"{c.low * 100:+.2f} to {c.high * 100:+.2f}"
             p = "n/a" if math.isnan(c.p) else f"{c.p:.3g}"
             ph = "n/a" if math.isnan(c.p_holm) else f"{c.p_holm:.3g}"
@@ -735,7 +845,7 @@ def plural(n: int, word: str) -> str:
 
 def glance(sweep_dir: Path) -> str:
     """A sweep's results at a glance, for its console at the end: per group, the completed runs and
-    their final test accuracy, then the command for the full report."""
+    their final test accuracy by each measure they took, then the command for the full report."""
     try:
         jobs = read_sweeps([sweep_dir])
     except ReportError:
@@ -744,9 +854,12 @@ def glance(sweep_dir: Path) -> str:
     width = max(len(g.label) for g in groups)
     lines = ["Final test accuracy (%), mean ± std over the completed runs:"]
     for g in groups:
-        e = Estimate.of(j.final for j in g.done)
-        value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
-        lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {value}")
+        values = []
+        for m in g.measures or (RUNNING,):
+            e = Estimate.of(j.final_of(m) for j in g.done)
+            value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
+            values.append(f"{m} {value}")
+        lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {'; '.join(values)}")
     lines.append(f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep_dir}")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp.config import ConfigError, processes, validate
 from resnet_exp.ddp import global_rank
-from resnet_exp.records import JobError, config_changes, describe, job_config, read_status
+from resnet_exp.records import JobError, describe, job_config, read_status, resume_plan
 
 SWEEP_FILE = "sweep.yaml"
 
@@ -115,11 +115,12 @@ def check_resolves(cfg: DictConfig, where: str = "") -> None:
         fail(f"a config value cannot be resolved: {describe(e)}{where}")
 
 
-def check_resume(job_dir: Path, cfg: DictConfig, directory_key: str = "hydra.sweep.dir") -> None:
-    """Refuse to resume ``job_dir`` with a config that differs from the one it ran with, or whose
-    saved config cannot be read."""
+def check_resume(job_dir: Path, cfg: DictConfig, overrides: list[str], directory_key: str = "hydra.sweep.dir") -> None:
+    """Refuse to resume ``job_dir`` where the command line's ``overrides`` set a value other than the
+    one it ran with, or where its saved config cannot be read. Values that differ only because a
+    default changed are no reason: the job keeps the ones it ran with (``fit.train``)."""
     try:
-        changes = config_changes(job_dir, cfg)
+        changes = resume_plan(job_dir, cfg, overrides).conflicts
     except JobError as e:
         fail(str(e))
     if changes and not cfg.force_resume:
@@ -219,7 +220,7 @@ class SweepCallback(Callback):
         validate(config)
         run_dir = Path(config.hydra.run.dir)
         check_output(run_dir)
-        check_resume(run_dir, config, "hydra.run.dir")
+        check_resume(run_dir, config, list(config.hydra.overrides.task), "hydra.run.dir")
         check_data([config])
         print(f"Run directory: {run_dir} (to resume: {resume_command('hydra.run.dir', run_dir)})", flush=True)
 
@@ -266,7 +267,7 @@ class SweepCallback(Callback):
                 fail(f"{e}{where}")
             check_launcher(config.hydra.launcher, cfg)
             if basic:
-                check_resume(sweep_dir / str(num), cfg)  # job directories are numbered as the jobs
+                check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
         check_data(cfgs)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}

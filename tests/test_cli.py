@@ -16,7 +16,10 @@ from resnet_exp.report import read_wandb
 from resnet_exp.tracking.offline import read_run
 from tests.conftest import TINY, run_cli
 
-EPOCH_LINE = re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time \d+\.\d sec$", re.M)
+# the seed's line; by default each accuracy measured with precise BN, the running averages' beside it
+EPOCH_LINE = re.compile(
+    r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3} \(running \d\.\d{3}\), time \d+\.\d sec$", re.M
+)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -77,15 +80,22 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert "${" not in json.dumps(run.config)
         (history,) = [h for h in run.history if "test/acc" in h]
         assert history["test/acc"] == float(row["test/acc"]) and history["epoch"] == 1
-        assert run.metrics["test/acc"] == {"step_metric": "epoch", "summary": ["max"]}
-        assert run.summary["test/acc"] == {"max": float(row["test/acc"])}
+        assert history["test/acc_running"] == float(row["test/acc_running"])
+        for key in ("test/acc", "test/acc_running"):
+            assert run.metrics[key] == {"step_metric": "epoch", "summary": ["max"]}
+            assert run.summary[key] == {"max": float(row[key])}
+        # each measure labelled where W&B shows the run
+        assert run.notes.startswith("test/acc, val/acc: precise BN (BatchNorm statistics recomputed over 40 ")
+        assert "test/acc_running, val/acc_running: the same weights with BatchNorm's running averages" in run.notes
         assert run.exit_code == 0
     assert runs[0].run_id != runs[1].run_id
     glance = console[console.index("Final test accuracy (%), mean ± std over the completed runs:") :].splitlines()
-    finals = [float(rows(sweep / n / "metrics.csv")[0]["test/acc"]) * 100 for n in "01"]
+    finals = [
+        [float(rows(sweep / n / "metrics.csv")[0][k]) * 100 for k in ("test/acc", "test/acc_running")] for n in "01"
+    ]
     assert glance[1:4] == [
-        f"  block.order=post  1 of 1 completed  {finals[0]:.2f}",
-        f"  block.order=pre   1 of 1 completed  {finals[1]:.2f}",
+        f"  block.order=post  1 of 1 completed  precise BN {finals[0][0]:.2f}; running averages {finals[0][1]:.2f}",
+        f"  block.order=pre   1 of 1 completed  precise BN {finals[1][0]:.2f}; running averages {finals[1][1]:.2f}",
         f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep}",
     ]
 
@@ -217,7 +227,13 @@ def test_dashboard_view_for_a_sweep(tmp_path):
     ]
     assert plots == [
         ("epoch", ["test/acc"], "block.value.order", "mean", "stddev"),
+        ("epoch", ["test/acc_running"], "block.value.order", "mean", "stddev"),
         ("epoch", ["train/loss"], "block.value.order", "mean", "stddev"),
+    ]
+    titles = [p["config"]["chartTitle"] for p in section["panels"]]
+    assert titles[:2] == [
+        "test/acc (precise BN where on) by epoch, mean ± std per block.order",
+        "test/acc_running (running averages, the seed's protocol) by epoch, mean ± std per block.order",
     ]
     bad = run_cli("resnet_exp.tracking.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
     assert (
@@ -269,7 +285,8 @@ def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_pat
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = rows(run / "metrics.csv")
     assert len(metrics) == 2 and all(0 <= float(m["val/acc"]) <= 1 and float(m["val/loss"]) > 0 for m in metrics)
-    assert re.search(r"epoch 1, loss [\d.]+, train acc [\d.]+, val acc [\d.]+, test acc [\d.]+", r.stdout + r.stderr)
+    line = r"epoch 1, loss [\d.]+, train acc [\d.]+, val acc [\d.]+ \(running [\d.]+\), test acc [\d.]+ \(running [\d.]+\)"
+    assert re.search(line, r.stdout + r.stderr)
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     (state,) = [v for k, v in best["callbacks"].items() if "'monitor': 'val/acc'" in k]
     vals = [float(m["val/acc"]) for m in metrics]

@@ -347,3 +347,51 @@ def test_a_job_that_fails_before_training_is_recorded_with_the_reason(tmp_path, 
     assert s["status"] == "failed" and "bogus" in s["error"] and s["epoch"] is None
     assert f"{run}: {s['error']} (details in {run}/status.json)" in r.stdout + r.stderr
     assert f"  {run}: failed: {s['error']}" in r.stderr.splitlines()
+
+
+def test_a_job_started_under_old_defaults_resumes_with_its_saved_config(tmp_path, data_dir):
+    """The defaults changed (loss.reduction mean -> batch_size, precise BN 0 -> 40 batches): a job
+    started under the old ones and stopped resumes, when its command (which did not name them) runs
+    again, with the values it ran with, says so, and ends exactly as the same job never stopped. A
+    command line that sets one of them to another value is refused, naming it."""
+    old = ["loss.reduction=mean", "evaluation.precise_bn_batches=0"]  # what the old defaults composed
+    common = ["resnet_exp.run", "trainer.max_epochs=2", "trainer.limit_train_batches=6", "trainer.deterministic=true",
+              *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
+    clean = run_cli(*common, *old, f"hydra.run.dir={tmp_path}/clean", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    job = tmp_path / "stopped"
+    proc = start([*common, *old, f"hydra.run.dir={job}"], tmp_path)
+    wait_for_epoch(job, proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate()
+    assert status(job)["status"] == "interrupted"
+    saved = (job / "config.yaml").read_bytes()
+
+    refused = run_cli(*common, "evaluation.precise_bn_batches=40", f"hydra.run.dir={job}", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"error: {job} ran with another config (evaluation.precise_bn_batches: 0 -> 40); use a new "
+        "hydra.run.dir, or force_resume=true to resume it anyway"
+    )
+    assert status(job)["status"] == "interrupted" and (job / "config.yaml").read_bytes() == saved
+
+    resumed = run_cli(*common, f"hydra.run.dir={job}", cwd=tmp_path)  # today's defaults
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (
+        f"{job} resumes with the config it ran with: loss.reduction=mean (the default now: batch_size), "
+        "evaluation.precise_bn_batches=0 (the default now: 40)"
+    ) in resumed.stdout + resumed.stderr
+    assert status(job)["status"] == "completed"
+    assert OmegaConf.load(job / "config.yaml").loss.reduction == "mean"
+    assert OmegaConf.load(job / "config.yaml").evaluation.precise_bn_batches == 0
+    got, want = rows(job), rows(tmp_path / "clean")
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in got] == [{k: r[k] for k in ("epoch", *RESULTS)} for r in want]
+    assert all(not r.get("test/acc_running") for r in got)  # precise BN stayed off
+    ckpt = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["config"]["loss"]["reduction"] == "mean"
+
+    # A new job under the same command takes today's defaults.
+    fresh = run_cli(*common, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/fresh", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert OmegaConf.load(tmp_path / "fresh" / "config.yaml").loss.reduction == "batch_size"
+    assert float(rows(tmp_path / "fresh")[0]["test/acc_running"]) > 0

@@ -24,7 +24,10 @@ def make_job(
     status: str = "completed",
     error: str | None = None,
     vals: list[float] | None = None,
+    running: list[float] | None = None,
 ) -> None:
+    """A job directory with these per-epoch test accuracies; with ``running``, a job evaluated with
+    precise BN (``accs``) and with the running averages (``running``) on the same weights."""
     job = sweep / str(num)
     job.mkdir(parents=True)
     config = {
@@ -35,13 +38,21 @@ def make_job(
         "trainer": {"max_epochs": 3, "deterministic": None},
         "seed": seed,
         "output_dir": f"out{num}",
-    }
+    } | ({"evaluation": {"precise_bn_batches": 40}} if running else {})
     (job / "config.yaml").write_text(yaml.safe_dump(config))
     with open(job / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["epoch", "step", "test/acc", "train/loss", "time/epoch_s"] + (["val/acc"] if vals else []))
+        w.writerow(
+            ["epoch", "step", "test/acc", "train/loss", "time/epoch_s"]
+            + (["val/acc"] if vals else [])
+            + (["test/acc_running", "time/precise_bn_s"] if running else [])
+        )
         for epoch, acc in enumerate(accs, 1):
-            w.writerow([float(epoch), epoch * 10, acc, 1.0 / epoch, 2.0 * epoch] + ([vals[epoch - 1]] if vals else []))
+            w.writerow(
+                [float(epoch), epoch * 10, acc, 1.0 / epoch, 2.0 * epoch]
+                + ([vals[epoch - 1]] if vals else [])
+                + ([running[epoch - 1], 0.5] if running else [])
+            )
     status_doc = {"status": status} | ({"error": error} if error else {})
     (job / "status.json").write_text(json.dumps(status_doc))
 
@@ -62,17 +73,23 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     text, groups = render(read_sweeps([sweep]), [sweep])
     assert [g.label for g in groups] == ["block.order=post", "block.order=pre"]
     lo, hi = 0.82 - T_975_2 * 0.02 / 3**0.5, 0.82 + T_975_2 * 0.02 / 3**0.5
+    # these jobs ran before precise BN existed: the running averages are their one measure
     assert (
-        f"| block.order=post | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] "
-        f"| 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] | 87.00 ± 2.00" in text
+        f"| block.order=post | 3 | running averages | 82.00 ± 2.00 [{lo * 100:.2f}, {hi * 100:.2f}] "
+        "| 87.00 ± 2.00" in text
     )
     assert "[77.03, 86.97]" in text  # the same bounds, worked out by hand
     assert (
-        "| block.order=pre | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] "
-        "| 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] "
-        "| 3.0 (per run: 3, 3, 3) | 4.0 |" in text
+        "| block.order=pre | 3 | running averages | 86.00 ± 1.00 [83.52, 88.48] | 86.00 ± 1.00 [83.52, 88.48] "
+        "| 3.0 (per run: 3, 3, 3) |" in text
     )
-    assert "| 2.0 (per run: 2, 2, 2) | 4.0 |" in text  # post peaks at epoch 2; epochs take 2, 4, 6 s
+    assert "| 2.0 (per run: 2, 2, 2) |" in text  # post peaks at epoch 2
+    # epochs take 2, 4, 6 s; no precise BN
+    assert "| block.order=post | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] | 4.0 | n/a |  |" in text
+    assert "## Pairwise comparisons of final test accuracy, running averages (the verdicts)" in text
+    assert "precise BN" not in text.split("## Results per group")[1].split("| group |")[0].replace(
+        "`evaluation.precise_bn_batches=0`", ""
+    )
     # paired by seed 1-3: differences -0.05, -0.04, -0.03; mean -4 points, std 1 point
     half = T_975_2 * 0.01 / 3**0.5 * 100
     assert (
@@ -82,12 +99,11 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     assert "block.order=pre ends higher than block.order=post by 4.00 points" in text
     # how much test accuracy swings: post falls 5 points into its last epoch; pre never falls, and
     # ranges 15, 16 and 17 points over its last two epochs
-    assert "| block.order=post | 3 | 5.00 ± 0.00 [5.00] | 5.00 ± 0.00 [5.00] |" in text
-    assert "| block.order=pre | 3 | 0.00 ± 0.00 [0.00] | 16.00 ± 1.00 [17.00] |" in text
+    assert "| block.order=post | running averages | 3 | 5.00 ± 0.00 [5.00] | 5.00 ± 0.00 [5.00] |" in text
+    assert "| block.order=pre | running averages | 3 | 0.00 ± 0.00 [0.00] | 16.00 ± 1.00 [17.00] |" in text
     # no validation split: "best" is labelled as chosen on the test set, the final accuracy is the headline
     assert (
-        "| epoch-1 train loss | final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |"
-        in text
+        "| measure | final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
     )
     assert "which overstates the accuracy to expect on new data" in text
     # what was swept and what was held fixed; paths and logging are neither
@@ -107,15 +123,21 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
         "seed": "1",
         "status": "completed",
         "epochs": "3",
-        "final_test_acc": "0.8000",
-        "best_test_acc": "0.8500",
-        "best_epoch": "2",
+        "final_precise_bn": "",
+        "best_precise_bn": "",
+        "best_epoch_precise_bn": "",
+        "largest_drop_precise_bn": "",
+        "late_range_precise_bn": "",
+        "final_running": "0.8000",
+        "best_running": "0.8500",
+        "best_epoch_running": "2",
+        "largest_drop_running": "0.0500",
+        "late_range_running": "0.0500",
         "best_chosen_on": "test",
         "first_train_loss": "1.0000",
         "final_train_loss": "0.3333",
-        "largest_drop": "0.0500",
-        "late_range": "0.0500",
         "epochs_time_s": "12",
+        "precise_bn_time_s": "",
     }
     assert rows[6]["status"] == "failed" and rows[6]["epochs"] == "2"
     png = (tmp_path / "r" / "curves.png").read_bytes()
@@ -175,27 +197,24 @@ def test_with_a_validation_split_best_is_chosen_on_validation(tmp_path):
     jobs = read_sweeps([s])
     assert [(j.best_epoch, j.best) for j in jobs] == [(2, 0.90), (3, 0.84)]
     text, _ = render(jobs, [s])
-    assert (
-        "| epoch-1 train loss | final test acc | test acc at the best validation epoch | best validation epoch, mean |"
-        in text
-    )
-    assert "| all jobs | 2 | 1.0000 ± 0.0000 [1.0000, 1.0000] | 84.50 ± 0.71 [" in text and "| 87.00 ± 4.24 [" in text
+    assert "| measure | final test acc | test acc at the best validation epoch | best validation epoch, mean |" in text
+    assert "| all jobs | 2 | running averages | 84.50 ± 0.71 [" in text and "| 87.00 ± 4.24 [" in text
     assert "| 2.5 (per run: 2, 3) |" in text
 
 
 def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
-    from resnet_exp.report import Comparison, Group
+    from resnet_exp.report import PRECISE, Comparison, Group
 
     a, b = Group("block.order=pre"), Group("block.order=post")
-    raw_only = Comparison(a, b, True, 5, 5, 0.012, 0.002, 0.022, p=0.03, p_holm=0.09)
+    raw_only = Comparison(a, b, PRECISE, True, 5, 5, 0.012, 0.002, 0.022, p=0.03, p_holm=0.09)
     assert raw_only.sentence() == (
         "Not distinguishable at n=5 after correcting for the other comparisons: block.order=pre ends higher "
         "by 1.20 points and the raw 95% CI +0.20 to +2.20 excludes 0 (p=0.030), but the Holm-adjusted "
         "p=0.090 is not below 0.05."
     )
-    both = Comparison(a, b, True, 5, 5, -0.012, -0.022, -0.002, p=0.01, p_holm=0.02)
+    both = Comparison(a, b, PRECISE, True, 5, 5, -0.012, -0.022, -0.002, p=0.01, p_holm=0.02)
     assert both.sentence().startswith("block.order=post ends higher than block.order=pre by 1.20 points")
-    neither = Comparison(a, b, True, 5, 5, 0.004, -0.006, 0.014, p=0.4, p_holm=0.8)
+    neither = Comparison(a, b, PRECISE, True, 5, 5, 0.004, -0.006, 0.014, p=0.4, p_holm=0.8)
     assert neither.sentence() == (
         "Not distinguishable at n=5: the difference of 0.40 points has a 95% CI -0.60 to +1.40 points that includes 0."
     )
@@ -208,12 +227,14 @@ def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
 
     jobs = read_sweeps([sweep])
     data = plot(group_jobs(jobs, swept_keys(jobs)), tmp_path / "curves.png")
-    post = data["test/acc"]["block.order=post (n=3)"]
+    # jobs without precise BN: their test/acc is the running averages' panel
+    post = data["test/acc_running"]["block.order=post (n=3)"]
     assert post[0].tolist() == [1, 2, 3]
     assert post[1] == pytest.approx([50.0, 87.0, 82.0]) and post[2] == pytest.approx([0.0, 2.0, 2.0])
-    assert data["test/acc"]["block.order=pre (n=3)"][1] == pytest.approx([60.0, 70.0, 86.0])
+    assert data["test/acc_running"]["block.order=pre (n=3)"][1] == pytest.approx([60.0, 70.0, 86.0])
     assert data["train/loss"]["block.order=pre (n=3)"][1] == pytest.approx([1.0, 0.5, 1 / 3])
-    assert data["train/acc"] == {}  # not logged in these jobs: an empty panel, no made-up line
+    # not measured or not logged in these jobs: no panel, no made-up line
+    assert "test/acc" not in data and "train/acc" not in data
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -306,3 +327,55 @@ def test_swing_measures_of_a_curve():
     assert late_range(curve, first_epoch=5) == 9.0  # epochs 5-10: 91 - 82
     assert late_range(curve, first_epoch=3) == 14.0  # epoch 3's 77 counts from epoch 3 on
     assert largest_drop(sorted(curve)) == 0.0
+
+
+def test_both_measures_are_reported_each_labelled_and_compared_where_every_group_took_them(tmp_path):
+    """Jobs run with precise BN carry two measures of the same weights: each gets its rows, swing and
+    comparison, the verdicts on precise BN; a group that took the running averages only (an old
+    job) is compared with the others on the running averages alone."""
+    from resnet_exp.report import glance, group_jobs, plot, swept_keys
+
+    s = tmp_path / "sweep"
+    for i, (seed, final, running) in enumerate(zip((1, 2, 3), (0.91, 0.92, 0.93), (0.80, 0.90, 0.85))):
+        make_job(s, i, "post", seed, [0.88, final], running=[0.86, running])
+    for i, (seed, final, running) in enumerate(zip((1, 2, 3), (0.90, 0.90, 0.90), (0.85, 0.86, 0.87))):
+        make_job(s, 3 + i, "pre", seed, [0.85, final], running=[0.84, running])
+    text, groups = render(read_sweeps([s]), [s])
+    assert "| block.order=post | 3 | precise BN | 92.00 ± 1.00 [89.52, 94.48] |" in text
+    assert "| block.order=post | 3 | running averages | 85.00 ± 5.00 [" in text
+    assert "| block.order=pre | 3 | precise BN | 90.00 ± 0.00 [90.00, 90.00] |" in text
+    assert "| block.order=post | 3 | 1.0000 ± 0.0000 [1.0000, 1.0000] | 3.0 | 0.5 |  |" in text
+    verdicts = text.index("## Pairwise comparisons of final test accuracy, precise BN (the verdicts)")
+    running = text.index("## Pairwise comparisons of final test accuracy, running averages\n")
+    assert verdicts < running
+    # precise BN: differences +1, +2, +3 points (mean +2, std 1); running: -5, +4, -2 (mean -1)
+    half = T_975_2 * 0.01 / 3**0.5 * 100
+    assert f"| block.order=post | block.order=pre | paired | +2.00 | {2 - half:+.2f} to {2 + half:+.2f} |" in text
+    assert "| block.order=post | block.order=pre | paired | -1.00 |" in text[running:]
+    # the swing: post falls 6 points (seed 1) by its running averages, never by precise BN
+    assert "| block.order=post | precise BN | 3 | 0.00 ± 0.00 [0.00] |" in text
+    assert "| block.order=post | running averages | 3 | 2.33 ± 3.21 [6.00] |" in text  # drops 6, 0, 1
+    data = plot(group_jobs(read_sweeps([s]), ["block.order"]), tmp_path / "curves.png")
+    assert data["test/acc"]["block.order=post (n=3)"][1] == pytest.approx([88.0, 92.0])
+    assert data["test/acc_running"]["block.order=post (n=3)"][1] == pytest.approx([86.0, 85.0])
+    lines = glance(s).splitlines()
+    assert lines[1:3] == [
+        "  block.order=post  3 of 3 completed  precise BN 92.00 ± 1.00; running averages 85.00 ± 5.00",
+        "  block.order=pre   3 of 3 completed  precise BN 90.00 ± 0.00; running averages 86.00 ± 1.00",
+    ]
+    assert report_main([str(s), "--out", str(tmp_path / "r")]) == 0
+    row = next(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
+    assert (row["final_precise_bn"], row["final_running"], row["largest_drop_running"]) == ("0.9100", "0.8000", "0.0600")
+    assert row["precise_bn_time_s"] == "1.0"
+
+    # An old job (no precise BN) beside them: one measure in common, the running averages.
+    old = tmp_path / "old"
+    for i, seed in enumerate((1, 2, 3)):
+        make_job(old, i, "bn_after_add", seed, [0.80, 0.82])
+    text, _ = render(read_sweeps([s, old]), [s, old])
+    assert "## Pairwise comparisons of final test accuracy, running averages (the verdicts)" in text
+    assert "precise BN (the verdicts)" not in text
+    # it ran before precise BN existed: read at the value jobs had then (0), which names its group
+    old_group = "block.order=bn_after_add, evaluation.precise_bn_batches=0"
+    assert f"| {old_group} | 3 | running averages | 82.00 ± 0.00 [" in text
+    assert f"| {old_group} | 3 | precise BN |" not in text

@@ -26,8 +26,11 @@ def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir
         ("device", "32-true"),
     ]
     assert abs(tv["train/loss"] - dev["train/loss"]) <= 1e-3 * tv["train/loss"]  # the initial weights: same inputs
-    assert abs(tv["test/loss"] - dev["test/loss"]) <= 1e-2 * tv["test/loss"]  # after one step
-    assert abs(tv["train/acc"] - dev["train/acc"]) <= 1 / 16 and abs(tv["test/acc"] - dev["test/acc"]) <= 1 / 32
+    # after one step, with the running averages (precise BN's statistics, recomputed from a network
+    # one step from its init, magnify the pipelines' one-grey-level differences)
+    assert abs(tv["test/loss_running"] - dev["test/loss_running"]) <= 1e-2 * tv["test/loss_running"]
+    assert abs(tv["train/acc"] - dev["train/acc"]) <= 1 / 16
+    assert abs(tv["test/acc_running"] - dev["test/acc_running"]) <= 1 / 32
 
 
 def test_parallel_launcher_runs_the_jobs_of_a_sweep_at_once(tmp_path, data_dir):

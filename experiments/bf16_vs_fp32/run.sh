@@ -6,7 +6,7 @@
 #   experiments/bf16_vs_fp32/run.sh [RUNS_DIR]     (sweeps: RUNS_DIR/block_order, RUNS_DIR/bf16_vs_fp32)
 source "$(dirname "$0")/../common.sh"
 "$here/../block_order/run.sh" "$runs"
-sweep bf16_vs_fp32 block.order=post seed=1,2,3 trainer.precision=32-true
+sweep bf16_vs_fp32 block.order=post seed=1,2,3 trainer.precision=32-true "${full_step[@]}"
 keep_records bf16_vs_fp32  # the fast-path runs' records are kept by block_order
 report "$runs/block_order" "$runs/bf16_vs_fp32" --where block.order=post --where seed=1,2,3 \
     --title "bf16 fast path vs fp32, post, full size"

@@ -4,6 +4,6 @@
 #   experiments/block_order_cpu_1epoch/run.sh [RUNS_DIR]   (sweep: RUNS_DIR/block_order_cpu_1epoch)
 source "$(dirname "$0")/../common.sh"
 sweep block_order_cpu_1epoch block.order=post,pre trainer.max_epochs=1 trainer.precision=32-true \
-    data.pipeline=torchvision
+    data.pipeline=torchvision "${full_step[@]}"
 report "$runs/block_order_cpu_1epoch" --title "post vs pre, one epoch"
 "$python" experiments/block_order_cpu_reduced/bn_probe.py "$runs"/block_order_cpu_1epoch/*/ > "$out/bn_probe.txt"

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../common.sh"
 "$here/../identity_mappings_cpu_reduced/run.sh" "$runs"
 sweep block_order_cpu_reduced block.order=post,pre seed=4,5 trainer.max_epochs=2 trainer.limit_train_batches=30 \
-    trainer.precision=32-true data.pipeline=torchvision
+    trainer.precision=32-true data.pipeline=torchvision "${full_step[@]}"
 report "$runs/identity_mappings_cpu_reduced" "$runs/block_order_cpu_reduced" --where block.order=post,pre \
     --title "post vs pre, reduced (60 steps), 5 seeds"
 "$python" "$here/bn_probe.py" "$runs"/identity_mappings_cpu_reduced/*/ "$runs"/block_order_cpu_reduced/*/ \

@@ -1,9 +1,12 @@
 """``python -m resnet_exp.tracking.dashboard ENTITY/PROJECT --group GROUP``: a W&B workspace view for a sweep.
 
 Builds, with the wandb-workspaces library, a saved view of the project that shows only the sweep's
-runs (its W&B group, named in the sweep's sweep.yaml), grouped by ``block.order``: a line plot of
-``test/acc`` by epoch (mean line, ± std band), and the same for ``train/loss``. Saving needs W&B
-online (``wandb login``); ``--print`` shows the view's spec without saving.
+runs (its W&B group, named in the sweep's sweep.yaml), grouped by ``block.order``: line plots by
+epoch (mean line, ± std band) of test accuracy measured both ways, ``test/acc`` (precise BN:
+BatchNorm statistics recomputed before each evaluation; the running averages' where precise BN is
+off) and ``test/acc_running`` (the same weights with BatchNorm's running averages, the seed's
+protocol), and of ``train/loss``. Saving needs W&B online (``wandb login``); ``--print`` shows the
+view's spec without saving.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import wandb_workspaces.workspaces as ws
 def sweep_workspace(entity: str, project: str, group: str, by: str = "block.order") -> ws.Workspace:
     """The view: the sweep's runs, grouped by ``by``, with mean ± std curves per epoch."""
 
-    def curve(metric: str) -> wr.LinePlot:
+    def curve(metric: str, label: str = "") -> wr.LinePlot:
         return wr.LinePlot(
-            title=f"{metric} by epoch, mean ± std per {by}",
+            title=f"{metric}{label} by epoch, mean ± std per {by}",
             x="epoch",
             y=[metric],
             groupby=by,
@@ -33,7 +36,17 @@ def sweep_workspace(entity: str, project: str, group: str, by: str = "block.orde
         entity=entity,
         project=project,
         name=f"{group} by {by}",
-        sections=[ws.Section(name="curves", is_open=True, panels=[curve("test/acc"), curve("train/loss")])],
+        sections=[
+            ws.Section(
+                name="curves",
+                is_open=True,
+                panels=[
+                    curve("test/acc", " (precise BN where on)"),
+                    curve("test/acc_running", " (running averages, the seed's protocol)"),
+                    curve("train/loss"),
+                ],
+            )
+        ],
         runset_settings=ws.RunsetSettings(filters=[ws.Metric("Group") == group], groupby=[ws.Config(by)]),
     )
 

@@ -16,6 +16,18 @@ log = logging.getLogger(CONSOLE_LOGGER)
 details = logging.getLogger(DETAILS_LOGGER)
 
 
+def measures_note(config: dict[str, Any]) -> str:
+    """The W&B run's notes: what its accuracy metrics measure."""
+    if (config.get("evaluation") or {}).get("precise_bn_batches", 0) > 0:
+        return (
+            "test/acc, val/acc: precise BN (BatchNorm statistics recomputed over "
+            f"{config['evaluation']['precise_bn_batches']} training batches before each evaluation; the verdicts' "
+            "measure). test/acc_running, val/acc_running: the same weights with BatchNorm's running averages "
+            "(the seed's protocol)."
+        )
+    return "test/acc, val/acc: BatchNorm's running averages (the seed's protocol; precise BN off)."
+
+
 def wandb_logger(
     settings: Any,
     job_dir: Path,
@@ -46,6 +58,7 @@ def wandb_logger(
                 tags=tags,
                 config=config,
                 job_type="train",
+                notes=measures_note(config),
                 id=run_id,
                 resume="allow" if run_id else None,
                 # quiet on the console (the job's log says where the run is); console="off": W&B
@@ -56,7 +69,8 @@ def wandb_logger(
             details.info("W&B run %s (%s) in %s", run.id, mode, run.dir)
             run.define_metric("epoch")
             for key in METRICS:
-                run.define_metric(key, step_metric="epoch", **({"summary": "max"} if key.endswith("/acc") else {}))
+                best = {"summary": "max"} if key.endswith(("/acc", "/acc_running")) else {}
+                run.define_metric(key, step_metric="epoch", **best)
             return logger
         except Exception as e:  # W&B is a mirror of metrics.csv: never let it stop training
             reason = describe(e)

@@ -58,6 +58,7 @@ class OfflineRun:
     run_id: str = ""
     name: str = ""
     group: str = ""
+    notes: str = ""
     tags: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -79,7 +80,7 @@ def read_run(path: str | Path) -> OfflineRun:
         kind = r.WhichOneof("record_type")
         if kind == "run":
             run.run_id, run.name, run.group = r.run.run_id, r.run.display_name, r.run.run_group
-            run.tags = list(r.run.tags)
+            run.tags, run.notes = list(r.run.tags), r.run.notes
             run.config.update(_items(r.run.config.update))
         elif kind == "config":
             run.config.update(_items(r.config.update))
