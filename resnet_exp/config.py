@@ -243,6 +243,72 @@ def one_line_error(e: BaseException) -> str:
     return "; ".join(p.rstrip(",") for p in parts)
 
 
+# Config groups that are not keys of the schema (their options are whole presets or Hydra's own).
+GROUPS_WITHOUT_KEYS = ("experiment", "hydra/launcher")
+
+
+def _known_names() -> list[str]:
+    """Every key of the schema, dotted (``block.order``), with the names of its groups and the
+    groups that set no key of their own: what a command line may name."""
+
+    def dotted(tree: dict, prefix: str = "") -> list[str]:
+        keys = []
+        for key, value in tree.items():
+            keys += dotted(value, f"{prefix}{key}.") if isinstance(value, dict) and value else [f"{prefix}{key}"]
+        return keys
+
+    keys = dotted(OmegaConf.to_container(OmegaConf.structured(Config)))
+    return list(dict.fromkeys([*(k.split(".")[0] for k in keys), *keys, *GROUPS_WITHOUT_KEYS]))
+
+
+def _neighbours(name: str) -> tuple[str, list[str]]:
+    """Where a mistyped ``name`` belongs and the names there: the keys of its group where it names a
+    real group (``data.bogus``: the keys of data), else the top-level names."""
+    known = _known_names()
+    group, _, _ = name.rpartition(".")
+    if group and any(k.startswith(f"{group}.") for k in known):
+        return f"the keys of {group}", [k for k in known if k.rpartition(".")[0] == group]
+    if group:
+        return "the keys", [k for k in known if "." in k]
+    return "the groups and top-level keys", [k for k in known if "." not in k]
+
+
+def nearest_name(name: str) -> str | None:
+    """The config group or key nearest to a mistyped ``name`` (``optimizer`` -> ``optim``,
+    ``blocks.order`` -> ``block.order``, ``trainer.max_epoch`` -> ``trainer.max_epochs``), or None
+    where none is close."""
+    import difflib
+
+    _, candidates = _neighbours(name)
+    # a name that the other begins with (optimizer, optim), then the closest spelling
+    stem = [c for c in candidates if min(len(c), len(name)) >= 4 and (name.startswith(c) or c.startswith(name))]
+    found = stem or difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def with_hint(message: str, overrides: list[str]) -> str:
+    """Hydra's "Could not override 'X'" for a key or group that does not exist, with the nearest
+    real one in place of its advice to append the key with ``+`` (the project refuses unknown
+    keys): ``Could not override 'optimizer': there is no such config group or key; did you mean
+    optim=adamw?``; where none is near, the names there."""
+    import re
+
+    found = re.match(r"(?:ConfigCompositionException: )?Could not override '([^']+)'", message)
+    if not found:
+        return message
+    name = found.group(1)
+    near = nearest_name(name)
+    value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == name and "=" in o), None)
+    if near is None:
+        where, names = _neighbours(name)
+        return (
+            f"Could not override '{name}': there is no such config group or key; {where} are: {', '.join(names)} "
+            "(python -m resnet_exp.run --help)"
+        )
+    suggestion = f"{near}={value}" if value is not None else near
+    return f"Could not override '{name}': there is no such config group or key; did you mean {suggestion}?"
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)

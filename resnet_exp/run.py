@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from resnet_exp.config import config_path, one_line_error
+from resnet_exp.config import config_path, one_line_error, with_hint
 from resnet_exp.console import CONSOLE_LOGGER, route_library_logs
 from resnet_exp.records import JobBusy, describe
 
@@ -60,7 +60,7 @@ def cli() -> None:
     except (HydraException, OmegaConfBaseException) as e:
         if full:
             raise
-        message = one_line_error(e)
+        message = with_hint(one_line_error(e), sys.argv[1:])
         if "submitit" in message and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
             message += "; the SLURM launcher is an extra: pip install 'resnet-exp[slurm]'"
         print(f"error: {message}", file=sys.stderr)

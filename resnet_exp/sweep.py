@@ -23,10 +23,12 @@ from typing import Any
 
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from resnet_exp.config import ConfigError, processes, validate
+from resnet_exp.config import ConfigError, one_line_error, processes, validate, with_hint
 from resnet_exp.ddp import global_rank
 from resnet_exp.records import JobError, describe, job_config, read_status, resume_plan
 
@@ -180,6 +182,8 @@ def checked(method):
             raise
         except ConfigError as e:
             fail(str(e))
+        except (HydraException, OmegaConfBaseException) as e:  # composing a job's config
+            fail(with_hint(one_line_error(e), sys.argv[1:]))
         except Exception as e:
             fail(describe(e))
 

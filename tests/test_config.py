@@ -145,8 +145,20 @@ def broken_data(tmp_path_factory, data_dir):
     [
         (
             ["data.bogus=1"],
-            "Could not override 'data.bogus'; To append to your config use +data.bogus=1; "
-            "Key 'bogus' not in 'DataConfig'",
+            "Could not override 'data.bogus': there is no such config group or key; the keys of data are: "
+            "data.root, data.cache_dir, data.download, data.resize, data.batch_size, data.num_workers, "
+            "data.pipeline, data.val_size (python -m resnet_exp.run --help)",
+        ),
+        # a mistyped group or key: the nearest real one, with the value, as the line to type instead
+        (["optimizer=adamw"], "Could not override 'optimizer': there is no such config group or key; did you mean optim=adamw?"),
+        (
+            ["-m", "blocks.order=post,pre"],
+            "Could not override 'blocks.order': there is no such config group or key; did you mean block.order=post,pre?",
+        ),
+        (
+            ["experimnt=identity_mappings"],
+            "Could not override 'experimnt': there is no such config group or key; "
+            "did you mean experiment=identity_mappings?",
         ),
         (
             ["data.batch_size=abc"],
@@ -158,8 +170,8 @@ def broken_data(tmp_path_factory, data_dir):
         ),
         (
             ["-m", "block.order=post,pre", "trainer.max_epocs=3"],
-            "Could not override 'trainer.max_epocs'; To append to your config use +trainer.max_epocs=3; "
-            "Key 'max_epocs' not in 'TrainerConfig'",
+            "Could not override 'trainer.max_epocs': there is no such config group or key; "
+            "did you mean trainer.max_epochs=3?",
         ),
         (
             ["data.root={broken}/missing"],
