@@ -1,5 +1,7 @@
 # resnet-exp: set-up, tests and the main sweep in one command each.
-#   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre)
+#   make quick   install, fetch the data, a two-minute look: the post/pre sweep cut short, its report
+#   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre;
+#                ORDERS=post,pre,relu_before_add for other orderings)
 #   make report  the report of the latest sweep under outputs/sweeps (or SWEEP=DIR)
 #   make test    install, fetch the data, run the test suite on the CPU
 #   make bench   install, fetch the data, measure training speed against the torchvision reference
@@ -15,7 +17,7 @@ RUNS ?= outputs/experiments
 # In order: an experiment may reuse the sweeps of one before it (see each run.sh).
 EXPERIMENTS := block_order bf16_vs_fp32 seed_gap identity_mappings_cpu_reduced block_order_cpu_reduced block_order_cpu_1epoch
 
-.PHONY: install data test sweep report summary bench gpu-check experiments clean
+.PHONY: install data test quick sweep report summary bench gpu-check experiments clean
 
 install: $(VENV)/.installed
 
@@ -41,8 +43,18 @@ data: install
 test: data
 	$(BIN)/python -m pytest $(ARGS)
 
+ORDERS ?= post,pre
 sweep: data
-	$(BIN)/python -m resnet_exp.run -m block.order=post,pre $(ARGS)
+	@case " $(ARGS) " in *" block.order="*) \
+		echo "make sweep: the orderings are ORDERS=..., not ARGS (e.g. make sweep ORDERS=post,pre,relu_before_add)"; \
+		exit 2;; esac
+	$(BIN)/python -m resnet_exp.run -m block.order=$(ORDERS) $(ARGS)
+
+# experiment=quick (conf/experiment/quick.yaml) into a fresh folder, then its report
+quick: data
+	@dir=outputs/quick/$$(date +%Y-%m-%d_%H-%M-%S); \
+	$(BIN)/python -m resnet_exp.run experiment=quick hydra.sweep.dir=$$dir $(ARGS) && \
+	$(BIN)/python -m resnet_exp.report $$dir
 
 SWEEP ?= $(shell ls -td outputs/sweeps/*/ 2>/dev/null | head -1)
 report: install

@@ -14,14 +14,29 @@ only the log keeps.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 CONSOLE_LOGGER = "resnet_exp"
 DETAILS_LOGGER = "resnet_exp.details"
 # Lightning's and Fabric's loggers print to the console themselves unless told to propagate.
 LIBRARY_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
+
+
+def python_command(cwd: Path | None = None) -> str:
+    """The interpreter as a printed command should name it, so that the command runs as printed:
+    ``python`` where that is this interpreter on the PATH, else this interpreter's path, relative
+    to ``cwd`` (default: the current directory) where it lies below it (``.venv/bin/python``)."""
+    exe = Path(sys.executable).absolute()
+    on_path = shutil.which("python")
+    if on_path and Path(on_path).absolute() == exe:
+        return "python"
+    base = (cwd or Path.cwd()).absolute()
+    return str(exe.relative_to(base)) if exe.is_relative_to(base) else os.fspath(exe)
 
 
 class ConsoleFilter(logging.Filter):

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import itertools
 import math
+import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from resnet_exp.config import FIRST_DEFAULTS, TrainerConfig
+from resnet_exp.console import python_command
 from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, implied_defaults, read_metrics, read_status
 
 
@@ -860,7 +862,8 @@ def glance(sweep_dir: Path) -> str:
             value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
             values.append(f"{m} {value}")
         lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {'; '.join(values)}")
-    lines.append(f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep_dir}")
+    command = f"{shlex.quote(python_command())} -m resnet_exp.report {shlex.quote(str(sweep_dir))}"
+    lines.append(f"Full report (statistics, curves, every job): {command}")
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_exp.config import ConfigError, one_line_error, processes, validate, with_hint
+from resnet_exp.console import python_command
 from resnet_exp.ddp import global_rank
 from resnet_exp.records import JobError, describe, job_config, read_status, resume_plan
 
@@ -156,7 +157,8 @@ def resume_command(directory_key: str, directory: Path) -> str:
     what ``resume_hint`` gives from now on in this process)."""
     args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
     command = " ".join(
-        ["python -m resnet_exp.run", *map(shlex.quote, args), shlex.quote(f"{directory_key}={directory}")]
+        [f"{shlex.quote(python_command())} -m resnet_exp.run", *map(shlex.quote, args),
+         shlex.quote(f"{directory_key}={directory}")]  # fmt: skip
     )
     _RESUME["command"] = command
     return command

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from resnet_exp.console import python_command
 from resnet_exp.report import main as report_main
 from resnet_exp.report import read_wandb
 from resnet_exp.tracking.offline import read_run
@@ -96,7 +100,7 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
     assert glance[1:4] == [
         f"  block.order=post  1 of 1 completed  precise BN {finals[0][0]:.2f}; running averages {finals[0][1]:.2f}",
         f"  block.order=pre   1 of 1 completed  precise BN {finals[1][0]:.2f}; running averages {finals[1][1]:.2f}",
-        f"Full report (statistics, curves, every job): python -m resnet_exp.report {sweep}",
+        f"Full report (statistics, curves, every job): {python_command(tmp_path)} -m resnet_exp.report {sweep}",
     ]
 
     # The report reads the same numbers from the job directories and from what W&B received.
@@ -135,6 +139,20 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         (f"block.order={o}", "completed", float(rows(sweep / n / "metrics.csv")[0]["test/acc"]))
         for n, o in (("0", "post"), ("1", "pre"))
     ]
+
+
+def test_printed_commands_name_the_interpreter_that_runs_them(tmp_path, monkeypatch):
+    """A command the project prints (the resume line, the report's) runs as printed: ``python`` where
+    that is this interpreter on the PATH (an activated environment), else this interpreter's path,
+    relative below the current directory."""
+    exe = Path(sys.executable).absolute()
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    assert python_command(tmp_path) == "python"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no python on it
+    assert python_command(tmp_path) == str(exe)
+    assert python_command(exe.parents[2]) == str(exe.relative_to(exe.parents[2]))  # e.g. .venv/bin/python
+    r = subprocess.run([python_command(exe.parents[2]), "-c", "print(1)"], cwd=exe.parents[2], capture_output=True)
+    assert r.stdout == b"1\n"
 
 
 def test_shape_summary_cli(tmp_path):

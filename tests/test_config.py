@@ -31,6 +31,7 @@ def test_composes_the_seed_recipe(order):
         ),
         ("degradation", {"model": "resnet18,resnet34", "block.shortcut": "projection,none"}),
         ("tuned_orderings", {"block.order": "post,pre", "optim.lr": "0.025,0.05,0.1,0.2,0.4", "seed": "1,2"}),
+        ("quick", {"block.order": "post,pre"}),
     ],
 )
 def test_experiment_presets_are_multiruns(experiment, params):

@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from resnet_exp.console import python_command
 from resnet_exp.tracking.offline import read_run
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
@@ -78,7 +79,10 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
     assert status(sweep / "1")["status"] == "completed"
     assert f"  {sweep}/0: failed: {failed['error']}" in r.stderr.splitlines()
     # the exact command that resumes it, with the sweep's directory
-    hint = "To resume the ones that failed or were interrupted: python -m resnet_exp.run -m optim.momentum=-1,0.0 "
+    hint = (
+        f"To resume the ones that failed or were interrupted: {python_command(tmp_path)} -m resnet_exp.run "
+        "-m optim.momentum=-1,0.0 "
+    )
     assert r.stderr.splitlines()[-1].startswith(hint) and r.stderr.splitlines()[-1].endswith(f"hydra.sweep.dir={sweep}")
 
 
@@ -160,7 +164,9 @@ def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_st
     job, s, stopped_output, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signum)
     assert s["status"] == "interrupted" and s["epoch"] == 2 and s["error"] == f"signal {signum.name}"
     # it says how it stopped and the exact command that resumes it
-    command = " ".join(["python -m resnet_exp.run", *STOPPED[loader][1:], f"hydra.sweep.dir={tmp_path}/stopped"])
+    command = " ".join(
+        [f"{python_command(tmp_path)} -m resnet_exp.run", *STOPPED[loader][1:], f"hydra.sweep.dir={tmp_path}/stopped"]
+    )
     assert stopped_output.splitlines()[-1] == f"stopped (signal {signum.name}); to resume: {command}"
     assert (job / "checkpoints" / "interrupted.ckpt").is_file()
     assert "batches of epoch 2" in resumed  # it went on from mid-epoch
