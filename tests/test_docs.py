@@ -1,0 +1,33 @@
+"""The documentation a user reads: the README's first page fits, and no link leaves the repository
+or points at a file that is not there."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def docs() -> list:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "experiments").glob("**/*.md"))]
+
+
+def test_readme_first_page_fits_and_links_into_docs():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines; reference material belongs in docs/"
+    text = "\n".join(lines)
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name}" in text, f"README.md does not link docs/{page.name}"
+
+
+def test_every_link_stays_in_the_repository_and_finds_its_file():
+    for doc in docs():
+        for target in LINK.findall(doc.read_text()):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            path = (doc.parent / target.split("#", 1)[0]).resolve()
+            assert path.is_relative_to(ROOT), f"{doc.relative_to(ROOT)} links outside the repository: {target}"
+            assert path.exists(), f"{doc.relative_to(ROOT)} links to a missing file: {target}"
+        assert "../shared/" not in doc.read_text(), f"{doc.relative_to(ROOT)} names ../shared, which a clone lacks"
