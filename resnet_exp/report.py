@@ -436,14 +436,16 @@ def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
     paired = len(fa) == len(xa) and len(fb) == len(xb) and set(fa) == set(fb) and len(fa) >= 2
     if paired:
         seeds = sorted(fa, key=str)
-        d = np.array([fa[s] - fb[s] for s in seeds])
-        e = Estimate.of(d)
-        p = (
-            float(stats.ttest_rel([fa[s] for s in seeds], [fb[s] for s in seeds]).pvalue)
-            if e.std > 0
-            else (1.0 if e.mean == 0 else 0.0)
+        ya, yb = [fa[s] for s in seeds], [fb[s] for s in seeds]
+        d = np.subtract(ya, yb)
+        if np.ptp(d) == 0:  # every pair differs alike: no spread, no interval
+            diff = float(d[0])
+            return Comparison(a, b, measure, True, len(d), len(d), diff, diff, diff, 1.0 if diff == 0 else 0.0)
+        test = stats.ttest_rel(ya, yb)
+        ci = test.confidence_interval(0.95)
+        return Comparison(
+            a, b, measure, True, len(d), len(d), float(d.mean()), float(ci.low), float(ci.high), float(test.pvalue)
         )
-        return Comparison(a, b, measure, True, len(d), len(d), e.mean, e.low, e.high, p)
     if len(xa) < 2 or len(xb) < 2:
         return Comparison(
             a,
@@ -457,13 +459,12 @@ def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
             math.nan,
             math.nan,
         )
-    va, vb = np.var(xa, ddof=1) / len(xa), np.var(xb, ddof=1) / len(xb)
     diff = float(np.mean(xa) - np.mean(xb))
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1)) if se > 0 else len(xa) + len(xb) - 2
-    half = float(stats.t.ppf(0.975, df)) * se
-    p = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue) if se > 0 else (1.0 if diff == 0 else 0.0)
-    return Comparison(a, b, measure, False, len(xa), len(xb), diff, diff - half, diff + half, p)
+    if np.ptp(xa) == 0 and np.ptp(xb) == 0:  # no spread in either group
+        return Comparison(a, b, measure, False, len(xa), len(xb), diff, diff, diff, 1.0 if diff == 0 else 0.0)
+    test = stats.ttest_ind(xa, xb, equal_var=False)  # Welch's
+    ci = test.confidence_interval(0.95)
+    return Comparison(a, b, measure, False, len(xa), len(xb), diff, float(ci.low), float(ci.high), float(test.pvalue))
 
 
 def holm(comparisons: list[Comparison]) -> None:
