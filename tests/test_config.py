@@ -229,7 +229,7 @@ def test_two_runs_started_in_the_same_second_get_different_directories(tmp_path)
 
 def test_fp32_is_the_default_and_auto_picks_bf16_where_the_hardware_has_it():
     """The default precision is the seed's fp32 (bf16 moved final test accuracy by more than 0.5 point,
-    experiments/bf16_vs_fp32). precision=auto: bf16-mixed on a CPU whose flags (read from /proc/cpuinfo
+    experiments/bf16_vs_fp32_full_step). precision=auto: bf16-mixed on a CPU whose flags (read from /proc/cpuinfo
     here, independently of torch) include avx512_bf16 or amx_bf16, fp32 on other CPUs; an explicit
     precision is kept. data.pipeline=auto: the device pipeline, on the CPU too."""
     from resnet_exp.build import trainer_args

@@ -25,7 +25,7 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
     }
 
     def run() -> subprocess.CompletedProcess:
-        script = ROOT / "experiments" / "bf16_vs_fp32" / "run.sh"
+        script = ROOT / "experiments" / "bf16_vs_fp32_full_step" / "run.sh"
         return subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
 
     def committed() -> dict:
@@ -41,18 +41,18 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
     # each experiment's report in its own folder; the comparison pairs block_order's post seeds 1-3
     assert (reports / "block_order" / "report.md").is_file() and (reports / "block_order" / "curves.png").is_file()
     # each experiment keeps its own sweep's records (no checkpoints), and block_order's report is made from them
-    for name, jobs in (("block_order", 10), ("bf16_vs_fp32", 3)):
+    for name, sweep, jobs in (("block_order", "block_order", 10), ("bf16_vs_fp32_full_step", "bf16_vs_fp32", 3)):
         kept = reports / name / "jobs"
         assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == sorted(str(n) for n in range(jobs))
         for n in range(jobs):
-            assert (kept / str(n) / "metrics.csv").read_bytes() == (runs / name / str(n) / "metrics.csv").read_bytes()
+            assert (kept / str(n) / "metrics.csv").read_bytes() == (runs / sweep / str(n) / "metrics.csv").read_bytes()
             assert not (kept / str(n) / "checkpoints").exists()
     assert f"Read from: `{reports / 'block_order' / 'jobs'}`" in (reports / "block_order" / "report.md").read_text()
-    summary = list(csv.DictReader(open(reports / "bf16_vs_fp32" / "summary.csv")))
+    summary = list(csv.DictReader(open(reports / "bf16_vs_fp32_full_step" / "summary.csv")))
     assert sorted((row["trainer.precision"], row["seed"]) for row in summary) == sorted(
         (p, s) for p in ("auto", "32-true") for s in "123"
     )
-    text = (reports / "bf16_vs_fp32" / "report.md").read_text()
+    text = (reports / "bf16_vs_fp32_full_step" / "report.md").read_text()
     assert "| trainer.precision=auto | trainer.precision=32-true | paired |" in text
     assert committed() == committed_before  # the experiments' own folders are left alone
 

@@ -3,7 +3,7 @@
 # or GPU has native bf16) against trainer.precision=32-true, everything else equal, full size, post
 # ordering, seeds 1-3, paired by seed. The fast-path runs are block_order's (post, seeds 1-3):
 # that experiment runs (or resumes) first.
-#   experiments/bf16_vs_fp32/run.sh [RUNS_DIR]     (sweeps: RUNS_DIR/block_order, RUNS_DIR/bf16_vs_fp32)
+#   experiments/bf16_vs_fp32_full_step/run.sh [RUNS_DIR]     (sweeps: RUNS_DIR/block_order, RUNS_DIR/bf16_vs_fp32)
 source "$(dirname "$0")/../common.sh"
 "$here/../block_order/run.sh" "$runs"
 sweep bf16_vs_fp32 block.order=post seed=1,2,3 trainer.precision=32-true "${full_step[@]}"
