@@ -251,6 +251,30 @@ def test_fp32_is_the_default_and_auto_picks_bf16_where_the_hardware_has_it():
     assert resolve_pipeline("torchvision", "cpu") == "torchvision"
 
 
+@pytest.mark.parametrize(
+    ("capabilities", "native"),
+    [
+        ({"avx512_bf16": True, "amx_bf16": False}, True),  # e.g. AMD Zen 4, Intel Cooper Lake
+        ({"avx512_bf16": False, "amx_bf16": True}, True),  # Intel Sapphire Rapids and later
+        ({"avx512_bf16": False, "amx_bf16": False, "avx512": True}, False),  # AVX-512 without bf16
+        ({"avx2": True}, False),  # no AVX-512 at all, e.g. AMD Zen 3
+    ],
+)
+def test_precision_auto_on_each_kind_of_cpu(monkeypatch, capabilities, native):
+    """Each branch of precision=auto on the CPU, forced through what torch reports of the CPU, so the
+    suite checks all of them on whatever machine runs it."""
+    import torch
+
+    from resnet_exp.build import trainer_args
+    from resnet_exp.hardware import cpu_has_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert cpu_has_native_bf16() is native
+    auto = compose_config(["trainer.accelerator=cpu", "trainer.precision=auto"])
+    assert trainer_args(auto.trainer)["precision"] == ("bf16-mixed" if native else "32-true")
+    assert trainer_args(compose_config([]).trainer)["precision"] == "32-true"  # the default, on every CPU
+
+
 def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):
     """compile=MODE compiles the network itself (nn.Module.compile): checkpoint keys do not change,
     so compiled and eager runs resume from each other's checkpoints; compiled code is cached under
