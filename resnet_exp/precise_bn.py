@@ -9,7 +9,7 @@ gradients and the training data's order are not touched, only what evaluation no
 The run evaluates the same weights with the running averages it replaced too (``running_statistics``,
 logged as ``test/acc_running``), so each epoch pairs the two on identical weights; training goes on
 from the recomputed statistics, which the next epoch's 235 momentum-0.1 updates wash out (0.9^235).
-Off by default (``evaluation.precise_bn_batches=0``: the seed's recipe).
+On by default (``evaluation.precise_bn_batches=40``); 0 turns it off (the running averages alone).
 """
 
 from __future__ import annotations
