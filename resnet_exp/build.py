@@ -56,3 +56,69 @@ def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:
     if args.get("enable_progress_bar") is None:
         args["enable_progress_bar"] = console_is_terminal()
     return args
+
+
+class PartRefused(ValueError):
+    """A part of a config (optimizer, scheduler, Trainer) that its library refuses; one line."""
+
+
+def check_parts(cfg: Mapping[str, Any]) -> None:
+    """Build the parts whose arguments only their libraries can judge, on stand-ins, before any job
+    starts and before anything is written: the optimizer (torch.optim's own checks, on one dummy
+    parameter), the scheduler on it (stepped once, where ``step_size=0`` fails), and Lightning's
+    Trainer from ``trainer.*`` (writing nothing: no logger, no checkpoints). Raises PartRefused
+    naming the part and the library's own words."""
+    import dataclasses
+    import logging
+    import tempfile
+    import warnings
+
+    import torch
+    from hydra.utils import instantiate
+
+    from resnet_exp.config import TrainerConfig, processes
+    from resnet_exp.records import describe
+
+    lightning_defaults = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
+
+    def refuse(part: str, args: Mapping[str, Any], e: BaseException) -> None:
+        given = " ".join(f"{part}.{k}={v}" for k, v in args.items() if k != "_target_")
+        target = args.get("_target_", "pytorch_lightning.Trainer")
+        raise PartRefused(f"{target} refuses {part}: {describe(e)} (given: {given or 'no arguments'})") from None
+
+    optim, scheduler = cfg["optim"], cfg.get("scheduler") or None
+    try:
+        optimizer = instantiate(optim, params=[torch.nn.Parameter(torch.zeros(1))])
+    except Exception as e:  # InstantiationException wraps the optimizer's own error
+        refuse("optim", optim, e.__cause__ or e)
+    if scheduler:
+        try:
+            with warnings.catch_warnings():  # its note on the order of steps: a stand-in's, not the run's
+                warnings.simplefilter("ignore")
+                instantiate(scheduler, optimizer=optimizer).step()
+        except Exception as e:
+            refuse("scheduler", scheduler, e.__cause__ or e)
+    trainer = cfg["trainer"]
+    args = trainer_args(trainer)
+    gpus = torch.cuda.is_available() and str(args.get("accelerator")) in ("auto", "gpu", "cuda")
+    if args.get("sync_batchnorm") and not gpus:
+        raise PartRefused(
+            "trainer.sync_batchnorm=true needs CUDA GPUs (SyncBatchNorm), and this run trains on the CPU; "
+            "set trainer.sync_batchnorm=false"
+        )
+    if processes(trainer) != 1:  # DDP: its processes are started by the job itself (ddp.py)
+        return
+    quiet = logging.getLogger("pytorch_lightning")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the Trainer's set-up messages belong to the job's log, later
+    try:
+        import pytorch_lightning as pl
+
+        with tempfile.TemporaryDirectory() as scratch:
+            stand_in = {"enable_progress_bar": False, "enable_model_summary": False, "enable_checkpointing": False}
+            pl.Trainer(**{**args, **stand_in}, logger=False, default_root_dir=scratch, use_distributed_sampler=False)
+    except Exception as e:
+        explicit = {k: v for k, v in trainer.items() if v is not None and v != lightning_defaults.get(k)}
+        refuse("trainer", explicit, e)
+    finally:
+        quiet.setLevel(level)

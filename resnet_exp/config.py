@@ -46,7 +46,7 @@ PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true
               "32", "16", "bf16", "64", 32, 16, 64)  # fmt: skip
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 # Fashion-MNIST: what the data set holds, for checks that must not load it.
-TRAIN_IMAGES, CLASSES = 60_000, 10
+TRAIN_IMAGES, CLASSES, CHANNELS = 60_000, 10, 1
 
 
 class ConfigError(ValueError):
@@ -373,6 +373,10 @@ def validate(cfg: DictConfig) -> None:
         f"use {CLASSES}",
     )
     _check(
+        m.in_channels == CHANNELS,
+        f"model.in_channels={m.in_channels} does not match Fashion-MNIST's {CHANNELS}-channel (grey) images; use {CHANNELS}",
+    )
+    _check(
         final_norm_ok(m.final_norm),
         f"model.final_norm={m.final_norm} is not valid; choose one of: {_choices(FINAL_NORMS)}",
     )
@@ -429,6 +433,17 @@ def validate_trainer(t: DictConfig) -> None:
     """What Lightning's Trainer would refuse once the job has started, refused here instead."""
     epochs = t.max_epochs
     _check(epochs is None or epochs == -1 or epochs >= 1, f"trainer.max_epochs={epochs} must be at least 1")
+    batches = t.limit_train_batches
+    _check(
+        batches is None or not (isinstance(batches, (int, float)) and batches == 0),
+        f"trainer.limit_train_batches={batches} trains nothing; give a number of batches (e.g. 20) or a fraction "
+        "of the epoch (e.g. 0.1)",
+    )
+    accumulate = t.accumulate_grad_batches
+    _check(
+        isinstance(accumulate, int) and not isinstance(accumulate, bool) and accumulate >= 1,
+        f"trainer.accumulate_grad_batches={accumulate} must be a whole number of at least 1 (1: a step every batch)",
+    )
     _check(
         t.precision is None or t.precision in PRECISIONS,
         f"trainer.precision={t.precision} is not a precision; choose one of: {_choices(PRECISIONS[:7])}",

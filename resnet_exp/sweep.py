@@ -110,6 +110,25 @@ def check_data(cfgs: list[DictConfig]) -> None:
             fail(str(e))
 
 
+def check_parts(cfgs: list[DictConfig]) -> None:
+    """Build each distinct optimizer, scheduler and Trainer on stand-ins (``build.check_parts``):
+    what only their libraries can judge is refused before any job starts."""
+    from resnet_exp.build import PartRefused
+    from resnet_exp.build import check_parts as check  # torch, Lightning: once the configs are good
+
+    seen = set()
+    for cfg in cfgs:
+        parts = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("optim", "scheduler", "trainer")}
+        key = repr(parts)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            check(parts)
+        except PartRefused as e:
+            fail(str(e))
+
+
 def check_resolves(cfg: DictConfig, where: str = "") -> None:
     """Refuse a config with a value that cannot be resolved (``${oc.env:UNSET}``, say)."""
     try:
@@ -228,6 +247,7 @@ class SweepCallback(Callback):
         check_output(run_dir)
         check_resume(run_dir, config, list(config.hydra.overrides.task), "hydra.run.dir")
         check_data([config])
+        check_parts([config])
         print(f"Run directory: {run_dir} (to resume: {resume_command('hydra.run.dir', run_dir)})", flush=True)
 
     @checked
@@ -275,6 +295,7 @@ class SweepCallback(Callback):
             if basic:
                 check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
         check_data(cfgs)
+        check_parts(cfgs)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}
         info.update(

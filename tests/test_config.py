@@ -193,6 +193,49 @@ def broken_data(tmp_path_factory, data_dir):
             ["data.root={broken}/magic"],
             "{broken}/magic/t10k-labels-idx1-ubyte: magic number 2051, expected 2049 (an IDX label file)",
         ),
+        # what only the libraries can judge, asked of them before any job starts
+        (
+            ["optim.momentum=-1"],
+            "torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1 "
+            "(given: optim.lr=0.1 optim.momentum=-1 optim.weight_decay=0.0 optim.nesterov=False)",
+        ),
+        (
+            ["-m", "optim.nesterov=true", "seed=1,2"],
+            "torch.optim.SGD refuses optim: ValueError: Nesterov momentum requires a momentum and zero dampening "
+            "(given: optim.lr=0.1 optim.momentum=0.0 optim.weight_decay=0.0 optim.nesterov=True)",
+        ),
+        (
+            ["+optim.bogus=1"],
+            "torch.optim.SGD refuses optim: TypeError: SGD.__init__() got an unexpected keyword argument 'bogus' "
+            "(given: optim.lr=0.1 optim.momentum=0.0 optim.weight_decay=0.0 optim.nesterov=False optim.bogus=1)",
+        ),
+        (
+            ["scheduler=step", "scheduler.step_size=0"],
+            "torch.optim.lr_scheduler.StepLR refuses scheduler: ZeroDivisionError: integer modulo by zero "
+            "(given: scheduler.step_size=0 scheduler.gamma=0.1)",
+        ),
+        (
+            ["trainer.num_nodes=0"],
+            "pytorch_lightning.Trainer refuses trainer: ValueError: `num_nodes` must be a positive integer, but got 0. "
+            "(given: trainer.devices=1 trainer.num_nodes=0 trainer.precision=32-true trainer.max_epochs=10 "
+            "trainer.num_sanity_val_steps=0 trainer.log_every_n_steps=50)",
+        ),
+        (
+            ["trainer=ddp", "trainer.devices=2"],
+            "trainer.sync_batchnorm=true needs CUDA GPUs (SyncBatchNorm), and this run trains on the CPU; "
+            "set trainer.sync_batchnorm=false",
+        ),
+        (
+            ["trainer.strategy=bogus"],
+            "pytorch_lightning.Trainer refuses trainer: ValueError: You selected an invalid strategy name: "
+            "`strategy='bogus'`.",
+        ),
+        (["model.in_channels=3"], "model.in_channels=3 does not match Fashion-MNIST's 1-channel (grey) images; use 1"),
+        (
+            ["trainer.limit_train_batches=0"],
+            "trainer.limit_train_batches=0 trains nothing; give a number of batches (e.g. 20) or a fraction of the "
+            "epoch (e.g. 0.1)",
+        ),
         (["output_dir={broken}/file/out"], None),
     ],
 )
@@ -208,6 +251,8 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
             f"cannot be used ({broken_data}/file is not a directory); "
             "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
         )
+    elif message.endswith("."):  # the library's message goes on with its own advice
+        assert line.startswith("error: " + message)
     else:
         assert line == "error: " + message.format(broken=broken_data)
     assert not (tmp_path / "out").exists()

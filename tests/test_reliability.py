@@ -59,13 +59,16 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
 
 
 def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data_dir):
-    """optim.momentum=-1 passes the config checks (an optimizer's arguments are its own), and torch's
-    SGD refuses it when the job builds its optimizer."""
+    """SparseAdam passes every check before the jobs start (its constructor takes the network's
+    parameters) and refuses the first dense gradient, in the middle of the job's first epoch."""
     sweep = tmp_path / "sweep"
+    swept = "optim._target_=torch.optim.SparseAdam,torch.optim.SGD"
+    sgd_only = ["~optim.momentum", "~optim.weight_decay", "~optim.nesterov"]  # arguments SparseAdam lacks
     r = run_cli(
         "resnet_exp.run",
         "-m",
-        "optim.momentum=-1,0.0",
+        swept,
+        *sgd_only,
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
         *SMALL,
@@ -76,12 +79,13 @@ def test_a_job_that_raises_is_marked_failed_and_the_next_one_runs(tmp_path, data
     assert r.returncode == 1
     failed = status(sweep / "0")
     assert failed["status"] == "failed" and failed["epoch"] == 1 and "Traceback" in failed["traceback"]
+    assert failed["error"] == "RuntimeError: SparseAdam does not support dense gradients, please consider Adam instead"
     assert status(sweep / "1")["status"] == "completed"
     assert f"  {sweep}/0: failed: {failed['error']}" in r.stderr.splitlines()
     # the exact command that resumes it, with the sweep's directory
     hint = (
         f"To resume the ones that failed or were interrupted: {python_command(tmp_path)} -m resnet_exp.run "
-        "-m optim.momentum=-1,0.0 "
+        f"-m {swept} '~optim.momentum' "
     )
     assert r.stderr.splitlines()[-1].startswith(hint) and r.stderr.splitlines()[-1].endswith(f"hydra.sweep.dir={sweep}")
 
@@ -353,12 +357,17 @@ def test_records_never_lie_after_a_lost_row_or_a_broken_checkpoint(tmp_path, dat
 
 
 def test_a_job_that_fails_before_training_is_recorded_with_the_reason(tmp_path, data_dir):
+    """The data set resized to 20,000 px a side would take 24 TB: the device pipeline cannot hold it
+    when the job sets up its data, before the first training step, and the job's record says why.
+    (A value a library refuses outright, trainer.strategy=bogus, is refused before any job starts:
+    test_config.)"""
     run = tmp_path / "run"
-    r = run_cli("resnet_exp.run", "trainer.max_epochs=1", *SMALL, "trainer.strategy=bogus", f"hydra.run.dir={run}",
-                cwd=tmp_path)  # fmt: skip
+    r = run_cli("resnet_exp.run", "trainer.max_epochs=1", *SMALL, "data.resize=20000", "logger.wandb.mode=disabled",
+                f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 1
     s = status(run)
-    assert s["status"] == "failed" and "bogus" in s["error"] and s["epoch"] is None
+    assert s["status"] == "failed" and "can't allocate memory" in s["error"]
+    assert not (run / "metrics.csv").exists()  # nothing trained
     assert f"{run}: {s['error']} (details in {run}/status.json)" in r.stdout + r.stderr
     assert f"  {run}: failed: {s['error']}" in r.stderr.splitlines()
 
