@@ -118,8 +118,8 @@ def check_parts(cfgs: list[DictConfig]) -> None:
 
     seen = set()
     for cfg in cfgs:
-        parts = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("optim", "scheduler", "trainer")}
-        key = repr(parts)
+        parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer")}
+        key = repr({k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()})
         if key in seen:
             continue
         seen.add(key)

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from omegaconf import OmegaConf
+
 from tests.conftest import ROOT, TINY, status
 
 
@@ -99,4 +101,28 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert table[0].split(" | ")[4] == f"{final_running:.2f}"
     assert remedies.count("(n=5)") == 15  # five paired comparisons, three measures each
     assert "Against ../block_order" not in remedies  # its runs are full size: another recipe
+    assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
+
+    # bf16_vs_fp32/run.sh pairs fp32 runs of today's default with these bf16 ones (the seed's step
+    # jobs only), here two seeds of them
+    env["BF16_RECORDS"] = str(kept)
+    env["EXPERIMENT_OVERRIDES"] += " seed=1,2"
+    script = ROOT / "experiments" / "bf16_vs_fp32" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fp32 = reports / "bf16_vs_fp32" / "jobs"
+    assert [(OmegaConf.load(fp32 / n / "config.yaml").trainer.precision, status(fp32 / n)["precision"])
+            for n in "01"] == [("32-true", "32-true")] * 2  # fmt: skip
+    assert OmegaConf.load(fp32 / "0" / "config.yaml").loss.reduction == "batch_size"  # the default, not named
+    text = (reports / "bf16_vs_fp32" / "equivalence.md").read_text()
+    assert f"Jobs: bf16 `{kept}` (jobs/1, jobs/3), fp32 `{fp32}` (jobs/0, jobs/1)" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| precise BN | 2 |", "| running averages | 2 |"))]
+    assert len(rows) == 2 and ("**Equivalent**" in text) != ("**Not shown equivalent**" in text)
+    bf16_final = float(list(csv.DictReader(open(kept / "1" / "metrics.csv")))[-1]["test/acc"]) * 100
+    fp32_final = float(list(csv.DictReader(open(fp32 / "0" / "metrics.csv")))[-1]["test/acc"]) * 100
+    assert f"| 1 | {bf16_final:.2f} / {fp32_final:.2f} |" in text
+    summary = list(csv.DictReader(open(reports / "bf16_vs_fp32" / "summary.csv")))
+    assert sorted((row["trainer.precision"], row["seed"]) for row in summary) == sorted(
+        [("auto", s) for s in "12345"] + [("32-true", s) for s in "12"]
+    )
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
