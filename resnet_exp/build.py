@@ -66,8 +66,8 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     """Build the parts whose arguments only their libraries can judge, on stand-ins, before any job
     starts and before anything is written: the optimizer (torch.optim's own checks, on one dummy
     parameter), the scheduler on it (stepped once, where ``step_size=0`` fails), and Lightning's
-    Trainer from ``trainer.*`` (writing nothing: no logger, no checkpoints). Raises PartRefused
-    naming the part and the library's own words."""
+    Trainer from ``trainer.*`` (on the CPU, writing nothing: no logger, no checkpoints; CUDA is not
+    started). Raises PartRefused naming the part and the library's own words."""
     import dataclasses
     import logging
     import tempfile
@@ -99,7 +99,7 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         except Exception as e:
             refuse("scheduler", scheduler, e.__cause__ or e)
     trainer = cfg["trainer"]
-    args = trainer_args(trainer)
+    args = plain(trainer)
     gpus = torch.cuda.is_available() and str(args.get("accelerator")) in ("auto", "gpu", "cuda")
     if args.get("sync_batchnorm") and not gpus:
         raise PartRefused(
@@ -115,7 +115,10 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         import pytorch_lightning as pl
 
         with tempfile.TemporaryDirectory() as scratch:
-            stand_in = {"enable_progress_bar": False, "enable_model_summary": False, "enable_checkpointing": False}
+            # on the CPU, in fp32: the stand-in must not start CUDA in this process (launchers fork
+            # the jobs from it), and the accelerator, devices and precision are checked already
+            stand_in = {"accelerator": "cpu", "devices": 1, "precision": "32-true", "enable_progress_bar": False,
+                        "enable_model_summary": False, "enable_checkpointing": False}  # fmt: skip
             pl.Trainer(**{**args, **stand_in}, logger=False, default_root_dir=scratch, use_distributed_sampler=False)
     except Exception as e:
         explicit = {k: v for k, v in trainer.items() if v is not None and v != lightning_defaults.get(k)}
