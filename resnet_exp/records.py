@@ -15,6 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 STATUS_FILE = "status.json"
+# A sweep directory's own record (sweep.py writes it): its W&B group, swept keys, job count, command.
+SWEEP_FILE = "sweep.yaml"
 METRICS_FILE = "metrics.csv"
 # A job that ended so is not run again when its sweep is: it would end the same way.
 FINISHED = ("completed", "diverged")
@@ -207,3 +209,16 @@ def read_metrics(job_dir: Path) -> list[dict[str, float]]:
         return []
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
+    """The sweep.yaml of ``sweep_dir`` as a dict, or None where there is none."""
+    path = Path(sweep_dir) / SWEEP_FILE
+    if not path.is_file():
+        return None
+    return OmegaConf.to_container(OmegaConf.load(path))
+
+
+def override_key(override: str) -> str:
+    """The key of a command-line override: ``+optim.bogus=1`` -> ``optim.bogus``."""
+    return override.split("=", 1)[0].lstrip("+~")

@@ -36,7 +36,16 @@ from scipy import stats
 
 from resnet_exp.config import FIRST_DEFAULTS, TrainerConfig
 from resnet_exp.console import python_command
-from resnet_exp.records import CONFIG_FILE, METRICS, NOT_RECIPE, flatten, implied_defaults, read_metrics, read_status
+from resnet_exp.records import (
+    CONFIG_FILE,
+    METRICS,
+    NOT_RECIPE,
+    flatten,
+    implied_defaults,
+    read_metrics,
+    read_status,
+    read_sweep,
+)
 
 
 class ReportError(Exception):
@@ -201,13 +210,31 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
             (p for p in d.iterdir() if (p / "config.yaml").is_file()),
             key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
         )
+        info = read_sweep(d) or {}
         if not found:
+            if info.get("jobs"):
+                raise ReportError(f"{d}: none of the sweep's {info['jobs']} jobs has started yet (its sweep.yaml lists them)")
             raise ReportError(
                 f"{d} is not a sweep directory: no job directories with a config.yaml in it "
                 "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
             )
         jobs += [read_job(p, f"{d.name}/{p.name}") for p in found]
+        # the jobs sweep.yaml lists that have no directory yet: not started, and said so
+        present = {p.name for p in found}
+        jobs += [
+            Job(f"{d.name}/{n}", d / str(n), {}, [], NOT_STARTED)
+            for n in range(info.get("jobs") or 0)
+            if str(n) not in present
+        ]
     return with_gained_keys(jobs)
+
+
+NOT_STARTED = "not started"
+
+
+def started(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that have a directory and a config (a sweep's jobs not started yet have neither)."""
+    return [j for j in jobs if j.status != NOT_STARTED]
 
 
 def with_gained_keys(jobs: list[Job]) -> list[Job]:
@@ -217,9 +244,10 @@ def with_gained_keys(jobs: list[Job]) -> list[Job]:
     e.g. ``loss.reduction=mean``), as resuming such a job does, so that it neither splits a group
     of equal recipes nor reads an old job as run with today's default. The keys whose default
     changed are filled in always, so that the report of old jobs alone names what they ran with."""
-    held = {*(k for j in jobs for k in j.config), *FIRST_DEFAULTS}
-    gained = {k: v for k, v in implied_defaults().items() if k in held and any(k not in j.config for j in jobs)}
-    for j in jobs:
+    ran = started(jobs)
+    held = {*(k for j in ran for k in j.config), *FIRST_DEFAULTS}
+    gained = {k: v for k, v in implied_defaults().items() if k in held and any(k not in j.config for j in ran)}
+    for j in ran:
         j.config = {**j.config, **{k: v for k, v in gained.items() if k not in j.config}}
     return jobs
 
@@ -732,6 +760,7 @@ def measures_note(groups: Sequence[Group]) -> list[str]:
 
 
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
+    everything, jobs = jobs, started(jobs)
     keys = swept_keys(jobs)
     groups = group_jobs(jobs, keys)
     shared = common_measures(groups)
@@ -745,7 +774,18 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]
     if len(seeds) > 1:
         lines.append(f"- `seed`: {', '.join(map(str, seeds))}")
-    if not keys and len(seeds) <= 1:
+    listed = [
+        (d, k, info["jobs"])
+        for d in sources
+        if isinstance(d, Path) and (info := read_sweep(d)) and info.get("jobs")
+        for k in info.get("swept") or []
+        if k not in keys and k != "seed"
+    ]
+    lines += [
+        f"- `{k}`: swept by `{d}` (its sweep.yaml lists {n} jobs), but only one value has a started job yet"
+        for d, k, n in listed
+    ]
+    if not keys and len(seeds) <= 1 and not listed:
         lines.append(f"- nothing: {plural(len(jobs), 'run')} of the same config, seed {seeds[0] if seeds else 'unset'}")
     lines.append("")
     lines += ["## Recipe held fixed", "", "| key | value |", "|---|---|"]
@@ -821,7 +861,7 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
                 f"| {c.a.label} | {c.b.label} | {'paired' if c.paired else 'Welch'} | "
                 f"{c.diff * 100:+.2f} | {ci} | {p} | {ph} | {c.sentence()} |"
             )
-    unfinished = [j for j in jobs if j.status != "completed"]
+    unfinished = [j for j in everything if j.status != "completed"]
     lines += ["", "## Jobs that did not complete", ""]
     if unfinished:
         lines += ["| job | status | last epoch | error |", "|---|---|---|---|"]
@@ -835,7 +875,7 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     has_signal = any(j.signal for j in jobs)
     lines += [
         "",
-        f"{plural(len(jobs), 'job')}; per-job numbers in `summary.csv`, curves in `curves.png`."
+        f"{plural(len(everything), 'job')}; per-job numbers in `summary.csv`, curves in `curves.png`."
         + (signal if has_signal else ""),
         "",
     ]
@@ -853,6 +893,8 @@ def glance(sweep_dir: Path) -> str:
         jobs = read_sweeps([sweep_dir])
     except ReportError:
         return ""
+    waiting = len(jobs) - len(started(jobs))
+    jobs = started(jobs)
     groups = group_jobs(jobs, swept_keys(jobs))
     width = max(len(g.label) for g in groups)
     lines = ["Final test accuracy (%), mean ± std over the completed runs:"]
@@ -863,6 +905,8 @@ def glance(sweep_dir: Path) -> str:
             value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
             values.append(f"{m} {value}")
         lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {'; '.join(values)}")
+    if waiting:
+        lines.append(f"  and {plural(waiting, 'job')} not started yet")
     command = f"{shlex.quote(python_command())} -m resnet_exp.report {shlex.quote(str(sweep_dir))}"
     lines.append(f"Full report (statistics, curves, every job): {command}")
     return "\n".join(lines)
@@ -871,7 +915,7 @@ def glance(sweep_dir: Path) -> str:
 def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> Path:
     text, groups = render(jobs, sources, title)
     out.mkdir(parents=True, exist_ok=True)
-    write_summary(jobs, swept_keys(jobs), out / "summary.csv")
+    write_summary(jobs, swept_keys(started(jobs)), out / "summary.csv")
     plot(groups, out / "curves.png")
     plot_signal(groups, out / "signal.png")
     (out / "report.md").write_text(text)

@@ -31,9 +31,16 @@ from omegaconf.errors import OmegaConfBaseException
 from resnet_exp.config import ConfigError, one_line_error, processes, validate, with_hint
 from resnet_exp.console import python_command
 from resnet_exp.ddp import global_rank
-from resnet_exp.records import JobError, describe, job_config, read_status, resume_plan
-
-SWEEP_FILE = "sweep.yaml"
+from resnet_exp.records import (
+    SWEEP_FILE,
+    JobError,
+    describe,
+    job_config,
+    override_key,
+    read_status,
+    read_sweep,
+    resume_plan,
+)
 
 
 def fail(message: str) -> None:
@@ -64,10 +71,6 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     parsed = OverridesParser.create().parse_overrides(overrides)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     return fixed, [o.input_line for o in parsed if o.is_sweep_override()]
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def swept_keys(jobs: list[list[str]]) -> list[str]:
@@ -325,11 +328,3 @@ def sweep_group(sweep_dir: Path) -> str:
     finally:
         tmp.unlink()
     return read_sweep(sweep_dir)["group"]
-
-
-def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
-    """The sweep.yaml of ``sweep_dir`` as a dict, or None where there is none."""
-    path = Path(sweep_dir) / SWEEP_FILE
-    if not path.is_file():
-        return None
-    return OmegaConf.to_container(OmegaConf.load(path))

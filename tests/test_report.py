@@ -379,3 +379,27 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
     old_group = "block.order=bn_after_add, evaluation.precise_bn_batches=0"
     assert f"| {old_group} | 3 | running averages | 82.00 ± 0.00 [" in text
     assert f"| {old_group} | 3 | precise BN |" not in text
+
+
+def test_a_half_finished_sweep_names_what_it_swept_and_the_jobs_not_started(tmp_path):
+    """sweep.yaml lists two jobs of block.order=post,pre and only the first has started: the report
+    says what the sweep sweeps, and lists the second job as not started, instead of "nothing swept"."""
+    from resnet_exp.report import glance
+
+    s = tmp_path / "sweep"
+    make_job(s, 0, "post", 1, [0.5, 0.8])
+    (s / "sweep.yaml").write_text(yaml.safe_dump({"group": "sweep-ab12", "swept": ["block.order"], "jobs": 2}))
+    text, groups = render(read_sweeps([s]), [s])
+    assert f"- `block.order`: swept by `{s}` (its sweep.yaml lists 2 jobs), but only one value has a started job yet" in text
+    assert "- nothing:" not in text
+    assert "| sweep/1 | not started | 0 |  |" in text and "2 jobs;" in text
+    assert [g.label for g in groups] == ["all jobs"] and [j.name for j in groups[0].jobs] == ["sweep/0"]
+    assert glance(s).splitlines()[2] == "  and 1 job not started yet"
+    assert report_main([str(s), "--out", str(tmp_path / "r")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
+    assert [(r["job"], r["status"]) for r in rows] == [("sweep/0", "completed"), ("sweep/1", "not started")]
+    assert list(rows[0])[:4] == ["job", "seed", "status", "epochs"]  # no key reads as swept
+    # none started at all: said in one line
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "sweep.yaml").write_text(yaml.safe_dump({"group": "g", "swept": [], "jobs": 3}))
+    assert report_main([str(tmp_path / "empty")]) == 2

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from resnet_exp.records import override_key, read_sweep
+
 
 class TrackingError(Exception):
     """W&B cannot answer; the message is one line and says what to do."""
@@ -24,8 +26,6 @@ def identity(overrides: list[str], sweep_dir: Path | None) -> tuple[str, str | N
     """A job's W&B run name and group. In a sweep: named after its values of the swept keys
     (``block.order=pre,seed=1``) in the sweep's group (``sweep.yaml``); alone: named after all its
     overrides, in no group."""
-    from resnet_exp.sweep import override_key, read_sweep
-
     if sweep_dir is None:
         return ",".join(overrides) or "default", None
     info = read_sweep(sweep_dir) or {"group": f"sweep-{Path(sweep_dir).name}", "swept": []}

@@ -1,0 +1,51 @@
+"""The architecture page's claim about imports: the package's modules import one another without a
+cycle, counting the imports made inside functions too."""
+
+from __future__ import annotations
+
+import ast
+
+from tests.conftest import ROOT
+
+
+def imports() -> dict[str, set[str]]:
+    """Each module of the package (``resnet_exp.sweep``) and the package modules it imports,
+    anywhere in its text."""
+    package = ROOT / "resnet_exp"
+    modules = {}
+    for path in package.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("resnet_exp"):
+                for alias in node.names:  # from resnet_exp import data: the module data
+                    target = f"{node.module}.{alias.name}"
+                    found.add(target if target in modules else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("resnet_exp")}
+        graph[name] = {t for t in found if t in modules and t != name and t != "resnet_exp"}
+    return graph
+
+
+def test_no_import_cycle_even_inside_functions():
+    graph = imports()
+    assert {"resnet_exp.sweep", "resnet_exp.report", "resnet_exp.tracking"} <= set(graph)
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            assert state.get(target) != "open", "import cycle: " + " -> ".join([*path, target])
+            if target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    # the light modules stay light: the config imports nothing of the package but, on one path, hardware
+    assert graph["resnet_exp.config"] <= {"resnet_exp.hardware"}
+    assert graph["resnet_exp.records"] <= {"resnet_exp.config"}
