@@ -155,7 +155,10 @@ def _prepare(
         pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
     )
     if wandb is not None and resume.epochs and cfg.logger.wandb.mode == "offline":
-        replay(wandb, job.dir, resume.rows)
+        try:  # W&B mirrors the checkpoint's rows: never the reason a job cannot go on
+            replay(wandb, job.dir, resume.rows)
+        except Exception as e:
+            log.warning("W&B could not be given the epochs before the resume (%s); metrics.csv has them", describe(e))
     job.record("running", resumed_after_epoch=resume.epochs)
     return trainer, module, datamodule, wandb
 

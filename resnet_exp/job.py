@@ -48,6 +48,7 @@ from resnet_exp.records import (
     describe,
     read_metrics,
     read_status,
+    set_aside,
     write_status,
 )
 
@@ -303,7 +304,14 @@ class Job:
         later ones from the file (a checkpoint written before its epoch's row was logged)."""
         rows = [r for r in (carried or []) if r.get("epoch", 0) <= epochs]
         have = {r.get("epoch") for r in rows}
-        rows += [r for r in read_metrics(self.dir) if r.get("epoch", 0) <= epochs and r.get("epoch") not in have]
+        try:
+            logged = read_metrics(self.dir)
+        except Exception as e:  # garbage in metrics.csv: a mirror of the checkpoint's rows
+            aside = set_aside(self.dir / METRICS_FILE)
+            log.warning("%s cannot be read (%s); kept as %s and rebuilt from the checkpoint",
+                        self.dir / METRICS_FILE, describe(e), aside)  # fmt: skip
+            logged = []
+        rows += [r for r in logged if r.get("epoch", 0) <= epochs and r.get("epoch") not in have]
         rows.sort(key=lambda r: r["epoch"])
         missing = sorted(set(range(1, epochs + 1)) - {int(r["epoch"]) for r in rows})
         if missing:

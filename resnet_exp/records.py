@@ -222,3 +222,16 @@ def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
 def override_key(override: str) -> str:
     """The key of a command-line override: ``+optim.bogus=1`` -> ``optim.bogus``."""
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged record or mirror to ``NAME.damaged`` (``NAME.damaged-2``, ... if taken), so
+    that nothing reads it again and nothing of it is lost; returns the new path."""
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.damaged")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{n}")
+    path.rename(aside)
+    return aside

@@ -40,6 +40,7 @@ from resnet_exp.records import (
     CONFIG_FILE,
     METRICS,
     NOT_RECIPE,
+    describe,
     flatten,
     implied_defaults,
     read_metrics,
@@ -164,19 +165,26 @@ def late_range(accs: Sequence[float], first_epoch: int | None = None) -> float:
 
 
 def read_job(path: Path, name: str) -> Job:
-    config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
-    config.update(presets(path))
+    """A job directory as a Job; one whose config.yaml or metrics.csv cannot be read is listed as
+    ``unreadable`` with the reason (and left out of the statistics), not a traceback."""
+    try:
+        config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
+        config.update(presets(path))
+        epochs = read_metrics(path)
+        signal = read_signal(path)
+    except Exception as e:  # a file edited by hand or cut short; a YAML tag OmegaConf refuses
+        return Job(name, path, {}, [], UNREADABLE, f"cannot be read: {describe(e)}")
     status = read_status(path)
     ran_with = ", ".join(str(status[k]) for k in ("precision", "pipeline") if status.get(k))
     return Job(
         name,
         path,
         config,
-        read_metrics(path),
+        epochs,
         status.get("status", "unknown"),
         status.get("error", ""),
         ran_with,
-        read_signal(path),
+        signal,
     )
 
 
@@ -229,12 +237,13 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
     return with_gained_keys(jobs)
 
 
-NOT_STARTED = "not started"
+NOT_STARTED, UNREADABLE = "not started", "unreadable"
 
 
 def started(jobs: Sequence[Job]) -> list[Job]:
-    """The jobs that have a directory and a config (a sweep's jobs not started yet have neither)."""
-    return [j for j in jobs if j.status != NOT_STARTED]
+    """The jobs with a config to report on: not a sweep's job that has not started yet (no
+    directory), nor one whose files cannot be read."""
+    return [j for j in jobs if j.status not in (NOT_STARTED, UNREADABLE)]
 
 
 def with_gained_keys(jobs: list[Job]) -> list[Job]:

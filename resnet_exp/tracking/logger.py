@@ -10,7 +10,7 @@ from typing import Any
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.console import CONSOLE_LOGGER, DETAILS_LOGGER
-from resnet_exp.records import METRICS, describe
+from resnet_exp.records import METRICS, describe, set_aside
 
 log = logging.getLogger(CONSOLE_LOGGER)
 details = logging.getLogger(DETAILS_LOGGER)
@@ -116,11 +116,15 @@ def epochs_recorded(job_dir: Path, run_id: str) -> set[float]:
     from resnet_exp.tracking.offline import read_run
 
     epochs: set[float] = set()
-    for run_dir in Path(job_dir).glob(f"wandb/offline-run-*-{run_id}"):
+    for run_dir in sorted(Path(job_dir).glob(f"wandb/offline-run-*-{run_id}")):
         try:
             epochs |= {float(h["epoch"]) for h in read_run(run_dir).history if "epoch" in h}
-        except (OSError, ValueError):  # a file cut short by the kill: what it holds is unknown
-            continue
+        except Exception as e:  # cut short by a kill, damaged, or a format this reader does not know
+            # W&B is a mirror of the checkpoint's rows: the file is set aside, named and kept, and
+            # the epochs it held are logged again to the continued run
+            aside = set_aside(run_dir)
+            log.warning("W&B's offline run %s cannot be read (%s); kept as %s, its epochs logged again", run_dir,
+                        describe(e), aside)  # fmt: skip
     return epochs
 
 
