@@ -140,8 +140,14 @@ STOPPED = {
 STABLE_LOSS = 2 * math.log(10)  # twice the loss of a uniform guess: far from the edge, on any CPU
 
 
-@pytest.mark.xdist_group("stopped-runs")
-@pytest.mark.parametrize("loader", list(STOPPED))
+def by_loader(*params: tuple) -> list:
+    """Parameters of the tests that stop a STOPPED command, grouped by that command (its last value):
+    the tests of one command run in one pytest-xdist worker, which makes its uninterrupted run once,
+    and the two commands' groups run side by side."""
+    return [pytest.param(*p, marks=pytest.mark.xdist_group(f"stopped-{p[-1]}")) for p in params]
+
+
+@pytest.mark.parametrize("loader", by_loader(*((loader,) for loader in STOPPED)))
 def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader):
     """With the default config's loader (the device pipeline) and with the torchvision DataLoader at
     its default 2 persistent worker processes, which fetch indices as soon as the loader is iterated."""
@@ -160,8 +166,7 @@ def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader)
     assert [by_epoch[e]["test/acc"] for e in (1, 2)] == [float(r["test/acc"]) for r in got]
 
 
-@pytest.mark.xdist_group("stopped-runs")
-@pytest.mark.parametrize(("signum", "loader"), [(signal.SIGTERM, "default"), (signal.SIGINT, "torchvision-workers")])
+@pytest.mark.parametrize(("signum", "loader"), by_loader((signal.SIGTERM, "default"), (signal.SIGINT, "torchvision-workers")))
 def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(
     tmp_path, data_dir, signum, loader
 ):
