@@ -83,6 +83,8 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
                     except Exception as e:
                         log.warning("W&B could not finish the run (%s)", describe(e))
             final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
+            if not final and job.resume.rows:  # resumed at its end (its record was lost): nothing trained now
+                final = {k: v for k, v in job.resume.rows[-1].items() if k in METRICS}
             attempt.completed(trainer.current_epoch, final)
     return final
 

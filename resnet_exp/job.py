@@ -43,6 +43,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from resnet_exp.records import (
     METRICS_FILE,
+    STATUS_FILE,
     JobBusy,
     JobError,
     describe,
@@ -251,6 +252,12 @@ class Job:
 
         self.fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": now(), **fields}
         previous = self.status
+        if previous.get("status") == "unknown" and self.writer:  # status.json cannot be read
+            aside = set_aside(self.dir / STATUS_FILE)
+            previous = {"wandb_id": self.wandb_run_on_disk()}
+            log.warning("%s cannot be read; kept as %s, the job goes on from its newest checkpoint%s",
+                        self.dir / STATUS_FILE, aside,
+                        f" and W&B run {previous['wandb_id']}" if previous["wandb_id"] else "")  # fmt: skip
         if previous.get("wandb_id") and "wandb_id" not in self.fields:
             self.fields["wandb_id"] = previous["wandb_id"]  # the W&B run it continues, kept until known
         self.record("running")
@@ -265,6 +272,12 @@ class Job:
         except BaseException as e:
             self.record("failed", error=describe(e), epoch=_safe(epoch), traceback=traceback.format_exc())
             raise
+
+    def wandb_run_on_disk(self) -> str | None:
+        """The id of the newest W&B offline run in the job's folder (``offline-run-TIME-ID``), for
+        a job whose status.json, which names it, was lost; None if there is none."""
+        runs = sorted(p.name for p in self.dir.glob("wandb/offline-run-*") if p.is_dir() and "." not in p.name)
+        return runs[-1].rsplit("-", 1)[-1] if runs else None
 
     def completed(self, epochs: int, final: dict[str, float]) -> None:
         self.record("completed", epochs=epochs, final=final, finished=now())

@@ -56,3 +56,25 @@ def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):
     assert "| sweep/1 | unreadable | 0 | cannot be read: ValueError: could not convert string to float: 'not a number' |" in text
     assert "| sweep/2 | unreadable | 0 | cannot be read: " in text
     assert "| all jobs | 1 | running averages | 80.00 (one run) |" in text  # the readable job alone
+
+
+def test_a_completed_job_whose_status_json_was_damaged_is_recorded_true_again(tmp_path, data_dir):
+    """Its record is set aside and rebuilt from the checkpoint: completed, with the final metrics it
+    ended with, in the same W&B run; nothing is trained again."""
+    job = tmp_path / "run"
+    args = ["resnet_exp.run", "trainer.max_epochs=1", "trainer.limit_train_batches=2", *SMALL,
+            "logger.wandb.mode=offline", f"hydra.run.dir={job}"]  # fmt: skip
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    before = status(job)
+    (job / "status.json").write_text('{"status": "comp')  # cut short
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    out = again.stdout + again.stderr
+    assert f"{job}/status.json cannot be read; kept as {job}/status.json.damaged" in out
+    assert f"and W&B run {before['wandb_id']}" in out
+    assert (job / "status.json.damaged").read_text() == '{"status": "comp'
+    after = status(job)
+    assert after["status"] == "completed" and after["final"] == before["final"] and after["final"]
+    assert after["wandb_id"] == before["wandb_id"]
+    assert [r["epoch"] for r in rows(job)] == ["1.0"]
+    assert {p.name.rsplit("-", 1)[-1] for p in job.glob("wandb/offline-run-*")} == {before["wandb_id"]}
