@@ -247,6 +247,11 @@ def one_line_error(e: BaseException) -> str:
 GROUPS_WITHOUT_KEYS = ("experiment", "hydra/launcher")
 
 
+def override_key(override: str) -> str:
+    """The key of a command-line override: ``+optim.bogus=1`` -> ``optim.bogus``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def _known_names() -> list[str]:
     """Every key of the schema, dotted (``block.order``), with the names of its groups and the
     groups that set no key of their own: what a command line may name."""
@@ -298,7 +303,7 @@ def with_hint(message: str, overrides: list[str]) -> str:
         return message
     name = found.group(1)
     near = nearest_name(name)
-    value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == name and "=" in o), None)
+    value = next((o.split("=", 1)[1] for o in overrides if "=" in o and override_key(o) == name), None)
     if near is None:
         where, names = _neighbours(name)
         return (

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_exp.config import override_key
+
 STATUS_FILE = "status.json"
 # A sweep directory's own record (sweep.py writes it): its W&B group, swept keys, job count, command.
 SWEEP_FILE = "sweep.yaml"
@@ -111,7 +113,7 @@ class Resume:
 
     def note(self, new: dict[str, Any]) -> str:
         """``loss.reduction=mean (the default now: batch_size), ...`` for the job's log."""
-        return ", ".join(f"{k}={_text(v)} (the default now: {_text(new.get(k, '(unset)'))})" for k, v in self.kept.items())
+        return ", ".join(f"{k}={_text(v)} (the default now: {_text(new.get(k, _UNSET))})" for k, v in self.kept.items())
 
 
 _UNSET = "(unset)"
@@ -124,11 +126,8 @@ def _text(value: Any) -> str:
 def explicit(key: str, overrides: list[str]) -> bool:
     """Whether the command line's ``overrides`` set ``key``: by name, or by choosing its config group
     (``optim=adamw`` sets every ``optim.*`` key)."""
-    for override in overrides:
-        name = override.split("=", 1)[0].lstrip("+~")
-        if key == name or key.startswith(f"{name}."):
-            return True
-    return False
+    names = {override_key(o) for o in overrides}
+    return any(key == name or key.startswith(f"{name}.") for name in names)
 
 
 def resume_plan(job_dir: Path, cfg: DictConfig, overrides: list[str] | None = None) -> Resume:
@@ -219,9 +218,6 @@ def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     return OmegaConf.to_container(OmegaConf.load(path))
 
 
-def override_key(override: str) -> str:
-    """The key of a command-line override: ``+optim.bogus=1`` -> ``optim.bogus``."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def set_aside(path: Path) -> Path:

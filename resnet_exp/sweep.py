@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from resnet_exp.config import ConfigError, one_line_error, processes, validate, with_hint
+from resnet_exp.config import ConfigError, one_line_error, override_key, processes, validate, with_hint
 from resnet_exp.console import python_command
 from resnet_exp.ddp import global_rank
 from resnet_exp.records import (
@@ -36,7 +36,6 @@ from resnet_exp.records import (
     JobError,
     describe,
     job_config,
-    override_key,
     read_status,
     read_sweep,
     resume_plan,

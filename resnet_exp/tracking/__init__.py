@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from resnet_exp.records import override_key, read_sweep
+from resnet_exp.config import override_key
+from resnet_exp.records import read_sweep
 
 
 class TrackingError(Exception):
