@@ -35,7 +35,7 @@ from resnet_exp.job import (
     checkpoint_callbacks,
 )
 from resnet_exp.module import Classifier, Diverged, DivergenceGuard
-from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, describe, flatten, job_config, keep_saved, resume_plan
+from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, atomic_write, describe, flatten, job_config, keep_saved, resume_plan
 from resnet_exp.signals import Signals, StopOnSignal
 from resnet_exp.tracking import identity
 from resnet_exp.tracking.logger import replay, wandb_logger
@@ -106,7 +106,7 @@ def _prepare(
         log.info("%s: resuming after %s from %s", job.dir, where, resume.checkpoint)
     config = plain(cfg)
     if first:
-        OmegaConf.save(OmegaConf.create(config), job.dir / CONFIG_FILE)
+        atomic_write(job.dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(config)))
     pl.seed_everything(cfg.seed, workers=True, verbose=first)
     keep_freed_memory()
     if cfg.compile:

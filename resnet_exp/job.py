@@ -10,7 +10,8 @@ host, process and times of the latest attempt. ``Job`` is its only writer:
 - **Resume.** A job found ``completed`` or ``diverged`` is skipped when its sweep runs again; any
   other resumes from its newest readable checkpoint (``last.ckpt`` at the end of every epoch,
   ``interrupted.ckpt`` from mid-epoch, else ``best.ckpt``); one that cannot be read is named and
-  passed over. Checkpoints are written atomically (``AtomicCheckpointIO``).
+  passed over. Checkpoints and records are written atomically and flushed to the disk
+  (``AtomicCheckpointIO``, ``records.atomic_write``): a kill or a full disk leaves the last good one.
 - **Records that do not lie.** Every checkpoint carries the rows of ``metrics.csv`` so far
   (``CheckpointRecords``), and a resume rewrites the file from them: each epoch once, none missing.
   Every attempt's end, whatever it is, lands in ``status.json`` (``Job.attempt``).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import io
 import logging
 import os
 import socket
@@ -49,7 +51,9 @@ from resnet_exp.records import (
     describe,
     read_metrics,
     read_status,
+    atomic_write,
     set_aside,
+    sync_dir,
     write_status,
 )
 
@@ -67,8 +71,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())  # on the disk before it takes the place of the last good one
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk is left no fuller
+            raise
+        sync_dir(path.parent)
 
 
 @dataclass
@@ -138,12 +150,11 @@ class JobMetrics(Logger):
             self.path.unlink(missing_ok=True)
             return
         keys = sorted(dict.fromkeys(k for row in self.rows for k in row))
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write(self.path, text.getvalue())
 
 
 def checkpoint_callbacks(folder: Path, monitor: str) -> list[ModelCheckpoint]:
@@ -261,6 +272,7 @@ class Job:
         if previous.get("wandb_id") and "wandb_id" not in self.fields:
             self.fields["wandb_id"] = previous["wandb_id"]  # the W&B run it continues, kept until known
         self.record("running")
+        self.clear_half_written()
         try:
             yield self
         except Diverged as e:
@@ -272,6 +284,14 @@ class Job:
         except BaseException as e:
             self.record("failed", error=describe(e), epoch=_safe(epoch), traceback=traceback.format_exc())
             raise
+
+    def clear_half_written(self) -> None:
+        """Remove the ``NAME.tmp`` files a killed attempt left half written (``atomic_write``): never
+        read, and a checkpoint's copy is as large as the checkpoint. Under the job's lock, so no
+        other writer is midway through one."""
+        if self.writer:
+            for tmp in [*self.dir.glob("*.tmp"), *(self.dir / CHECKPOINTS).glob("*.tmp")]:
+                tmp.unlink(missing_ok=True)
 
     def wandb_run_on_disk(self) -> str | None:
         """The id of the newest W&B offline run in the job's folder (``offline-run-TIME-ID``), for

@@ -5,9 +5,12 @@ checks, the report) need nothing heavier; ``job.py`` adds the job's life on top.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,18 +80,97 @@ def describe(e: BaseException) -> str:
 
 
 def read_status(job_dir: Path) -> dict[str, Any]:
+    """status.json as a dict ({} where there is none). A record that says ``running`` for a process
+    of this host that is gone (killed, or the machine restarted: nothing could record it) reads
+    ``stopped``, with what is known."""
     path = Path(job_dir) / STATUS_FILE
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
+        status = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
         return {"status": "unknown", "error": f"{path} cannot be read"}
+    if status.get("status") == "running" and status.get("host") == socket.gethostname() and _gone(status.get("pid")):
+        status = {
+            **status,
+            "status": "stopped",
+            "error": f"process {status['pid']} is gone without a record (killed, or the machine restarted); resume it",
+        }
+    return status
+
+
+def _gone(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, TypeError, ValueError):
+        return False  # alive under another user, or no pid recorded: not known to be gone
+    return False
 
 
 def write_status(job_dir: Path, **status: Any) -> None:
-    """Replace status.json atomically (a kill leaves the old or the new file, never half of one)."""
-    tmp = Path(job_dir) / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2) + "\n")
-    os.replace(tmp, Path(job_dir) / STATUS_FILE)
+    """Replace status.json atomically (a kill leaves the old or the new file, never half of one).
+    On a full disk, where no new file can be written, the record is written over the old one in the
+    space that file already holds (without its traceback if it would not fit): a job that fails
+    because the disk is full says so, instead of staying ``running`` with a dead process."""
+    path = Path(job_dir) / STATUS_FILE
+    text = json.dumps(status, indent=2) + "\n"
+    try:
+        atomic_write(path, text)
+    except OSError as e:
+        if e.errno not in FULL or not path.is_file():
+            raise
+        short = json.dumps({k: v for k, v in status.items() if k != "traceback"}, indent=2) + "\n"
+        for attempt in (text, short):
+            try:
+                _overwrite(path, attempt)
+                return
+            except OSError as again:
+                if again.errno not in FULL:
+                    raise
+        raise
+
+
+# The errors of a full disk or an exhausted quota.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` whole or not at all: into ``NAME.tmp`` beside it, flushed to the disk, then
+    moved over it in one step (and the move itself flushed). A kill or a full disk leaves the last
+    good file; the half-written copy is removed where the process lives to remove it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    sync_dir(path.parent)
+
+
+def sync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a file moved into it) to the disk, where the system allows it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _overwrite(path: Path, text: str) -> None:
+    """Write ``text`` over ``path``'s bytes in place (no new file, so no new space where it fits in
+    what the file holds): the last resort of a full disk."""
+    with open(path, "r+b") as f:
+        f.write(text.encode())
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

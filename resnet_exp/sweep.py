@@ -34,6 +34,7 @@ from resnet_exp.ddp import global_rank
 from resnet_exp.records import (
     SWEEP_FILE,
     JobError,
+    atomic_write,
     describe,
     job_config,
     read_status,
@@ -81,11 +82,32 @@ def swept_keys(jobs: list[list[str]]) -> list[str]:
     return [key for key, seen in values.items() if len(seen) > 1]
 
 
-def check_output(path: Path) -> None:
-    """Refuse an output directory that cannot be created or written, before anything is written."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+# How much longer than its job directory the longest path a job writes is: W&B's
+# ``wandb/offline-run-YYYYMMDD_HHMMSS-ID/logs/debug-internal.log`` (68), with room for more.
+LONGEST_INSIDE = 100
+
+
+def check_output(path: Path, inside: int = LONGEST_INSIDE) -> None:
+    """Refuse an output directory that cannot be created or written, or whose name or whose files'
+    paths (up to ``inside`` more characters) are too long for its file system, before anything is
+    written."""
+    existing = next(p for p in (path, *path.parents) if _exists(p))
+    if existing.is_dir():
+        name_max, path_max = (os.pathconf(existing, k) for k in ("PC_NAME_MAX", "PC_PATH_MAX"))
+        long = [part for part in path.absolute().parts if len(os.fsencode(part)) > name_max]
+        if long:
+            fail(
+                f"output directory {_short(path)} cannot be used: its part {_short(long[0])} is {len(os.fsencode(long[0]))} "
+                f"characters, more than the {name_max} a name may have here; choose a shorter one with "
+                "output_dir=DIR or hydra.sweep.dir=DIR"
+            )
+        length = len(os.fsencode(str(path.absolute())))
+        if length + inside >= path_max:
+            fail(
+                f"output directory {_short(path)} cannot be used: its path is {length} characters, and with "
+                f"the job's files beneath it (up to {inside} more) longer than the {path_max} a path may have here; "
+                "choose a shorter one with output_dir=DIR or hydra.sweep.dir=DIR"
+            )
     if not existing.is_dir():
         problem = "is not a directory"
     else:
@@ -99,6 +121,30 @@ def check_output(path: Path) -> None:
         f"output directory {path} cannot be used ({existing} {problem}); "
         "choose another with output_dir=DIR or hydra.sweep.dir=DIR"
     )
+
+
+def _short(path: Path | str) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]}"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long to look up
+        return False
+
+
+def check_subdir(sweep: DictConfig) -> None:
+    """Refuse a sweep whose jobs would not be its numbered folders: the sweep's checks, its resume
+    and its closing summary find each job at ``hydra.sweep.dir``/N."""
+    subdir = OmegaConf.to_container(sweep, resolve=False).get("subdir")
+    if subdir != "${hydra.job.num}":
+        fail(
+            f"hydra.sweep.subdir={subdir} is not supported: a sweep's jobs are its numbered folders "
+            "(hydra.sweep.subdir=${hydra.job.num}), where it resumes, checks and sums them up; "
+            "name the sweep with hydra.sweep.dir=DIR instead"
+        )
 
 
 def check_data(cfgs: list[DictConfig]) -> None:
@@ -284,7 +330,8 @@ class SweepCallback(Callback):
         fixed, swept = split_overrides(overrides)
         jobs = job_list(overrides) if basic else [fixed]
         sweep_dir = Path(config.hydra.sweep.dir)
-        check_output(sweep_dir)
+        check_subdir(config.hydra.sweep)
+        check_output(sweep_dir, inside=LONGEST_INSIDE + 1 + len(str(len(jobs))))  # + the job's number
         cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
         for num, (job, cfg) in enumerate(zip(jobs, cfgs)):
             where = f" (in job {' '.join(job)})" if len(jobs) > 1 else ""
@@ -305,9 +352,7 @@ class SweepCallback(Callback):
             jobs=len(jobs) if basic else None,
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
-        tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
-        OmegaConf.save(OmegaConf.create(info), tmp)
-        os.replace(tmp, sweep_dir / SWEEP_FILE)
+        atomic_write(sweep_dir / SWEEP_FILE, OmegaConf.to_yaml(OmegaConf.create(info)))
         print(f"Sweep directory: {sweep_dir} (to resume: {resume_command('hydra.sweep.dir', sweep_dir)})", flush=True)
 
 

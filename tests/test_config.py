@@ -237,6 +237,12 @@ def broken_data(tmp_path_factory, data_dir):
             "epoch (e.g. 0.1)",
         ),
         (["output_dir={broken}/file/out"], None),
+        (
+            ["-m", "seed=1,2", "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}}"],
+            "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}} is not supported: a sweep's jobs are its numbered "
+            "folders (hydra.sweep.subdir=${{hydra.job.num}}), where it resumes, checks and sums them up; name the "
+            "sweep with hydra.sweep.dir=DIR instead",
+        ),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, message):
@@ -256,6 +262,30 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
     else:
         assert line == "error: " + message.format(broken=broken_data)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_an_output_directory_too_long_for_the_file_system_is_one_line_before_any_work(tmp_path, multirun):
+    """A name longer than the file system allows, or a path that the job's files beneath it would
+    take past the longest path allowed, is refused as the directory is named, not as a traceback
+    from the first file written."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    head = ["-m", "seed=1,2"] if multirun else []
+    name = "n" * 300
+    r = run_cli("resnet_exp.run", *head, f"{key}={tmp_path}/{name}/out", cwd=tmp_path)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: output directory ") and line.endswith(
+        f"cannot be used: its part {'n' * 40}...{'n' * 20} is 300 characters, more than the 255 a name may have "
+        "here; choose a shorter one with output_dir=DIR or hydra.sweep.dir=DIR"
+    )
+    deep = Path(tmp_path, *["d" * 200] * 20)  # 4,000 characters and more
+    r = run_cli("resnet_exp.run", *head, f"{key}={deep}", cwd=tmp_path)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert f"cannot be used: its path is {len(str(deep))} characters, and with the job's files beneath it" in line
+    assert line.endswith("longer than the 4096 a path may have here; choose a shorter one with output_dir=DIR or hydra.sweep.dir=DIR")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_two_runs_started_in_the_same_second_get_different_directories(tmp_path):

@@ -1,14 +1,22 @@
 """Faults injected into a job's files: a damaged mirror (metrics.csv, W&B's offline file) is set
 aside, named and kept, and rebuilt from the checkpoint, never the reason a job cannot resume; a
-report over damaged files lists them in one line each instead of a traceback."""
+report over damaged files lists them in one line each instead of a traceback; a full disk (a small
+tmpfs) fails the job in its record, and it resumes once there is room; a kill during each file the
+job writes leaves a job that resumes and ends as if never killed."""
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
 
 from resnet_exp.report import main as report_main
 from resnet_exp.tracking.offline import read_run
-from tests.conftest import SMALL, rows, run_cli, start, status, wait_for_epoch
+from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
 def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir):
@@ -78,3 +86,109 @@ def test_a_completed_job_whose_status_json_was_damaged_is_recorded_true_again(tm
     assert after["wandb_id"] == before["wandb_id"]
     assert [r["epoch"] for r in rows(job)] == ["1.0"]
     assert {p.name.rsplit("-", 1)[-1] for p in job.glob("wandb/offline-run-*")} == {before["wandb_id"]}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MiB file system of its own (tmpfs), to be filled; unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill here ({mounted.stderr.strip()}); run the suite as root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk is full; returns it."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+    return filler
+
+
+def test_a_full_disk_fails_the_job_in_its_record_and_it_resumes_once_there_is_room(tmp_path, data_dir, small_disk):
+    """The disk fills during epoch 2: the job ends failed, its record says why (not ``running`` with
+    a dead process), its last good checkpoint and rows are intact and no half-written copy is
+    left; freed, the same command resumes it after epoch 1 and it completes with every epoch once."""
+    job = small_disk / "run"
+    args = ["resnet_exp.run", "trainer.max_epochs=3", "trainer.limit_train_batches=4", *SMALL, f"hydra.run.dir={job}"]
+    proc = start(args, tmp_path)
+    wait_for_epoch(job, proc, 1)
+    filler = fill(small_disk)
+    out, _ = proc.communicate()
+    assert proc.returncode == 1, out[-3000:]
+    assert f"error: {job}: OSError: [Errno 28] No space left on device (details in {job}/status.json)" in out
+    assert "Traceback" not in out
+    failed = status(job)
+    assert failed["status"] == "failed" and failed["error"] == "OSError: [Errno 28] No space left on device"
+    assert failed["epoch"] in (2, 3)
+    assert [r["epoch"] for r in rows(job)][0] == "1.0"
+    assert not list(job.glob("**/*.tmp"))  # a full disk left no fuller
+    filler.unlink()
+
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming after epoch" in resumed.stdout + resumed.stderr
+    assert status(job)["status"] == "completed"
+    assert [r["epoch"] for r in rows(job)] == ["1.0", "2.0", "3.0"]
+
+
+# Loaded first by every Python process started with it on PYTHONPATH: SIGKILL the process when it
+# moves its N-th finished copy of file NAME into place, with that copy cut to half (a kill in the
+# middle of writing it). The job's own writes go through os.replace (records.atomic_write, the
+# checkpoint writer), so each file it writes can be hit.
+KILL_AT_WRITE = """
+import os, signal
+name, n = os.environ["KILL_AT_WRITE"].rsplit(":", 1)
+seen = 0
+real = os.replace
+def replace(src, dst, *args, **kwargs):
+    global seen
+    if os.path.basename(os.fspath(dst)) == name:
+        seen += 1
+        if seen == int(n):
+            os.truncate(src, os.path.getsize(src) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+def test_a_kill_during_each_file_the_job_writes_leaves_a_job_that_ends_as_if_never_killed(tmp_path, data_dir):
+    """Killed while writing config.yaml, then epoch 1's metrics.csv row, then its last.ckpt (best.ckpt
+    has the same writer), then the final ``completed`` record, the job resumes each time and ends
+    with the rows of a twin never killed, recorded completed, with no half-written file left."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(textwrap.dedent(KILL_AT_WRITE))
+    common = ["resnet_exp.run", "trainer.max_epochs=2", "trainer.limit_train_batches=3", *SMALL]
+    twin = tmp_path / "twin"
+    assert run_cli(*common, f"hydra.run.dir={twin}", cwd=tmp_path).returncode == 0
+    job = tmp_path / "job"
+    args = [*common, f"hydra.run.dir={job}"]
+    for write in ("config.yaml:1", "metrics.csv:1", "last.ckpt:1", "status.json:3"):
+        killed = run_cli(*args, cwd=tmp_path, env={"PYTHONPATH": str(inject), "KILL_AT_WRITE": write})
+        assert killed.returncode == -signal.SIGKILL, (write, killed.stderr[-3000:])
+        name = write.split(":")[0]
+        (tmp,) = job.glob(f"**/{name}.tmp")  # killed midway through this file
+        if (job / "status.json").is_file():
+            assert json.loads((job / "status.json").read_text())["status"] == "running"  # the last good record
+    assert len(rows(job)) == 2  # the last kill hit the completed record: both epochs were trained
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert status(job)["status"] == "completed"
+    final = {k: status(job)["final"][k] for k in RESULTS}
+    assert final == {k: status(twin)["final"][k] for k in RESULTS}
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(job)] == [
+        {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(twin)
+    ]
+    assert not list(job.glob("**/*.tmp"))

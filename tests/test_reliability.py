@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from resnet_exp.console import python_command
+from resnet_exp.records import read_status
 from resnet_exp.tracking.offline import read_run
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
@@ -114,6 +115,9 @@ def stop_in_epoch_2_and_resume(
     stopped_output, _ = proc.communicate()
     assert proc.returncode != 0
     status_when_stopped = status(job)
+    if signum == signal.SIGKILL:  # its record says running; read, it says the process is gone
+        read = read_status(job)
+        assert read["status"] == "stopped" and f"process {proc.pid} is gone without a record" in read["error"]
     resumed = run_cli(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     got, want = rows(job), rows(UNINTERRUPTED[tuple(common)])
