@@ -92,14 +92,17 @@ def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
 
 
 # A few batches of the real data: enough to exercise every path in seconds on a CPU. Loader and
-# console settings are the default config's (the progress bar shows only on a terminal).
+# console settings are the default config's (the progress bar shows only on a terminal). Both
+# evaluations run, as by default, precise BN over as few batches as the test set's (its default, 40,
+# would be most of each epoch's work here).
 TINY = (
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=2",
     "data.batch_size=16",
     "diagnostics.probe_size=16",
+    "evaluation.precise_bn_batches=2",
 )
 # A few more batches, with the default config's loader settings (data.num_workers is left alone).
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "diagnostics.probe_size=16")
+SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "diagnostics.probe_size=16", "evaluation.precise_bn_batches=2")
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")

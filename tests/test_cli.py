@@ -32,7 +32,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
-    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *TINY, f"output_dir={tmp_path}/out", cwd=tmp_path)
+    tiny = [o for o in TINY if not o.startswith("evaluation.")]  # the user's command: evaluation as by default
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *tiny, f"output_dir={tmp_path}/out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(EPOCH_LINE.findall(r.stdout + r.stderr)) == 2
     # The console: the sweep's directory, each job's, one line per epoch, the results at a glance;

@@ -8,6 +8,7 @@
 #   experiments/bf16_vs_fp32/run.sh [RUNS_DIR]     (sweep: RUNS_DIR/bf16_vs_fp32_seed_step)
 source "$(dirname "$0")/../common.sh"
 bf16=${BF16_RECORDS:-$here/../seed_gap/jobs}
+restore_records bf16_vs_fp32_seed_step  # the jobs an earlier machine completed (jobs/), if any
 sweep bf16_vs_fp32_seed_step block.order=post seed=1,2,3,4,5 trainer.precision=32-true  # today's defaults otherwise
 keep_records bf16_vs_fp32_seed_step
 mkdir -p "$out"
