@@ -3,8 +3,8 @@
 During training each BatchNorm keeps running averages of its batches' statistics with momentum
 0.1, about the last ten batches, while the weights move under them; evaluated with those averages,
 a network can score well below what the same weights reach with statistics that match them. Before
-each evaluation ``recompute`` resets the running statistics and averages them, cumulatively and
-with equal weight, over a fixed set of training batches, under ``no_grad``: the weights, the
+each evaluation ``recompute`` (torch's ``update_bn``) resets the running statistics and averages
+them, cumulatively and with equal weight, over a fixed set of training batches, under ``no_grad``: the weights, the
 gradients and the training data's order are not touched, only what evaluation normalises with.
 The run evaluates the same weights with the running averages it replaced too (``running_statistics``,
 logged as ``test/acc_running``), so each epoch pairs the two on identical weights; training goes on
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 # The batches it averages over: drawn once with this seed from the training images.
 PRECISE_BN_SEED = 2_2017
@@ -39,21 +40,9 @@ def running_statistics(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.named_buffers() if k.rpartition(".")[0] in names}
 
 
-@torch.no_grad()
 def recompute(net: nn.Module, batches: list[torch.Tensor]) -> None:
     """Replace every BatchNorm's running mean and variance by their cumulative average over
-    ``batches`` (float images in the network's input layout), the network in train mode."""
-    norms = batch_norms(net)
-    momenta = [bn.momentum for bn in norms]
-    was_training = net.training
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: every batch counts the same
-    net.train()
-    try:
-        for x in batches:
-            net(x)
-    finally:
-        for bn, momentum in zip(norms, momenta):
-            bn.momentum = momentum
-        net.train(was_training)
+    ``batches`` (float images in the network's input layout), the network in train mode, under
+    ``no_grad``: torch's ``update_bn`` (momentum None for the pass, each BatchNorm's momentum and
+    the network's mode put back after it)."""
+    update_bn(batches, net)
