@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_exp.config import processes  # noqa: F401  (what a run's processes are: the config says)
+from resnet_exp.internals import relaunches_processes
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -50,8 +51,7 @@ def single_run_command(trainer: pl.Trainer, job_dir: Path, overrides: list[str])
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
-    launcher = getattr(trainer.strategy, "launcher", None)
-    relaunches = type(launcher).__name__ == "_SubprocessScriptLauncher" and trainer.world_size > 1
+    relaunches = relaunches_processes(trainer)
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     environ, argv = dict(os.environ), list(sys.argv)
     run_dir = hydra.run.dir if relaunches and hydra is not None else None

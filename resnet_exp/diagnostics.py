@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import logging
 import os
 import time
@@ -32,11 +33,18 @@ from torch import nn
 
 from resnet_exp.blocks import ResidualUnit
 from resnet_exp.console import DETAILS_LOGGER
+from resnet_exp.records import atomic_write
 
 details = logging.getLogger(DETAILS_LOGGER)
 
 SIGNAL_FILE = "signal.csv"
 COLUMNS = ("epoch", "kind", "name", "depth", "act_std", "input_grad_norm", "weight_grad_norm")
+
+
+def _whole(row: dict[str, Any]) -> bool:
+    """A row of signal.csv written whole (a kill while appending can leave the last one cut short)."""
+    return all(row.get(k) not in (None, "") for k in COLUMNS) and str(row["epoch"]).isdigit()
+
 # The probe's images: drawn once with this seed from the training images every run trains on.
 PROBE_SEED = 1_2016
 
@@ -131,9 +139,13 @@ class SignalPropagation(pl.Callback):
         if self.path is not None:
             kept = []
             if keep_epochs and self.path.is_file():
-                with open(self.path, newline="") as f:
-                    kept = [row for row in csv.DictReader(f) if int(row["epoch"]) <= keep_epochs]
-            self._write(kept, mode="w")
+                with open(self.path, newline="", errors="replace") as f:
+                    kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["epoch"]) <= keep_epochs]
+            text = io.StringIO(newline="")  # a resume's start: the rows kept, replaced whole
+            writer = csv.DictWriter(text, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept)
+            atomic_write(self.path, text.getvalue())
 
     def _write(self, rows: list[dict[str, Any]], mode: str = "a") -> None:
         new = mode == "w" or not self.path.is_file()
@@ -185,7 +197,7 @@ class SignalPropagation(pl.Callback):
                 pass
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.current_epoch == 0 and trainer.fit_loop.epoch_loop.batch_progress.current.processed == 0:
+        if trainer.current_epoch == 0 and trainer.global_step == 0:
             self.measure(trainer, module, 0)  # at initialisation (not again on a resume)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:

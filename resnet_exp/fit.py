@@ -25,6 +25,7 @@ from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
 from resnet_exp.ddp import global_rank, single_run_command
 from resnet_exp.diagnostics import SignalPropagation
 from resnet_exp.hardware import keep_freed_memory
+from resnet_exp.internals import inductor_default_cache_dir
 from resnet_exp.job import (
     CHECKPOINTS,
     INTERRUPTED_CKPT,
@@ -171,12 +172,8 @@ def use_compile_cache(directory: Path) -> None:
     with TORCHINDUCTOR_CACHE_DIR. (Importing torch sets that variable to its temporary default.)
     The environment is the one way torch takes this setting; set for this process, as every job of
     it shares the one cache."""
-    try:
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-        default = os.path.abspath(default_cache_dir())
-    except ImportError:
-        default = None
+    default = inductor_default_cache_dir()
+    default = os.path.abspath(default) if default else None
     current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if current is None or os.path.abspath(current) == default:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)

@@ -43,6 +43,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from resnet_exp.internals import checkpoint_progress
 from resnet_exp.records import (
     METRICS_FILE,
     STATUS_FILE,
@@ -98,15 +99,14 @@ class Resume:
 def _progress(ckpt: dict[str, Any], name: str) -> tuple[int, int]:
     """(whole epochs, batches of the next epoch) that a checkpoint holds: the project's own record
     of it (``CheckpointRecords``). Checkpoints written before that record existed are read from
-    Lightning's loop state, the one place that reads Lightning's checkpoint layout: a checkpoint
-    saved at the end of a training batch (interrupted.ckpt) holds that batch processed but not yet
-    completed."""
+    Lightning's loop state (``internals.checkpoint_progress``): a checkpoint saved at the end of a
+    training batch (interrupted.ckpt) holds that batch processed but not yet completed."""
     if "progress" in ckpt:
         return int(ckpt["progress"]["epochs"]), int(ckpt["progress"]["batches"])
-    batches = int(ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"])
-    if name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of epoch ckpt["epoch"]
-        return int(ckpt["epoch"]) + 1, 0
-    return int(ckpt["epoch"]), batches
+    epoch, batches = checkpoint_progress(ckpt)
+    if name != INTERRUPTED_CKPT or batches == 0:  # saved at the end of that epoch
+        return epoch + 1, 0
+    return epoch, batches
 
 
 class JobMetrics(Logger):

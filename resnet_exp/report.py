@@ -299,14 +299,19 @@ def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
 
 def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
     """The W&B offline runs (``offline-run-*``) found under ``dirs``, read from their .wandb files."""
-    found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir())
+    # (a run set aside as damaged, ``offline-run-*.damaged``, is left out: its job logged it again)
+    found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir() and "." not in p.name)
     if not found:
         raise ReportError(f"no W&B offline runs (offline-run-*) under {', '.join(map(str, dirs))}")
     from resnet_exp.tracking.offline import read_run
 
     jobs = []
     for run_dir in found:
-        run = read_run(run_dir)
+        try:
+            run = read_run(run_dir)
+        except Exception as e:  # cut short, damaged, or a format this reader does not know (DecodeError)
+            jobs.append(Job(run_dir.name, run_dir, {}, [], UNREADABLE, f"cannot be read: {describe(e)}"))
+            continue
         state = "running" if run.exit_code is None else "finished" if run.exit_code == 0 else "failed"
         jobs.append(job_from_wandb(run.name, run_dir, run.config, run.history, state))
     return with_gained_keys(jobs)

@@ -49,3 +49,14 @@ def test_no_import_cycle_even_inside_functions():
     # the light modules stay light: the config imports nothing of the package but, on one path, hardware
     assert graph["resnet_exp.config"] <= {"resnet_exp.hardware"}
     assert graph["resnet_exp.records"] <= {"resnet_exp.config"}
+
+
+def test_only_the_internals_module_reaches_into_the_libraries():
+    """Lightning's, torch's and W&B's private names appear in ``internals.py`` alone (W&B's offline
+    files are read in ``tracking/offline.py``, through W&B's own protobuf definitions)."""
+    private = ("_SubprocessScriptLauncher", "batch_progress", "torch._inductor", "._wandb_init", "fit_loop")
+    for path in (ROOT / "resnet_exp").rglob("*.py"):
+        if path.name == "internals.py":
+            continue
+        text = path.read_text()
+        assert not [p for p in private if p in text], path

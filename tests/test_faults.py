@@ -33,6 +33,11 @@ def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir)
     (job / "metrics.csv").write_bytes(garbage)
     (wandb_file,) = job.glob("wandb/offline-run-*/run-*.wandb")
     wandb_file.write_bytes(wandb_file.read_bytes()[:64] + b"\xff" * 4096)  # a protobuf no reader can parse
+    # a report from W&B's files lists the damaged run in one line
+    assert report_main(["--wandb-offline", str(job), "--out", str(tmp_path / "r")]) == 0
+    assert f"| {wandb_file.parent.name} | unreadable | 0 | cannot be read: DecodeError: " in (
+        tmp_path / "r" / "report.md"
+    ).read_text()
 
     resumed = run_cli(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -48,6 +53,8 @@ def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir)
     (continued,) = job.glob("wandb/offline-run-*[!d]")  # the run W&B continued, with every epoch
     history = [h for h in read_run(continued).history if "test/acc" in h]
     assert sorted(h["epoch"] for h in history) == [1, 2]
+    assert report_main(["--wandb-offline", str(job), "--out", str(tmp_path / "r2")]) == 0  # the set-aside run left out
+    assert "unreadable" not in (tmp_path / "r2" / "report.md").read_text()
 
 
 def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):

@@ -10,6 +10,7 @@ from typing import Any
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from resnet_exp.console import CONSOLE_LOGGER, DETAILS_LOGGER
+from resnet_exp.internals import drop_wandb_init_argument
 from resnet_exp.records import METRICS, describe, set_aside
 
 log = logging.getLogger(CONSOLE_LOGGER)
@@ -94,10 +95,7 @@ class SafeWandbLogger(WandbLogger):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # Lightning always hands wandb.init an ``anonymous`` key (None when unset), and W&B 0.31 warns
-        # on the console that the setting has no effect, once per job. The one internal this class
-        # touches: the arguments Lightning keeps for wandb.init.
-        self._wandb_init.pop("anonymous", None)
+        drop_wandb_init_argument(self, "anonymous")  # W&B's console warning that it has no effect
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self.failed:
