@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import io
 import logging
 import os
 import time
@@ -33,7 +32,7 @@ from torch import nn
 
 from resnet_exp.blocks import ResidualUnit
 from resnet_exp.console import DETAILS_LOGGER
-from resnet_exp.records import atomic_write
+from resnet_exp.records import write_csv
 
 details = logging.getLogger(DETAILS_LOGGER)
 
@@ -141,11 +140,7 @@ class SignalPropagation(pl.Callback):
             if keep_epochs and self.path.is_file():
                 with open(self.path, newline="", errors="replace") as f:
                     kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["epoch"]) <= keep_epochs]
-            text = io.StringIO(newline="")  # a resume's start: the rows kept, replaced whole
-            writer = csv.DictWriter(text, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(kept)
-            atomic_write(self.path, text.getvalue())
+            write_csv(self.path, COLUMNS, kept)  # a resume's start: the rows kept, replaced whole
 
     def _write(self, rows: list[dict[str, Any]], mode: str = "a") -> None:
         new = mode == "w" or not self.path.is_file()

@@ -23,9 +23,7 @@ A job whose saved config differs from the new one is refused, unless the user fo
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
-import io
 import logging
 import os
 import socket
@@ -52,9 +50,9 @@ from resnet_exp.records import (
     describe,
     read_metrics,
     read_status,
-    atomic_write,
     set_aside,
     sync_dir,
+    write_csv,
     write_status,
 )
 
@@ -150,11 +148,7 @@ class JobMetrics(Logger):
             self.path.unlink(missing_ok=True)
             return
         keys = sorted(dict.fromkeys(k for row in self.rows for k in row))
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write(self.path, text.getvalue())
+        write_csv(self.path, keys, self.rows)
 
 
 def checkpoint_callbacks(folder: Path, monitor: str) -> list[ModelCheckpoint]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import io
 import json
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -151,6 +153,15 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             tmp.unlink()
         raise
     sync_dir(path.parent)
+
+
+def write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """A CSV file with a header and ``rows``, written whole or not at all (``atomic_write``)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(fieldnames))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue())
 
 
 def sync_dir(folder: Path) -> None:
