@@ -85,6 +85,10 @@ def route_library_logs() -> None:
                 logger.removeHandler(handler)
         logger.propagate = True
     logging.captureWarnings(True)
+    # A library's log file that cannot be written (W&B's debug.log on a full disk) must not print
+    # "--- Logging error ---" and a traceback on the console: the job's own record says what failed.
+    # Python's documented switch for it; it silences only failures of the logging itself.
+    logging.raiseExceptions = False
     # A deprecation inside Lightning's own code, printed once per job.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     # The job directory holds Hydra's files when a logger opens it, and metrics are logged once per
