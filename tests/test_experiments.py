@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from tests.conftest import RESULTS, ROOT, TINY, status
 
 
-def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):
+def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     env = {
         **os.environ,
@@ -44,15 +45,16 @@ def test_bf16_vs_fp32_script_runs_block_order_first_resumes_and_pairs_the_seeds(
     assert all(status(block_order / str(n))["status"] == "completed" for n in range(4))
     assert [status(fp32 / str(n))["precision"] for n in range(2)] == ["32-true"] * 2
     # each experiment's report in its own folder; the comparison pairs block_order's post seeds 1-2
-    assert (reports / "block_order" / "report.md").is_file() and (reports / "block_order" / "curves.png").is_file()
-    # each experiment keeps its own sweep's records (no checkpoints), and block_order's report is made from them
-    for name, sweep, jobs in (("block_order", "block_order", 4), ("bf16_vs_fp32_full_step", "bf16_vs_fp32", 2)):
+    full = reports / "block_order_full_step"
+    assert (full / "report.md").is_file() and (full / "curves.png").is_file()
+    # each experiment keeps its own sweep's records (no checkpoints), and block_order_full_step's report is made from them
+    for name, sweep, jobs in (("block_order_full_step", "block_order", 4), ("bf16_vs_fp32_full_step", "bf16_vs_fp32", 2)):
         kept = reports / name / "jobs"
         assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == sorted(str(n) for n in range(jobs))
         for n in range(jobs):
             assert (kept / str(n) / "metrics.csv").read_bytes() == (runs / sweep / str(n) / "metrics.csv").read_bytes()
             assert not (kept / str(n) / "checkpoints").exists()
-    assert f"Read from: `{reports / 'block_order' / 'jobs'}`" in (reports / "block_order" / "report.md").read_text()
+    assert f"Read from: `{full / 'jobs'}`" in (full / "report.md").read_text()
     summary = list(csv.DictReader(open(reports / "bf16_vs_fp32_full_step" / "summary.csv")))
     assert sorted((row["trainer.precision"], row["seed"]) for row in summary) == sorted(
         (p, s) for p in ("auto", "32-true") for s in "12"
@@ -145,3 +147,34 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert out.count("completed before: skipped") == 1
     assert (tmp_path / "runs2" / "bf16_vs_fp32_seed_step" / "1" / "checkpoints" / "last.ckpt").is_file()
     assert results() == first  # the same seed on the same CPU
+
+    # block_order/run.sh trains pre and pairs it with those fp32 post jobs; identity_mappings/run.sh
+    # trains the other three orderings and reports all five, beside He et al.'s Table 2
+    env["POST_RECORDS"] = str(fp32)
+    script = ROOT / "experiments" / "block_order" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pre = reports / "block_order" / "jobs"
+    assert [OmegaConf.load(pre / n / "config.yaml").block.order for n in "01"] == ["pre", "pre"]
+    summary = list(csv.DictReader(open(reports / "block_order" / "summary.csv")))
+    assert sorted((row["block.order"], row["seed"]) for row in summary) == [("post", "1"), ("post", "2"), ("pre", "1"), ("pre", "2")]
+    text = (reports / "block_order" / "report.md").read_text()
+    assert "| block.order=post | block.order=pre | paired |" in text
+
+    env["PRE_RECORDS"] = str(pre)
+    script = ROOT / "experiments" / "identity_mappings" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    others = runs / "identity_mappings_seed_step"
+    trained = [(OmegaConf.load(others / str(n) / "config.yaml").block.order, status(others / str(n))["status"]) for n in range(6)]
+    assert trained == [(o, "completed") for o in ("bn_after_add", "relu_before_add", "relu_only_pre") for _ in "12"]
+    summary = list(csv.DictReader(open(reports / "identity_mappings" / "summary.csv")))
+    assert len(summary) == 10 and {row["block.order"] for row in summary} == {
+        "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre"}  # fmt: skip
+    table = (reports / "identity_mappings" / "he_table.md").read_text()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| `")]
+    assert [row[0] for row in rows] == ["| `post`", "| `bn_after_add`", "| `relu_before_add`", "| `relu_only_pre`", "| `pre`"]
+    assert [row[2] for row in rows] == ["6.61", "8.17", "7.84", "6.71", "6.37"] and [row[4] for row in rows] == ["2"] * 5
+    post_error = np.mean([100 * (1 - float(r["final_precise_bn"])) for r in summary if r["block.order"] == "post"])
+    assert rows[0][5].startswith(f"{post_error:.2f} ± ") and "Kendall's tau" in table and "Incomplete" not in table
+    assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The seed's ablation at full size: post vs pre, seeds 1-5, the whole recipe (10 epochs, all 60,000
-# training images, the test set after every epoch) on the default path, then its report here.
-#   experiments/block_order/run.sh [RUNS_DIR]      (sweep: RUNS_DIR/block_order; see ../common.sh)
+# The project's question under the seed's recipe (today's default: the seed's step, test accuracy
+# with precise BN and with the running averages): post vs pre at full size, seeds 1-5, fp32, paired
+# by seed. The post arm is ../bf16_vs_fp32's fp32 jobs (the same config: post, seeds 1-5, today's
+# defaults, trainer.precision=32-true), reused from its kept records (POST_RECORDS: another folder
+# of such jobs instead); this script trains pre.
+#   experiments/block_order/run.sh [RUNS_DIR]     (sweep: RUNS_DIR/block_order_seed_step)
+# fp32 is named so that the runs count whatever bf16's equivalence decides (a CPU without native
+# bf16 runs fp32 under precision=auto as well).
 source "$(dirname "$0")/../common.sh"
-sweep block_order block.order=post,pre seed=1,2,3,4,5 trainer.precision=auto "${full_step[@]}"  # the fast path (bf16 on this CPU)
-keep_records block_order  # the report is made from the kept records, so it can be made again without the runs
-report "$out/jobs" --title "post vs pre, full size, 5 seeds"
+post=${POST_RECORDS:-$here/../bf16_vs_fp32/jobs}
+restore_records block_order_seed_step  # the jobs an earlier machine completed (jobs/), if any
+sweep block_order_seed_step block.order=pre seed=1,2,3,4,5 trainer.precision=32-true  # today's defaults otherwise
+keep_records block_order_seed_step
+report "$post" "$out/jobs" --where block.order=post,pre --where trainer.precision=32-true \
+    --title "post vs pre under the seed's recipe, full size, fp32"

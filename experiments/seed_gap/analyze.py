@@ -2,7 +2,7 @@
 
     python experiments/seed_gap/analyze.py [--block-order DIR] [--remedies DIR] [--probe FILE] [--mxnet DIR]
 
-1. ``--block-order``: the swing of test accuracy in each full-size run of ../block_order (its jobs'
+1. ``--block-order``: the swing of test accuracy in each full-size run of ../block_order_full_step (its jobs'
    records): the largest fall from one epoch to the next, and the range over epochs 5-10.
 2. ``--probe``: ``bn_probe.py``'s lines: each run's final test accuracy with BatchNorm's running
    averages and with statistics recomputed over 40 training batches, same weights.
@@ -10,7 +10,7 @@
    the seed's step scaling (``loss.reduction=batch_size``), each evaluated every epoch with the
    running averages (``test/acc_running``, what the default recipe reports) and with precise BN
    (``test/acc``) on the same weights; paired by seed. With ``--block-order``, also whether the
-   default arm reproduces ../block_order's runs of the same seeds.
+   default arm reproduces ../block_order_full_step's runs of the same seeds.
 4. ``--mxnet``: ``mxnet_seed.py``'s JSON files: the seed's own code, run here.
 
 Differences are paired (mean, 95% t-interval, p of the paired t-test), in points. A section
@@ -76,7 +76,7 @@ def swing_section(block_order: Path) -> None:
     if not runs:
         return
     print("## How much test accuracy swings, over 5 seeds per ordering\n")
-    print("Per full-size run of ../block_order (its jobs' records), in points: the largest fall of test")
+    print("Per full-size run of ../block_order_full_step (its jobs' records), in points: the largest fall of test")
     print("accuracy from one epoch to the next, and its range (max - min) over epochs 5-10.\n")
     print("| job | ordering | seed | final | largest drop | range over epochs 5-10 |")
     print("|---|---|---|---|---|---|")
@@ -191,13 +191,13 @@ def same_recipe(a: dict, b: dict) -> bool:
 
 
 def reproduction(pairs: dict, configs: dict, block_order: Path) -> None:
-    """The default arm's running-average curve against ../block_order's run of the same seed and recipe."""
+    """The default arm's running-average curve against ../block_order_full_step's run of the same seed and recipe."""
     theirs = {(c["block"]["order"], c["seed"]): (curve(p, "test/acc"), c) for p, c in jobs(block_order)}
     rows = [(k, v["mean"]["running"], theirs[k][0]) for k, v in sorted(pairs.items())
             if k in theirs and same_recipe(configs[k], theirs[k][1])]  # fmt: skip
     if not rows:
         return
-    print("Against ../block_order's runs of the same seeds (same recipe, running averages), epoch by epoch:\n")
+    print("Against ../block_order_full_step's runs of the same seeds (same recipe, running averages), epoch by epoch:\n")
     print("| ordering | seed | epochs with the same test accuracy (to 0.01 point) | largest difference |")
     print("|---|---|---|---|")
     for (order, seed), a, b in rows:
@@ -247,7 +247,7 @@ def mxnet_section(mxnet: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--block-order", type=Path, help="../block_order's jobs (kept records or its sweep)")
+    parser.add_argument("--block-order", type=Path, help="../block_order_full_step's jobs (kept records or its sweep)")
     parser.add_argument("--probe", type=Path, help="bn_probe.py's output")
     parser.add_argument("--remedies", type=Path, help="the remedies sweep (or its kept records)")
     parser.add_argument("--mxnet", type=Path, help="the folder of mxnet_seed.py's JSON files")

@@ -3,7 +3,7 @@
 #   experiments/seed_gap/run.sh [RUNS_DIR]
 #  1. The remedies at full size: post, seeds 1-5, trained as the default recipe (loss.reduction=mean)
 #     and with the seed's step scaling (loss.reduction=batch_size: the last, partial batch takes a
-#     96/256 step), on the fast path ../block_order ran on; every epoch each evaluates the test set
+#     96/256 step), on the fast path ../block_order_full_step ran on; every epoch each evaluates the test set
 #     with precise BN (evaluation.precise_bn_batches=40, test/acc) and, on the same weights, with the
 #     running averages (test/acc_running: what the default recipe reports).
 #     Then step_probe.py: from each run's final checkpoint, an 11th epoch, test accuracy after each
@@ -11,12 +11,12 @@
 #  2. The seed's own code in MXNet (mxnet_seed.py: post, seed 1, with the seed's step and with our
 #     full step for the partial batch) and our training step against MXNet's (step_check.py). MXNet lives in a venv of its own: MXNET_PYTHON, or RUNS_DIR/mxnet-venv
 #     made by mxnet_env.sh (from PyPI). SEED_GAP_MXNET=0 leaves this step out.
-#  3. bn_probe.py on ../block_order's final checkpoints, where RUNS_DIR holds its runs (its output,
+#  3. bn_probe.py on ../block_order_full_step's final checkpoints, where RUNS_DIR holds its runs (its output,
 #     bn_probe.txt, is committed: the probe runs once per sweep).
-#  4. analyze.py: analysis.md, from the kept records (../block_order/jobs, jobs/, mxnet/).
+#  4. analyze.py: analysis.md, from the kept records (../block_order_full_step/jobs, jobs/, mxnet/).
 source "$(dirname "$0")/../common.sh"
 sweep seed_gap_remedies block.order=post seed=1,2,3,4,5 loss.reduction=mean,batch_size \
-    trainer.precision=auto evaluation.precise_bn_batches=40  # the fast path, as ../block_order
+    trainer.precision=auto evaluation.precise_bn_batches=40  # the fast path, as ../block_order_full_step
 keep_records seed_gap_remedies
 # An 11th epoch of each run, step by step at its end (step_probe.py): once, at full size
 # (SEED_GAP_PROBE=0 leaves it out: it trains whole epochs whatever the overrides say).
@@ -53,5 +53,5 @@ if [ -d "${block_order[0]}/checkpoints" ] && [ "$(cat "$out/bn_probe.txt" 2>/dev
     mv "$out/bn_probe.txt.part" "$out/bn_probe.txt"
 fi
 
-"$python" "$here/analyze.py" --block-order "$here/../block_order/jobs" --probe "$out/bn_probe.txt" \
+"$python" "$here/analyze.py" --block-order "$here/../block_order_full_step/jobs" --probe "$out/bn_probe.txt" \
     --remedies "$out/jobs" --mxnet "$out/mxnet" > "$out/analysis.md"
