@@ -33,11 +33,11 @@ data: install
 		echo "Fashion-MNIST: $(DATA_DIR)"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
-		$(BIN)/python -c "from resnet_exp.data import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
+		$(BIN)/python -c "from resnet_exp.data.fashion_mnist import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
 	elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
 		sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; \
 	else \
-		$(BIN)/python -c "from resnet_exp.data import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
+		$(BIN)/python -c "from resnet_exp.data.fashion_mnist import locate; print('Fashion-MNIST:', locate(None, '~/.cache/resnet-exp'))"; \
 	fi
 
 test: data

@@ -40,7 +40,8 @@ from torchvision import transforms
 
 from resnet_exp.build import build, network, trainer_args
 from resnet_exp.config import ConfigError, load_config
-from resnet_exp.data import SPLITS, DataError, check, idx_file, locate, raw_bytes
+from resnet_exp.data import DataError
+from resnet_exp.data.fashion_mnist import check, idx_file, locate, raw_bytes, SPLITS
 from resnet_exp.hardware import keep_freed_memory, uses_gpu
 from resnet_exp.module import synced_clock
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from resnet_exp.resnet import network  # noqa: F401  (the network of a config: build.network)
 
 if TYPE_CHECKING:
-    from resnet_exp.data import FashionMNISTDataModule
+    from resnet_exp.data.module import FashionMNISTDataModule
     from resnet_exp.module import Classifier
 
 
@@ -25,7 +25,7 @@ def plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def datamodule(cfg: Mapping[str, Any]) -> FashionMNISTDataModule:
     """The data module of ``data.*``, shuffling from ``seed``."""
-    from resnet_exp.data import FashionMNISTDataModule
+    from resnet_exp.data.module import FashionMNISTDataModule
 
     return FashionMNISTDataModule(**cfg["data"], seed=cfg["seed"])
 

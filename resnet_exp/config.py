@@ -6,7 +6,7 @@ Hydra merges ``conf/`` onto the ``Config`` schema below, so a mistyped key or a 
 type fails at composition. ``validate`` checks what types cannot (choices, ranges, what the data
 and the Trainer would refuse later) and raises ``ConfigError`` with one line that names the bad
 value and the valid choices. The components take their choices from here (``blocks.py`` implements
-exactly ``ORDERINGS``, ``data.py`` exactly ``PIPELINES``, ...), so each rule is written once.
+exactly ``ORDERINGS``, ``data/module.py`` exactly ``PIPELINES``, ...), so each rule is written once.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the processes:
   and its own directory. After the job, ``single_run_command`` also puts back the environment and
   closes the process group, so that the sweep's next job starts its own processes.
 
-Each process reads its shard of the data (``resnet_exp.data``), ``data.batch_size`` is the batch of
+Each process reads its shard of the data (``resnet_exp.data.sampling``), ``data.batch_size`` is the batch of
 all processes together (the recipe's 256 stays 256), and metrics are reduced over the processes.
 """
 

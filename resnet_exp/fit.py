@@ -21,7 +21,8 @@ from pytorch_lightning.loggers import Logger
 
 from resnet_exp.build import build, plain, trainer_args
 from resnet_exp.console import CONSOLE_LOGGER, progress_bar
-from resnet_exp.data import FashionMNISTDataModule, resolve_pipeline
+from resnet_exp.data.module import FashionMNISTDataModule
+from resnet_exp.data.pipelines import resolve_pipeline
 from resnet_exp.ddp import global_rank, single_run_command
 from resnet_exp.diagnostics import SignalPropagation
 from resnet_exp.hardware import keep_freed_memory

@@ -131,7 +131,8 @@ def environment(data_root: str | None) -> tuple[dict, list[str]]:
         except Exception:
             info[name] = None
     try:
-        from resnet_exp.data import DataError, check
+        from resnet_exp.data import DataError
+        from resnet_exp.data.fashion_mnist import check
 
         info["data"] = str(check(data_root, "~/.cache/resnet-exp", download=False))
     except DataError as e:

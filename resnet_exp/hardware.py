@@ -3,7 +3,7 @@
 
 The fast path (measured with ``python -m resnet_exp.bench``): bf16 autocast where the hardware
 computes bfloat16 natively (CUDA GPUs that have it; CPUs with AVX512-BF16 or AMX-BF16), the network
-and batches in channels_last layout (``module.py``, ``data.py``), the data set resized once on the
+and batches in channels_last layout (``module.py``, ``data/pipelines.py``), the data set resized once on the
 training device (``data.pipeline=auto``), and on Linux an allocator that keeps freed memory.
 """
 

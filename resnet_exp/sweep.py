@@ -149,12 +149,13 @@ def check_subdir(sweep: DictConfig) -> None:
 
 def check_data(cfgs: list[DictConfig]) -> None:
     """Find and check the data set of every distinct data config, before any job starts."""
-    from resnet_exp import data  # torch: only once the configs are known to be good
+    from resnet_exp.data import DataError
+    from resnet_exp.data.fashion_mnist import check  # torch: only once the configs are known to be good
 
     for root, cache_dir, download in dict.fromkeys((c.data.root, c.data.cache_dir, c.data.download) for c in cfgs):
         try:
-            data.check(root, cache_dir, download)
-        except data.DataError as e:
+            check(root, cache_dir, download)
+        except DataError as e:
             fail(str(e))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from resnet_exp.data import DEBIAN_DIR, missing_files
+from resnet_exp.data.fashion_mnist import DEBIAN_DIR, missing_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,6 +4,8 @@ cycle, counting the imports made inside functions too."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 from tests.conftest import ROOT
 
@@ -49,6 +51,18 @@ def test_no_import_cycle_even_inside_functions():
     # the light modules stay light: the config imports nothing of the package but, on one path, hardware
     assert graph["resnet_exp.config"] <= {"resnet_exp.hardware"}
     assert graph["resnet_exp.records"] <= {"resnet_exp.config"}
+    # the data wing's face hands on the error alone; its rooms import the face, never one another upward
+    assert graph["resnet_exp.data"] == set()
+    assert graph["resnet_exp.data.fashion_mnist"] == {"resnet_exp.data"}
+    assert graph["resnet_exp.data.module"] >= {"resnet_exp.data.fashion_mnist", "resnet_exp.data.pipelines", "resnet_exp.data.sampling"}
+
+
+def test_the_front_door_loads_no_torch():
+    """What the CLI checks before any work (the config schema, the records, the data error) loads
+    without torch or Lightning, so that bad input is refused in a second."""
+    code = "import sys, resnet_exp.config, resnet_exp.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
 
 
 def test_only_the_internals_module_reaches_into_the_libraries():

@@ -308,7 +308,7 @@ def test_fp32_is_the_default_and_auto_picks_bf16_where_the_hardware_has_it():
     here, independently of torch) include avx512_bf16 or amx_bf16, fp32 on other CPUs; an explicit
     precision is kept. data.pipeline=auto: the device pipeline, on the CPU too."""
     from resnet_exp.build import trainer_args
-    from resnet_exp.data import resolve_pipeline
+    from resnet_exp.data.pipelines import resolve_pipeline
     from resnet_exp.hardware import cpu_has_native_bf16
 
     cfg = compose_config([])

@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from resnet_exp import data
-from resnet_exp.data import DataError, FashionMNISTDataModule, load_split, locate
+from resnet_exp.data import DataError, fashion_mnist
+from resnet_exp.data.fashion_mnist import load_split, locate
+from resnet_exp.data.module import FashionMNISTDataModule
+from resnet_exp.data.pipelines import resize_transform
 
 
 def test_real_files_load_and_check(data_dir):
@@ -54,7 +56,7 @@ def test_same_seed_same_batches(data_dir):
 def test_pixels_match_torchvision_pil_pipeline(data_dir):
     """The textbook path: PIL image, transforms.Resize(96), ToTensor."""
     images, _ = load_split(data_dir, "test")
-    ours = data.resize_transform(96)
+    ours = resize_transform(96)
     reference = transforms.Compose([transforms.Resize(96), transforms.ToTensor()])
     for i in (0, 1, 4242):
         a = ours(images[i].unsqueeze(0))
@@ -127,7 +129,7 @@ def test_label_out_of_range_is_named(plain_copy):
 
 
 def test_nothing_found_says_what_was_tried(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     with pytest.raises(DataError) as err:
         locate(None, str(tmp_path / "cache"), download=False)
     message = str(err.value)
@@ -143,13 +145,13 @@ def test_cache_directory_is_used_when_debian_is_absent(data_dir, tmp_path, monke
     raw.mkdir(parents=True)
     for gz in data_dir.glob("*.gz"):
         shutil.copy(gz, raw)
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     assert locate(None, str(tmp_path / "cache"), download=False) == raw
 
 
 def test_epoch_shuffle_depends_on_seed_and_epoch_alone():
     """A resumed run must see epoch e in the same order as a run that got there in one go."""
-    from resnet_exp.data import EpochShuffle
+    from resnet_exp.data.sampling import EpochShuffle
 
     def order(seed, epoch, fresh=True):
         s = EpochShuffle(1000, seed)
@@ -168,7 +170,7 @@ def test_epoch_shuffle_depends_on_seed_and_epoch_alone():
 def test_processes_read_disjoint_shards_that_make_up_the_one_process_batches():
     """With DDP, process r takes positions r, r + world, ... of the epoch's permutation: batch b of all
     processes together holds exactly the samples of batch b of the one-process run, none twice."""
-    from resnet_exp.data import EpochShuffle, Shard
+    from resnet_exp.data.sampling import EpochShuffle, Shard
 
     n, seed, batch = 1000, 5, 24
     for epoch in (0, 3):
@@ -198,13 +200,13 @@ def test_processes_read_disjoint_shards_that_make_up_the_one_process_batches():
 
 
 def single_epoch_shard(n: int, seed: int, rank: int, world: int) -> list[int]:
-    from resnet_exp.data import EpochShuffle
+    from resnet_exp.data.sampling import EpochShuffle
 
     return list(EpochShuffle(n, seed))[: n - n % world][rank::world]
 
 
 def test_the_batch_is_split_over_the_processes_or_refused():
-    from resnet_exp.data import per_process_batch
+    from resnet_exp.data.sampling import per_process_batch
 
     assert per_process_batch(256, 1) == 256 and per_process_batch(256, 4) == 64
     with pytest.raises(DataError, match=r"^data.batch_size=256 cannot be split evenly over 3 processes; choose a"):
@@ -215,7 +217,7 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
     """pipeline=device (the data set resized once on the device, batches gathered there) gives the
     batches of the torchvision DataLoader path: the same samples in the same order, pixels within one
     grey level; and exactly the batches that resizing each batch on its own would give."""
-    from resnet_exp.data import DeviceBatches, resize_batch
+    from resnet_exp.data.pipelines import DeviceBatches, resize_batch
 
     def module(pipeline):
         dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=3, pipeline=pipeline)
@@ -244,7 +246,7 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
 
 
 def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(data_dir):
-    from resnet_exp.data import validation_split
+    from resnet_exp.data.sampling import validation_split
 
     train, val = validation_split(60_000, 5_000)
     assert len(train) == 55_000 and len(val) == 5_000
@@ -271,7 +273,7 @@ def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(da
 def test_images_resized_when_first_needed_equal_the_set_resized_at_once(data_dir):
     """On the CPU the device pipeline resizes each image when a batch first needs it; the batches
     are those of the whole set resized at once (as on a GPU), whatever the order of the requests."""
-    from resnet_exp.data import ResizedImages, resize_all
+    from resnet_exp.data.pipelines import resize_all, ResizedImages
 
     images = load_split(data_dir, "test")[0][:3000]
     at_once = resize_all(images, 96)

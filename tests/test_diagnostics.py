@@ -45,7 +45,7 @@ def test_measures_match_a_hand_computation_on_a_tiny_network():
 
 
 def test_the_probe_batch_is_the_same_images_for_every_job(data_dir):
-    from resnet_exp.data import FashionMNISTDataModule
+    from resnet_exp.data.module import FashionMNISTDataModule
 
     idx = probe_indices(60_000, 256)
     assert torch.equal(idx, probe_indices(60_000, 256)) and len(set(idx.tolist())) == 256

@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from resnet_exp.config import compose_config
-from resnet_exp.data import EpochShuffle, load_split, resize_batch
+from resnet_exp.data.fashion_mnist import load_split
+from resnet_exp.data.pipelines import resize_batch
+from resnet_exp.data.sampling import EpochShuffle
 from resnet_exp.resnet import ResNet
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
