@@ -32,11 +32,10 @@ from torch import nn
 
 from resnet_exp.blocks import ResidualUnit
 from resnet_exp.console import DETAILS_LOGGER
-from resnet_exp.records import write_csv
+from resnet_exp.records import SIGNAL_FILE, write_csv
 
 details = logging.getLogger(DETAILS_LOGGER)
 
-SIGNAL_FILE = "signal.csv"
 COLUMNS = ("epoch", "kind", "name", "depth", "act_std", "input_grad_norm", "weight_grad_norm")
 
 

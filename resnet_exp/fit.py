@@ -28,8 +28,6 @@ from resnet_exp.diagnostics import SignalPropagation
 from resnet_exp.hardware import keep_freed_memory
 from resnet_exp.internals import inductor_default_cache_dir
 from resnet_exp.job import (
-    CHECKPOINTS,
-    INTERRUPTED_CKPT,
     AtomicCheckpointIO,
     CheckpointRecords,
     Job,
@@ -37,7 +35,7 @@ from resnet_exp.job import (
     checkpoint_callbacks,
 )
 from resnet_exp.module import Classifier, Diverged, DivergenceGuard
-from resnet_exp.records import CONFIG_FILE, FINISHED, METRICS, atomic_write, describe, flatten, job_config, keep_saved, resume_plan
+from resnet_exp.records import CHECKPOINTS, CONFIG_FILE, FINISHED, INTERRUPTED_CKPT, METRICS, atomic_write, describe, flatten, job_config, keep_saved, resume_plan
 from resnet_exp.signals import Signals, StopOnSignal
 from resnet_exp.tracking import identity
 from resnet_exp.tracking.logger import replay, wandb_logger

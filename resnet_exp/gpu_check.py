@@ -40,7 +40,8 @@ from pathlib import Path
 # What the proof needs besides torch (the GPU machine has torch, Lightning and the scientific
 # stack; the rest comes as wheels, experiments/gpu_check/wheels.sh).
 NEEDED = ("hydra", "omegaconf", "wandb", "pytest", "hydra_plugins.hydra_joblib_launcher", "pytorch_lightning")
-# Where the sweeps' files go in the folder: what a report needs, and no checkpoints.
+# Where the sweeps' files go in the folder: what a report needs, and no checkpoints. Spelled here, not
+# taken from records.py: this module runs before the wheels it installs (omegaconf among them) are there.
 KEPT = ("config.yaml", "metrics.csv", "status.json", "run.log", ".hydra/hydra.yaml")
 
 

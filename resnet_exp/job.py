@@ -43,6 +43,11 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from resnet_exp.internals import checkpoint_progress
 from resnet_exp.records import (
+    BEST_CKPT,
+    CHECKPOINTS,
+    INTERRUPTED_CKPT,
+    LAST_CKPT,
+    LOCK_FILE,
     METRICS_FILE,
     STATUS_FILE,
     JobBusy,
@@ -58,9 +63,6 @@ from resnet_exp.records import (
 
 log = logging.getLogger("resnet_exp")
 
-LOCK_FILE = ".lock"
-CHECKPOINTS = "checkpoints"
-LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

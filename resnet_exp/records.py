@@ -28,6 +28,12 @@ METRICS_FILE = "metrics.csv"
 # A job that ended so is not run again when its sweep is: it would end the same way.
 FINISHED = ("completed", "diverged")
 CONFIG_FILE = "config.yaml"
+# The rest of a job directory (the job's run.log is named by conf/hydra/job_logging): signal
+# propagation per unit (diagnostics.py), the job's lock and its checkpoints (job.py).
+SIGNAL_FILE = "signal.csv"
+LOCK_FILE = ".lock"
+CHECKPOINTS = "checkpoints"
+LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
 # Keys that say where a job's files go and how it runs or reports, not what it computes: they may
 # differ on a resume, and a report leaves them out of the recipe.
 NOT_RECIPE = (

@@ -40,6 +40,7 @@ from resnet_exp.records import (
     CONFIG_FILE,
     METRICS,
     NOT_RECIPE,
+    SIGNAL_FILE,
     describe,
     flatten,
     implied_defaults,
@@ -190,7 +191,7 @@ def read_job(path: Path, name: str) -> Job:
 
 def read_signal(job_dir: Path) -> list[dict[str, Any]]:
     """A job's signal.csv (signal propagation per unit and stage), numbers as floats; [] if none."""
-    path = Path(job_dir) / "signal.csv"
+    path = Path(job_dir) / SIGNAL_FILE
     if not path.is_file():
         return []
     with open(path, newline="") as f:
@@ -215,7 +216,7 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
         if not d.is_dir():
             raise ReportError(f"{d} is not a directory; give the directory of a sweep (outputs/sweeps/...)")
         found = sorted(
-            (p for p in d.iterdir() if (p / "config.yaml").is_file()),
+            (p for p in d.iterdir() if (p / CONFIG_FILE).is_file()),
             key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
         )
         info = read_sweep(d) or {}

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from resnet_exp.config import config_path, one_line_error, with_hint
 from resnet_exp.console import CONSOLE_LOGGER, route_library_logs
-from resnet_exp.records import JobBusy, describe
+from resnet_exp.records import STATUS_FILE, JobBusy, describe
 
 log = logging.getLogger(CONSOLE_LOGGER)
 
@@ -42,7 +42,7 @@ def main(cfg: DictConfig) -> float | None:
         log.warning("%s", e)
         return None
     except Exception as e:
-        log.error("%s: %s (details in %s)", job_dir, describe(e), job_dir / "status.json")
+        log.error("%s: %s (details in %s)", job_dir, describe(e), job_dir / STATUS_FILE)
         return None
     return final.get("test/acc")
 
