@@ -108,12 +108,12 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         )
     if processes(trainer) != 1:  # DDP: its processes are started by the job itself (ddp.py)
         return
+    import pytorch_lightning as pl  # first: importing it sets its logger's level
+
     quiet = logging.getLogger("pytorch_lightning")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the Trainer's set-up messages belong to the job's log, later
     try:
-        import pytorch_lightning as pl
-
         with tempfile.TemporaryDirectory() as scratch:
             # on the CPU, in fp32: the stand-in must not start CUDA in this process (launchers fork
             # the jobs from it), and the accelerator, devices and precision are checked already
