@@ -161,7 +161,8 @@ def _prepare(
             replay(wandb, job.dir, resume.rows)
         except Exception as e:
             log.warning("W&B could not be given the epochs before the resume (%s); metrics.csv has them", describe(e))
-    job.record("running", resumed_after_epoch=resume.epochs)
+    job.fields["resumed_after_epoch"] = resume.epochs  # kept by the attempt's every record, its last included
+    job.record("running")
     return trainer, module, datamodule, wandb
 
 

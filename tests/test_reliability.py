@@ -158,6 +158,8 @@ def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader)
     job, stopped, _, resumed = stop_in_epoch_2_and_resume(STOPPED[loader], tmp_path, signal.SIGKILL)
     assert stopped["status"] == "running"  # killed: nothing had a chance to say otherwise
     assert "resuming after epoch 1 from" in resumed or "batches of epoch 2" in resumed
+    # the record of the attempt that completed it says where that attempt began
+    assert (status(job)["status"], status(job)["resumed_after_epoch"]) == ("completed", 1)
     got = rows(job)
     # W&B continues the same run and ends with every epoch once, even those its helper process had
     # not yet written to disk when the job was killed.
