@@ -19,6 +19,8 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
+from resnet_exp.report import Estimate
+
 # He et al. 2016, "Identity Mappings in Deep Residual Networks", Table 2: ResNet-110 on CIFAR-10,
 # test error (%), the units of Fig. 4 (a)-(e).
 HE_ET_AL = {
@@ -40,14 +42,7 @@ def errors(rows: list[dict[str, str]], column: str) -> dict[str, list[float]]:
 
 
 def cell(values: list[float]) -> str:
-    if not values:
-        return "no completed run"
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return f"{mean:.2f} (n=1)"
-    std = float(np.std(values, ddof=1))
-    half = stats.t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values))
-    return f"{mean:.2f} ± {std:.2f} [{mean - half:.2f}, {mean + half:.2f}]"
+    return Estimate.of(values).text(digits=2) if values else "no completed run"
 
 
 def ranks(values: dict[str, float]) -> dict[str, int]:
