@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from resnet_exp.data.fashion_mnist import DEBIAN_DIR, missing_files
+# One intra-op thread per process, set before torch is imported, for this process and every command
+# the tests run: the suite runs two workers, each starting commands, on as few as two cores, and two
+# processes that each spread their ops over every core oversubscribe them (with torch's default,
+# the suite took 35% longer). A test that needs the default count says so (``DEFAULT_THREADS``).
+# OMP_NUM_THREADS set by whoever runs the suite wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from resnet_exp.data.fashion_mnist import DEBIAN_DIR, missing_files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,21 +45,26 @@ def data_dir() -> Path:
     return DEBIAN_DIR
 
 
-def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a command the tests run: W&B offline and quiet, no credentials."""
+# For ``env=``: the command spreads its ops over every core, as torch does by default.
+DEFAULT_THREADS: dict[str, str | None] = {"OMP_NUM_THREADS": None}
+
+
+def cli_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of a command the tests run: W&B offline and quiet, no credentials, one
+    intra-op thread (see above); a key given None in ``env`` is removed."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
     full_env.pop("WANDB_API_KEY", None)
     full_env.update(env or {})
-    return full_env
+    return {k: v for k, v in full_env.items() if v is not None}
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m <args>`` in a subprocess, as a user would, and wait for it to end (no time
     limit: a busy machine is slow, not wrong)."""
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=cli_env(env), capture_output=True, text=True)
 
 
-def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start(args: list[str], cwd: Path, env: dict[str, str | None] | None = None) -> subprocess.Popen:
     """Start ``python -m <args>`` without waiting; its stdout and stderr together in ``.stdout``."""
     return subprocess.Popen(
         [sys.executable, "-m", *args],

@@ -128,6 +128,20 @@ def test_label_out_of_range_is_named(plain_copy):
         load_split(plain_copy, "test")
 
 
+def test_a_file_changed_after_it_was_read_is_read_again(plain_copy):
+    """A process reads each split once (the check before a sweep and each job's set-up share it),
+    and hands out copies; a file replaced or rewritten since is read and checked again."""
+    images, labels = load_split(plain_copy, "test")
+    images[0] = 0  # a copy: the next caller gets the file's pixels
+    assert int(load_split(plain_copy, "test")[0][0].sum()) > 0
+    path = plain_copy / "t10k-labels-idx1-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[8 + 7] = 10
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=rf"{path}: label 10 at index 7 is outside 0-9"):
+        load_split(plain_copy, "test")
+
+
 def test_nothing_found_says_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     with pytest.raises(DataError) as err:

@@ -8,6 +8,7 @@ label range) before use, and an error names the file that fails.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 import tempfile
@@ -108,12 +109,22 @@ def load_split(directory: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]
         if path is None:
             raise DataError(f"{directory}: no {stem} or {stem}.gz")
         files.append(path)
-    images = read_idx(files[0], IMAGE_MAGIC, s.count)
-    labels = read_idx(files[1], LABEL_MAGIC, s.count)
+    stamp = tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in (f.stat() for f in files))
+    images, labels = _read_checked(files[0], files[1], s.count, stamp)
+    return images.clone(), labels.clone()
+
+
+@functools.lru_cache(maxsize=len(SPLITS))
+def _read_checked(images_file: Path, labels_file: Path, count: int, stamp: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split's two files, read and checked once per process while they stay the same files
+    (``stamp``: inode, size, modification time): the check before a sweep and each job's set-up
+    read them once between them. Copies go out; a file that fails is read again next time."""
+    images = read_idx(images_file, IMAGE_MAGIC, count)
+    labels = read_idx(labels_file, LABEL_MAGIC, count)
     bad = (labels < 0) | (labels >= len(CLASSES))
     if bad.any():
         raise DataError(
-            f"{files[1]}: label {int(labels[bad][0])} at index {int(bad.nonzero()[0])} is outside 0-{len(CLASSES) - 1}"
+            f"{labels_file}: label {int(labels[bad][0])} at index {int(bad.nonzero()[0])} is outside 0-{len(CLASSES) - 1}"
         )
     return images, labels
 
