@@ -2,7 +2,8 @@
 speed of the framework's default path against the textbook torchvision pipeline, in one process,
 on the same network, batch size and learning rate.
 
-- **reference**: torchvision's ``FashionMNIST`` with ``Resize(96)`` and ``ToTensor()`` in a
+- **reference**: torchvision's own data set class (``reference_dataset`` of the data set's files
+  module) with ``Resize(96)`` and ``ToTensor()`` in a
   ``DataLoader`` with 4 workers, the model in fp32, a plain PyTorch training loop (no Lightning).
 - **framework**: what ``python -m resnet_exp.run`` trains with, built by the same code from the
   same config (``KEY=VALUE`` overrides apply to both where they name the network, the batch size
@@ -40,34 +41,18 @@ from torchvision import transforms
 
 from resnet_exp.build import build, network, trainer_args
 from resnet_exp.config import ConfigError, load_config
-from resnet_exp.data import DataError
-from resnet_exp.data.fashion_mnist import check, idx_file, locate, raw_bytes, SPLITS
+from resnet_exp.data import DataError, files
 from resnet_exp.hardware import keep_freed_memory, uses_gpu
 from resnet_exp.module import synced_clock
-
-
-def torchvision_root(directory: Path, cache_dir: str) -> Path:
-    """A root that torchvision's ``FashionMNIST`` reads without downloading: ``ROOT/FashionMNIST/raw``
-    with the four files uncompressed (made once in ``cache_dir`` from the files the project uses)."""
-    root = Path(cache_dir).expanduser() / "torchvision"
-    raw = root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS.values():
-        for stem in (split.images, split.labels):
-            if (raw / stem).is_file():
-                continue
-            (raw / f"{stem}.tmp").write_bytes(raw_bytes(idx_file(directory, stem)))
-            (raw / f"{stem}.tmp").replace(raw / stem)
-    return root
 
 
 def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batches: int | None) -> dict[str, float]:
     """The textbook pipeline, timed."""
     start = time.perf_counter()
-    root = torchvision_root(locate(cfg.data.root, cfg.data.cache_dir, cfg.data.download), cfg.data.cache_dir)
+    source = files(cfg.data.name)
+    directory = source.locate(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
     transform = transforms.Compose([transforms.Resize(cfg.data.resize), transforms.ToTensor()])
-    train = torchvision.datasets.FashionMNIST(str(root), train=True, transform=transform)
-    test = torchvision.datasets.FashionMNIST(str(root), train=False, transform=transform)
+    train, test = (source.reference_dataset(directory, cfg.data.cache_dir, t, transform) for t in (True, False))
     pin = device.type == "cuda"
     batch = cfg.data.batch_size
     train_loader = DataLoader(train, batch, shuffle=True, num_workers=4, pin_memory=pin, persistent_workers=True)
@@ -251,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         cfg = load_config(args.overrides)
-        check(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
+        files(cfg.data.name).check(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

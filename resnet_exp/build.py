@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from resnet_exp.resnet import network  # noqa: F401  (the network of a config: build.network)
 
 if TYPE_CHECKING:
-    from resnet_exp.data.module import FashionMNISTDataModule
+    from resnet_exp.data.module import ImageDataModule
     from resnet_exp.module import Classifier
 
 
@@ -23,11 +23,11 @@ def plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
-def datamodule(cfg: Mapping[str, Any]) -> FashionMNISTDataModule:
+def datamodule(cfg: Mapping[str, Any]) -> ImageDataModule:
     """The data module of ``data.*``, shuffling from ``seed``."""
-    from resnet_exp.data.module import FashionMNISTDataModule
+    from resnet_exp.data.module import ImageDataModule
 
-    return FashionMNISTDataModule(**cfg["data"], seed=cfg["seed"])
+    return ImageDataModule(**cfg["data"], seed=cfg["seed"])
 
 
 def module(cfg: Mapping[str, Any]) -> Classifier:
@@ -38,7 +38,7 @@ def module(cfg: Mapping[str, Any]) -> Classifier:
     return Classifier(plain(cfg))
 
 
-def build(cfg: Mapping[str, Any]) -> tuple[FashionMNISTDataModule, Classifier]:
+def build(cfg: Mapping[str, Any]) -> tuple[ImageDataModule, Classifier]:
     """The data module and the LightningModule that ``cfg`` describes."""
     return datamodule(cfg), module(cfg)
 

@@ -22,6 +22,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_exp.data import DATA_SETS, data_set
+
 # --- the choices each part offers ------------------------------------------------------------
 # block.order: the five residual units of He et al. 2016, Fig. 4 (a)-(e); blocks.py defines one
 # class per name.
@@ -45,8 +47,6 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
               "32", "16", "bf16", "64", 32, 16, 64)  # fmt: skip
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-# Fashion-MNIST: what the data set holds, for checks that must not load it.
-TRAIN_IMAGES, CLASSES, CHANNELS = 60_000, 10, 1
 
 
 class ConfigError(ValueError):
@@ -66,12 +66,13 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
     num_classes: int = 10
-    in_channels: int = 1
+    in_channels: int = "${data_channels:${data.name}}"  # the data set's (resnet_exp.data.DATA_SETS)
     final_norm: Any = False
 
 
 @dataclass
 class DataConfig:
+    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)
     root: Optional[str] = None
     cache_dir: str = "~/.cache/resnet-exp"
     download: bool = True
@@ -339,12 +340,14 @@ def validate(cfg: DictConfig) -> None:
         f"block.projection_input={b.projection_input} is not valid; choose one of: {_choices(PROJECTION_INPUTS)}",
     )
     d = cfg.data
+    _check(d.name in DATA_SETS, f"data.name={d.name} is not a data set; choose one of: {_choices(tuple(sorted(DATA_SETS)))}")
+    spec = DATA_SETS[d.name]
     _check(
-        0 <= d.val_size < TRAIN_IMAGES,
-        f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to {TRAIN_IMAGES - 1} "
-        "training images held out",
+        0 <= d.val_size < spec.train_images,
+        f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to "
+        f"{spec.train_images - 1} training images held out",
     )
-    train_images = TRAIN_IMAGES - d.val_size
+    train_images = spec.train_images - d.val_size
     _check(d.batch_size >= 1, f"data.batch_size={d.batch_size} must be a whole number of at least 1")
     _check(
         d.batch_size <= train_images,
@@ -372,14 +375,16 @@ def validate(cfg: DictConfig) -> None:
         f"model.channels={list(m.channels)}, model.blocks={list(m.blocks)}, model.stem_channels="
         f"{m.stem_channels} and model.in_channels={m.in_channels} must all be at least 1",
     )
+    classes = len(spec.classes)
     _check(
-        m.num_classes >= CLASSES,
-        f"model.num_classes={m.num_classes} cannot hold Fashion-MNIST's {CLASSES} classes (labels 0-{CLASSES - 1}); "
-        f"use {CLASSES}",
+        m.num_classes >= classes,
+        f"model.num_classes={m.num_classes} cannot hold {spec.title}'s {classes} classes (labels 0-{classes - 1}); "
+        f"use {classes}",
     )
     _check(
-        m.in_channels == CHANNELS,
-        f"model.in_channels={m.in_channels} does not match Fashion-MNIST's {CHANNELS}-channel (grey) images; use {CHANNELS}",
+        m.in_channels == spec.channels,
+        f"model.in_channels={m.in_channels} does not match {spec.title}'s {spec.channels}-channel ({spec.colour}) "
+        f"images; use {spec.channels} (the default takes the data set's)",
     )
     _check(
         final_norm_ok(m.final_norm),
@@ -485,11 +490,13 @@ _RUN_ID: str | None = None
 
 
 def register() -> None:
-    """Register the schema and the ``run_id`` resolver (idempotent)."""
+    """Register the schema and the ``run_id`` and ``data_channels`` resolvers (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("data_channels"):  # model.in_channels: the data set's
+        OmegaConf.register_new_resolver("data_channels", lambda name: data_set(name).channels)
 
 
 # At import, not on a call: Hydra's launchers start job processes (joblib, submitit) that import

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import Logger
 
 from resnet_exp.build import build, plain, trainer_args
 from resnet_exp.console import CONSOLE_LOGGER, progress_bar
-from resnet_exp.data.module import FashionMNISTDataModule
+from resnet_exp.data.module import ImageDataModule
 from resnet_exp.data.pipelines import resolve_pipeline
 from resnet_exp.ddp import global_rank, single_run_command
 from resnet_exp.diagnostics import SignalPropagation
@@ -91,7 +91,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
 
 def _prepare(
     cfg: DictConfig, job: Job, first: bool, signals: Signals
-) -> tuple[pl.Trainer, Classifier, FashionMNISTDataModule, Logger | None]:
+) -> tuple[pl.Trainer, Classifier, ImageDataModule, Logger | None]:
     """Everything an attempt needs before ``fit``: its resume point, its saved config, the data,
     network and LightningModule, its loggers and callbacks, the Trainer; the attempt's record
     updated with what it runs with."""

@@ -132,10 +132,11 @@ def environment(data_root: str | None) -> tuple[dict, list[str]]:
         except Exception:
             info[name] = None
     try:
-        from resnet_exp.data import DataError
-        from resnet_exp.data.fashion_mnist import check
+        from resnet_exp.config import DataConfig
+        from resnet_exp.data import DataError, files
 
-        info["data"] = str(check(data_root, "~/.cache/resnet-exp", download=False))
+        defaults = DataConfig()  # the data set the GPU tests and timed sweeps train on: the default one
+        info["data"] = str(files(defaults.name).check(data_root, defaults.cache_dir, download=False))
     except DataError as e:
         problems.append(str(e))
     except ImportError as e:

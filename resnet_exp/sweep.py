@@ -149,12 +149,13 @@ def check_subdir(sweep: DictConfig) -> None:
 
 def check_data(cfgs: list[DictConfig]) -> None:
     """Find and check the data set of every distinct data config, before any job starts."""
-    from resnet_exp.data import DataError
-    from resnet_exp.data.fashion_mnist import check  # torch: only once the configs are known to be good
+    from resnet_exp.data import DataError, files
 
-    for root, cache_dir, download in dict.fromkeys((c.data.root, c.data.cache_dir, c.data.download) for c in cfgs):
+    for name, root, cache_dir, download in dict.fromkeys(
+        (c.data.name, c.data.root, c.data.cache_dir, c.data.download) for c in cfgs
+    ):
         try:
-            check(root, cache_dir, download)
+            files(name).check(root, cache_dir, download)  # torch: only once the configs are known to be good
         except DataError as e:
             fail(str(e))
 
@@ -180,9 +181,16 @@ def check_parts(cfgs: list[DictConfig]) -> None:
 
 def check_resolves(cfg: DictConfig, where: str = "") -> None:
     """Refuse a config with a value that cannot be resolved (``${oc.env:UNSET}``, say)."""
+    from resnet_exp.data import DataError
+
     try:
         job_config(cfg)
     except Exception as e:
+        cause = e
+        while cause is not None and not isinstance(cause, DataError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:  # the data_channels resolver: an unknown data.name, in its own words
+            fail(f"{cause}{where}")
         fail(f"a config value cannot be resolved: {describe(e)}{where}")
 
 

@@ -48,13 +48,32 @@ def test_no_import_cycle_even_inside_functions():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
-    # the light modules stay light: the config imports nothing of the package but, on one path, hardware
-    assert graph["resnet_exp.config"] <= {"resnet_exp.hardware"}
+    # the light modules stay light: the config imports nothing of the package but the data face (the
+    # data sets' specs) and, on one path, hardware
+    assert graph["resnet_exp.config"] <= {"resnet_exp.data", "resnet_exp.hardware"}
     assert graph["resnet_exp.records"] <= {"resnet_exp.config"}
-    # the data wing's face hands on the error alone; its rooms import the face, never one another upward
+    # the data wing's face (the specs, the error) imports nothing; each data set's files import the
+    # face alone; the one data module reaches a data set through the face, never by name
     assert graph["resnet_exp.data"] == set()
-    assert graph["resnet_exp.data.fashion_mnist"] == {"resnet_exp.data"}
-    assert graph["resnet_exp.data.module"] >= {"resnet_exp.data.fashion_mnist", "resnet_exp.data.pipelines", "resnet_exp.data.sampling"}
+    assert graph["resnet_exp.data.fashion_mnist"] == graph["resnet_exp.data.cifar10"] == {"resnet_exp.data"}
+    assert graph["resnet_exp.data.module"] >= {"resnet_exp.data", "resnet_exp.data.pipelines", "resnet_exp.data.sampling"}
+    assert not graph["resnet_exp.data.module"] & {"resnet_exp.data.fashion_mnist", "resnet_exp.data.cifar10"}
+
+
+def test_nothing_outside_the_data_wing_names_a_data_set():
+    """A data set is a seam: outside ``data/``, no module imports one data set's files or names it,
+    but the schema's default (``data.name``)."""
+    graph = imports()
+    for module, targets in graph.items():
+        if not module.startswith("resnet_exp.data"):
+            assert not targets & {"resnet_exp.data.fashion_mnist", "resnet_exp.data.cifar10"}, module
+    names = ("fashion", "FashionMNIST", "CIFAR", "cifar")
+    for path in (ROOT / "resnet_exp").rglob("*.py"):
+        if path.parent.name == "data":
+            continue
+        lines = [line for line in path.read_text().splitlines() if any(n.lower() in line.lower() for n in names)]
+        expected = ['    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)']
+        assert lines == (expected if path.name == "config.py" else []), path
 
 
 def test_the_front_door_loads_no_torch():

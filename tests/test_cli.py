@@ -321,3 +321,29 @@ def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_pat
     weights = {k.removeprefix("net."): v for k, v in best["state_dict"].items() if k.startswith("net.")}
     assert all(torch.equal(restored.net.state_dict()[k], v) for k, v in weights.items())
     assert restored.validation and restored.net.order == "post"
+
+
+def test_a_second_data_set_is_a_config_choice_and_the_network_takes_its_channels(tmp_path):
+    """data=cifar10 on a small CIFAR-10 in the release's own format: the job trains 3-channel
+    images, the stem's conv takes 3 channels because the data set has them; a channel count that
+    does not match is refused before any work."""
+    from tests.test_data import write_cifar10
+
+    write_cifar10(tmp_path / "cifar" / "cifar-10-batches-py")
+    run = tmp_path / "run"
+    common = ("resnet_exp.run", "data=cifar10", f"data.root={tmp_path / 'cifar'}", *TINY, "logger.wandb.mode=disabled")
+    r = run_cli(*common, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    saved = OmegaConf.load(run / "config.yaml")
+    assert (saved.data.name, saved.model.in_channels) == ("cifar10", 3)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["state_dict"]["net.conv.weight"].shape == (32, 3, 7, 7)  # the stem's conv
+    assert len(rows(run / "metrics.csv")) == 1
+
+    refused = run_cli(*common, "model.in_channels=1", f"hydra.run.dir={tmp_path / 'no'}", cwd=tmp_path)
+    assert refused.returncode == 2 and not (tmp_path / "no").exists()
+    assert refused.stderr.strip() == (
+        "error: model.in_channels=1 does not match CIFAR-10's 3-channel (colour) images; use 3 "
+        "(the default takes the data set's)"
+    )

@@ -89,7 +89,7 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("trainer.accelerator=tpu", "trainer.accelerator=tpu is not available here; choose one of: auto, cpu, gpu"),
         ("trainer.devices=5", "trainer.devices=5 needs a run on several processes: use trainer=ddp"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
-        ("+data.foo=1", "data.foo is not a config key; the keys there are: root, cache_dir, download"),
+        ("+data.foo=1", "data.foo is not a config key; the keys there are: name, root, cache_dir, download"),
         (
             "compile=fast",
             "compile=fast is not a torch.compile mode; choose one of: default, reduce-overhead, max-autotune, "
@@ -147,7 +147,7 @@ def broken_data(tmp_path_factory, data_dir):
         (
             ["data.bogus=1"],
             "Could not override 'data.bogus': there is no such config group or key; the keys of data are: "
-            "data.root, data.cache_dir, data.download, data.resize, data.batch_size, data.num_workers, "
+            "data.name, data.root, data.cache_dir, data.download, data.resize, data.batch_size, data.num_workers, "
             "data.pipeline, data.val_size (python -m resnet_exp.run --help)",
         ),
         # a mistyped group or key: the nearest real one, with the value, as the line to type instead
@@ -230,7 +230,11 @@ def broken_data(tmp_path_factory, data_dir):
             "pytorch_lightning.Trainer refuses trainer: ValueError: You selected an invalid strategy name: "
             "`strategy='bogus'`.",
         ),
-        (["model.in_channels=3"], "model.in_channels=3 does not match Fashion-MNIST's 1-channel (grey) images; use 1"),
+        (
+            ["model.in_channels=3"],
+            "model.in_channels=3 does not match Fashion-MNIST's 1-channel (grey) images; use 1 (the default takes the data set's)",
+        ),
+        (["data.name=mnist"], "data.name=mnist is not a data set; choose one of: cifar10, fashion_mnist"),
         (
             ["trainer.limit_train_batches=0"],
             "trainer.limit_train_batches=0 trains nothing; give a number of batches (e.g. 20) or a fraction of the "

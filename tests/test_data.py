@@ -13,22 +13,22 @@ from torchvision import transforms
 
 from resnet_exp.data import DataError, fashion_mnist
 from resnet_exp.data.fashion_mnist import load_split, locate
-from resnet_exp.data.module import FashionMNISTDataModule
+from resnet_exp.data.module import ImageDataModule
 from resnet_exp.data.pipelines import resize_transform
 
 
 def test_real_files_load_and_check(data_dir):
     images, labels = load_split(data_dir, "train")
-    assert images.shape == (60_000, 28, 28) and images.dtype == torch.uint8
+    assert images.shape == (60_000, 1, 28, 28) and images.dtype == torch.uint8
     assert labels.shape == (60_000,) and labels.dtype == torch.int64
     assert torch.bincount(labels).tolist() == [6000] * 10
     images, labels = load_split(data_dir, "test")
-    assert images.shape == (10_000, 28, 28)
+    assert images.shape == (10_000, 1, 28, 28)
     assert torch.bincount(labels).tolist() == [1000] * 10
 
 
 def test_datamodule_batches_at_96_px(data_dir):
-    dm = FashionMNISTDataModule(root=str(data_dir), batch_size=32, num_workers=0)
+    dm = ImageDataModule(root=str(data_dir), batch_size=32, num_workers=0)
     dm.prepare_data()
     dm.setup("fit")
     x, y = next(iter(dm.train_dataloader()))
@@ -42,7 +42,7 @@ def test_datamodule_batches_at_96_px(data_dir):
 
 
 def _first_batch(seed: int, data_dir: Path) -> torch.Tensor:
-    dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=seed)
+    dm = ImageDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=seed)
     dm.setup("fit")
     return next(iter(dm.train_dataloader()))[1]
 
@@ -59,8 +59,8 @@ def test_pixels_match_torchvision_pil_pipeline(data_dir):
     ours = resize_transform(96)
     reference = transforms.Compose([transforms.Resize(96), transforms.ToTensor()])
     for i in (0, 1, 4242):
-        a = ours(images[i].unsqueeze(0))
-        b = reference(Image.fromarray(images[i].numpy(), mode="L"))
+        a = ours(images[i])
+        b = reference(Image.fromarray(images[i, 0].numpy(), mode="L"))
         assert a.shape == b.shape == (1, 96, 96)
         assert float((a - b).abs().max()) <= 2 / 255
 
@@ -234,7 +234,7 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
     from resnet_exp.data.pipelines import DeviceBatches, resize_batch
 
     def module(pipeline):
-        dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=3, pipeline=pipeline)
+        dm = ImageDataModule(root=str(data_dir), batch_size=64, num_workers=0, seed=3, pipeline=pipeline)
         dm.setup()
         dm.resume_at(0, 2)  # a resume in epoch 1 after two batches: both must skip the same ones
         return dm
@@ -256,7 +256,7 @@ def test_device_pipeline_batches_match_the_torchvision_pipeline(data_dir):
         order = list(b.sampler)[:64]
         assert torch.equal(next(iter(b))[0], resize_batch(images[order], 96))
     with pytest.raises(DataError, match=r"^data.pipeline=gpu is not a pipeline; choose one of: auto, device, torch"):
-        FashionMNISTDataModule(pipeline="gpu")
+        ImageDataModule(pipeline="gpu")
 
 
 def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(data_dir):
@@ -269,7 +269,7 @@ def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(da
     images, labels = load_split(data_dir, "train")
     dms = []
     for seed in (1, 2):
-        dm = FashionMNISTDataModule(root=str(data_dir), batch_size=100, num_workers=0, seed=seed, val_size=5_000)
+        dm = ImageDataModule(root=str(data_dir), batch_size=100, num_workers=0, seed=seed, val_size=5_000)
         dm.setup()
         dms.append(dm)
         assert torch.equal(dm.val_set.images, images[val]) and torch.equal(dm.train_set.images, images[train])
@@ -277,7 +277,7 @@ def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(da
         assert [len(dl) for dl in loaders] == [50, 100]  # validation first, then the test set
         assert len(dm.train_dataloader()) == 550
     assert torch.equal(dms[0].val_set.labels, dms[1].val_set.labels)
-    no_split = FashionMNISTDataModule(root=str(data_dir), num_workers=0)
+    no_split = ImageDataModule(root=str(data_dir), num_workers=0)
     no_split.setup()
     assert no_split.val_set is None and len(no_split.train_set) == 60_000
     with pytest.raises(DataError, match=r"^data.val_size=60000 must be from 0 \(no validation split\) to 59999$"):
@@ -296,3 +296,56 @@ def test_images_resized_when_first_needed_equal_the_set_resized_at_once(data_dir
     for idx in (torch.tensor([5, 2999, 7]), torch.randperm(3000)[:256], torch.arange(3000)):
         assert torch.equal(lazy[idx], at_once[idx])
     assert bool(lazy.done.all())
+
+
+def write_cifar10(folder: Path, per_batch: int = 16, seed: int = 0) -> dict[str, tuple]:
+    """A small CIFAR-10 in the release's own format: ``cifar-10-batches-py`` with five training
+    batches and a test batch, each a pickled dict of uint8 ``data`` (N, 3072: the red, green and
+    blue planes of a 32x32 image) and ``labels``. Returns what each split holds."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    held: dict[str, list] = {"train": [], "test": []}
+    for name in [f"data_batch_{n}" for n in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, per_batch)]
+        batch = {"batch_label": name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(per_batch)]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        held["test" if name == "test_batch" else "train"].append((data, labels))
+    return {
+        split: (np.concatenate([d for d, _ in parts]).reshape(-1, 3, 32, 32), sum((lab for _, lab in parts), []))
+        for split, parts in held.items()
+    }
+
+
+def test_cifar10_batches_are_read_channel_by_channel_and_bad_ones_named(tmp_path):
+    from resnet_exp.data import files
+
+    cifar10 = files("cifar10")
+    folder = tmp_path / "cifar-10-batches-py"
+    held = write_cifar10(folder)
+    for root in (folder, tmp_path):  # the folder itself, or one that holds it
+        assert cifar10.locate(str(root), "unused", download=False) == folder
+    for split, (images, labels) in held.items():
+        x, y = cifar10.load_split(folder, split)
+        assert x.shape == (80 if split == "train" else 16, 3, 32, 32) and x.dtype == torch.uint8
+        assert torch.equal(x, torch.from_numpy(images)) and y.tolist() == labels and y.dtype == torch.int64
+    # image 0's green plane is bytes 1024-2047 of its row, as the release lays it out
+    row = held["train"][0].reshape(-1, 3072)[0]
+    assert torch.equal(cifar10.load_split(folder, "train")[0][0, 1].flatten(), torch.from_numpy(row[1024:2048].copy()))
+
+    victim = folder / "data_batch_3"
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(DataError, match=rf"^{victim}: cannot be read as a CIFAR-10 batch \("):
+        cifar10.load_split(folder, "train")
+    import pickle
+
+    victim.write_bytes(pickle.dumps(shutil.rmtree))  # a pickle that names a function: never called
+    with pytest.raises(DataError, match=rf"^{victim}: cannot be read .*names shutil.rmtree, which a CIFAR-10 batch does not hold"):
+        cifar10.load_split(folder, "train")
+    (folder / "test_batch").unlink()
+    with pytest.raises(DataError, match=rf"^data.root={folder} lacks test_batch \(in it or in cifar-10-batches-py/\)$"):
+        cifar10.locate(str(folder), "unused", download=False)

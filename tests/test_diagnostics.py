@@ -45,13 +45,13 @@ def test_measures_match_a_hand_computation_on_a_tiny_network():
 
 
 def test_the_probe_batch_is_the_same_images_for_every_job(data_dir):
-    from resnet_exp.data.module import FashionMNISTDataModule
+    from resnet_exp.data.module import ImageDataModule
 
     idx = probe_indices(60_000, 256)
     assert torch.equal(idx, probe_indices(60_000, 256)) and len(set(idx.tolist())) == 256
     sets = []
     for seed in (1, 2):
-        dm = FashionMNISTDataModule(root=str(data_dir), seed=seed)
+        dm = ImageDataModule(root=str(data_dir), seed=seed)
         dm.setup()
         sets.append(dm.train_set.images[probe_indices(len(dm.train_set), 256)])
     assert torch.equal(sets[0], sets[1])

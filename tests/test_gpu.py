@@ -65,10 +65,10 @@ def test_channels_last_reaches_the_network_and_the_batches():
 def test_device_pipeline_on_cuda_gives_the_cpus_batches(data_dir):
     """The same samples in the same order and the same labels; pixels within one grey level (the
     GPU's bilinear resize may round a few pixels the other way)."""
-    from resnet_exp.data.module import FashionMNISTDataModule
+    from resnet_exp.data.module import ImageDataModule
 
     def batches(device: str):
-        dm = FashionMNISTDataModule(root=str(data_dir), batch_size=64, seed=3, pipeline="device")
+        dm = ImageDataModule(root=str(data_dir), batch_size=64, seed=3, pipeline="device")
         dm.place(torch.device(device))
         dm.setup()
         return [(x.cpu(), y.cpu()) for (x, y), _ in zip(dm.train_dataloader(), range(3))]

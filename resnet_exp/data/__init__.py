@@ -1,9 +1,63 @@
-"""The data: Fashion-MNIST's files (``fashion_mnist``), the pipelines that turn its uint8 images into
-batches at the training size (``pipelines``), the order they are served in (``sampling``), and the
-LightningDataModule that puts them together (``module``). This face imports no torch: the CLI's
-checks import ``DataError`` from here before torch is loaded.
+"""The data: one module of files per data set (``fashion_mnist``, ``cifar10``: finding, checking and
+reading them), the pipelines that turn uint8 images into batches at the training size
+(``pipelines``), the order they are served in (``sampling``), and the one LightningDataModule that
+puts them together (``module``).
+
+This face imports no torch: the CLI's checks read a data set's spec and ``DataError`` from here
+before torch is loaded. A data set is a ``DataSet`` in ``DATA_SETS``, a module of files that
+provides ``locate``, ``check`` and ``load_split`` (and ``reference_dataset`` for the benchmark),
+and its config group option ``conf/data/NAME.yaml``; nothing else names it.
 """
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
 
 
 class DataError(Exception):
     """The data set cannot be found or a file of it is not what it should be."""
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """What a data set holds, for the checks that must not load it."""
+
+    name: str  # its config name: data=NAME, data.name
+    title: str  # how messages and reports name it
+    train_images: int
+    test_images: int
+    classes: tuple[str, ...]
+    channels: int  # the model's in_channels
+    colour: str  # the channels in words, for messages
+    files: str  # the module that finds, checks and reads its files
+
+
+DATA_SETS = {
+    d.name: d
+    for d in (
+        DataSet(
+            "fashion_mnist", "Fashion-MNIST", 60_000, 10_000,
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            1, "grey", "resnet_exp.data.fashion_mnist",
+        ),  # fmt: skip
+        DataSet(
+            "cifar10", "CIFAR-10", 50_000, 10_000,
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+            3, "colour", "resnet_exp.data.cifar10",
+        ),  # fmt: skip
+    )
+}
+
+
+def data_set(name: str) -> DataSet:
+    """The spec of data set ``name``; a DataError names the known ones."""
+    if name not in DATA_SETS:
+        raise DataError(f"data.name={name} is not a data set; choose one of: {', '.join(sorted(DATA_SETS))}")
+    return DATA_SETS[name]
+
+
+def files(name: str) -> ModuleType:
+    """The module that finds, checks and reads data set ``name``'s files (imports torch)."""
+    return importlib.import_module(data_set(name).files)

@@ -1,4 +1,5 @@
 """Fashion-MNIST's files: finding them, checking them, reading them with torchvision's IDX reader.
+Its spec (sizes, classes, channels) is ``DATA_SETS["fashion_mnist"]`` in the data face.
 
 The data set is found, in this order: ``data.root`` if set; Debian's ``dataset-fashion-mnist``
 directory; torchvision's own download into ``data.cache_dir`` (when the network allows). Each of
@@ -20,10 +21,11 @@ import torch
 from torchvision.datasets import FashionMNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from resnet_exp.data import DataError
+from resnet_exp.data import DataError, data_set
 
+SPEC = data_set("fashion_mnist")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = FashionMNIST.classes
+CLASSES = SPEC.classes
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
 
@@ -37,8 +39,8 @@ class Split:
 
 
 SPLITS = {
-    "train": Split("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
-    "test": Split("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
+    "train": Split("train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte", SPEC.train_images),
+    "test": Split("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", SPEC.test_images),
 }
 
 
@@ -101,7 +103,7 @@ def read_idx(path: Path, magic: int, count: int) -> torch.Tensor:
 
 
 def load_split(directory: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64 of ``split`` ('train' or 'test')."""
+    """Images (N, 1, 28, 28) uint8 and labels (N,) int64 of ``split`` ('train' or 'test')."""
     s = SPLITS[split]
     files = []
     for stem in (s.images, s.labels):
@@ -111,7 +113,7 @@ def load_split(directory: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]
         files.append(path)
     stamp = tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in (f.stat() for f in files))
     images, labels = _read_checked(files[0], files[1], s.count, stamp)
-    return images.clone(), labels.clone()
+    return images.unsqueeze(1).clone(), labels.clone()
 
 
 @functools.lru_cache(maxsize=len(SPLITS))
@@ -166,4 +168,20 @@ def check(root: str | None, cache_dir: str, download: bool = True) -> Path:
     for split in SPLITS:
         load_split(directory, split)
     return directory
+
+
+def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -> FashionMNIST:
+    """torchvision's own ``FashionMNIST`` on the files in ``directory``, for the benchmark's
+    reference pipeline: it reads ``ROOT/FashionMNIST/raw`` with the four files uncompressed, made
+    once in ``cache_dir`` from the files the project uses (no download)."""
+    root = Path(cache_dir).expanduser() / "torchvision"
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS.values():
+        for stem in (split.images, split.labels):
+            if (raw / stem).is_file():
+                continue
+            (raw / f"{stem}.tmp").write_bytes(raw_bytes(idx_file(directory, stem)))
+            (raw / f"{stem}.tmp").replace(raw / stem)
+    return FashionMNIST(str(root), train=train, transform=transform)
 

@@ -1,5 +1,5 @@
-"""The LightningDataModule: Fashion-MNIST's files, read and split, served through a pipeline in
-the sampling's order."""
+"""The LightningDataModule: a data set's files (``data.name``), read and split, served through a
+pipeline in the sampling's order."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from resnet_exp.config import PIPELINES
-from resnet_exp.data import DataError
-from resnet_exp.data.fashion_mnist import load_split, locate
+from resnet_exp.data import DataError, files
 from resnet_exp.data.pipelines import DeviceBatches, ImageTensors, resize_transform, resolve_pipeline, worker_context
 from resnet_exp.data.sampling import EpochShuffle, Shard, per_process_batch, validation_split
 
 
-class FashionMNISTDataModule(pl.LightningDataModule):
-    """Fashion-MNIST at ``resize`` pixels: the train set shuffled anew each epoch (from the seed and
+class ImageDataModule(pl.LightningDataModule):
+    """The data set ``name`` (``resnet_exp.data.DATA_SETS``) at ``resize`` pixels: the train set shuffled anew each epoch (from the seed and
     the epoch, see ``EpochShuffle``), the test set evaluated each epoch. With ``val_size`` > 0 that
     many training images are held out (``validation_split``, the same for every seed) and evaluated
     each epoch too: ``val_dataloader`` then gives two loaders, validation first, test second.
 
-    Its loaders yield ``(images, labels)``: float images (B, 1, resize, resize) in [0, 1] and int64
+    Its loaders yield ``(images, labels)``: float images (B, C, resize, resize) in [0, 1] and int64
     labels. In a run on several processes each process gets its own shard and its share of the
     batch (``batch_size`` is the batch of all of them together); the trainer runs with
     ``use_distributed_sampler=False``, since the loaders shard themselves. Any other pipeline that
@@ -31,6 +30,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
+        name: str = "fashion_mnist",
         root: str | None = None,
         cache_dir: str = "~/.cache/resnet-exp",
         download: bool = True,
@@ -45,6 +45,7 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         if pipeline not in PIPELINES:
             raise DataError(f"data.pipeline={pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}")
         self.pipeline = pipeline
+        self.files = files(name)  # a DataError names the data sets where name is none of them
         self.root, self.cache_dir, self.download = root, cache_dir, download
         self.resize, self.batch_size, self.num_workers, self.seed = resize, batch_size, num_workers, seed
         self.val_size = val_size
@@ -56,18 +57,19 @@ class FashionMNISTDataModule(pl.LightningDataModule):
         self.test_set: ImageTensors | None = None
 
     def prepare_data(self) -> None:
-        locate(self.root, self.cache_dir, self.download)
+        self.files.locate(self.root, self.cache_dir, self.download)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        self.directory = locate(self.root, self.cache_dir, download=False) if self.directory is None else self.directory
+        if self.directory is None:
+            self.directory = self.files.locate(self.root, self.cache_dir, download=False)
         transform = resize_transform(self.resize)
-        images, labels = load_split(self.directory, "train")
+        images, labels = self.files.load_split(self.directory, "train")
         train, val = validation_split(len(labels), self.val_size)
         self.train_set = ImageTensors(images[train], labels[train], transform)
         self.val_set = ImageTensors(images[val], labels[val], transform) if self.val_size else None
-        self.test_set = ImageTensors(*load_split(self.directory, "test"), transform)
+        self.test_set = ImageTensors(*self.files.load_split(self.directory, "test"), transform)
 
     def resume_at(self, epoch: int, batches: int) -> None:
         """Start the training data at batch ``batches`` of epoch ``epoch`` (0-based), where a

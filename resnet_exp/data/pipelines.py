@@ -1,4 +1,4 @@
-"""From uint8 images (N, 28, 28) to float batches (B, 1, size, size) in [0, 1]: torchvision's
+"""From uint8 images (N, C, H, W) to float batches (B, C, size, size) in [0, 1]: torchvision's
 transform per image behind a DataLoader (``pipeline=torchvision``), or the whole set resized once
 and gathered batch by batch on the training device (``pipeline=device``), to the same values."""
 
@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
 def resize_transform(size: int) -> v2.Transform:
-    """The seed's transform: bilinear resize of the 28x28 image to ``size``, then floats in [0, 1]."""
+    """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1]."""
     return v2.Compose(
         [
             v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
@@ -30,30 +30,30 @@ def resolve_pipeline(pipeline: str, device_type: str) -> str:
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 images (B, H, W), on any device, as ``resize_transform`` resizes each one: bilinear
-    (antialiased) to ``size``, rounded to whole grey levels as torchvision's uint8 resize is;
-    uint8 (B, 1, size, size)."""
-    x = F.interpolate(images.unsqueeze(1).float(), size=(size, size), mode="bilinear", antialias=True)
+    """uint8 images (B, C, H, W), on any device, as ``resize_transform`` resizes each one: bilinear
+    (antialiased) to ``size``, rounded to whole levels as torchvision's uint8 resize is;
+    uint8 (B, C, size, size)."""
+    x = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """A batch of uint8 images (B, H, W) as ``resize_transform`` makes each one: ``resize_uint8``,
-    then floats in [0, 1]; shape (B, 1, size, size)."""
+    """A batch of uint8 images (B, C, H, W) as ``resize_transform`` makes each one: ``resize_uint8``,
+    then floats in [0, 1]; shape (B, C, size, size)."""
     return resize_uint8(images, size).float().div_(255)
 
 
 def resize_all(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tensor:
     """``resize_uint8`` of a whole data set, a chunk at a time (bounded float memory); each image is
     resized on its own, so the result is the same as batch by batch."""
-    out = torch.empty(len(images), 1, size, size, dtype=torch.uint8, device=images.device)
+    out = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8, device=images.device)
     for start in range(0, len(images), chunk):
         out[start : start + chunk] = resize_uint8(images[start : start + chunk], size)
     return out
 
 
 class ResizedImages:
-    """A data set's images resized to ``size`` (``resize_uint8``: uint8, N x 1 x size x size) on
+    """A data set's images resized to ``size`` (``resize_uint8``: uint8, N x C x size x size) on
     ``device``, each image resized once. On a GPU all of them at once (milliseconds); on the CPU
     each when a batch first needs it (the first epoch pays what resizing per batch costs, later
     epochs only gather; a run of a few batches resizes only those)."""
@@ -63,7 +63,7 @@ class ResizedImages:
         source = images.to(device)
         if self.lazy:
             self.source = source
-            self.resized = torch.empty(len(images), 1, size, size, dtype=torch.uint8, device=device)
+            self.resized = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8, device=device)
             self.done = torch.zeros(len(images), dtype=torch.bool, device=device)
         else:
             self.resized = resize_all(source, size)
@@ -83,7 +83,7 @@ class ResizedImages:
 
 class DeviceBatches:
     """The ``pipeline=device`` loader: the data set resized once and kept as uint8 on the training
-    device (553 MB for the training set at 96 px, ``ResizedImages``), batches gathered from it by
+    device (553 MB for Fashion-MNIST's training set at 96 px, ``ResizedImages``), batches gathered from it by
     index and scaled to [0, 1] there, in channels_last layout, so no data crosses from the host and
     no image is resized twice. Iterates like a DataLoader over ``sampler`` (Lightning calls its
     ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch
@@ -113,7 +113,7 @@ def worker_context() -> str | None:
 
 
 class ImageTensors(Dataset):
-    """uint8 images (N, H, W) and labels, each image transformed on access as (1, size, size)."""
+    """uint8 images (N, C, H, W) and labels, each image transformed on access as (C, size, size)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: v2.Transform) -> None:
         self.images, self.labels, self.transform = images, labels, transform
@@ -131,5 +131,5 @@ class ImageTensors(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[i].unsqueeze(0)), self.labels[i]
+        return self.transform(self.images[i]), self.labels[i]
 
