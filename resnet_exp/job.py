@@ -11,7 +11,8 @@ host, process and times of the latest attempt. ``Job`` is its only writer:
   other resumes from its newest readable checkpoint (``last.ckpt`` at the end of every epoch,
   ``interrupted.ckpt`` from mid-epoch, else ``best.ckpt``); one that cannot be read is named and
   passed over. Checkpoints and records are written atomically and flushed to the disk
-  (``AtomicCheckpointIO``, ``records.atomic_write``): a kill or a full disk leaves the last good one.
+  (``AtomicCheckpointIO`` and ``records.atomic_write``, both through ``records.replacing``): a kill or
+  a full disk leaves the last good one.
 - **Records that do not lie.** Every checkpoint carries the rows of ``metrics.csv`` so far
   (``CheckpointRecords``), and a resume rewrites the file from them: each epoch once, none missing.
   Every attempt's end, whatever it is, lands in ``status.json`` (``Job.attempt``).
@@ -55,8 +56,8 @@ from resnet_exp.records import (
     describe,
     read_metrics,
     read_status,
+    replacing,
     set_aside,
-    sync_dir,
     write_csv,
     write_status,
 )
@@ -70,18 +71,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     there in one step, so a kill leaves the previous checkpoint or the new one, never half of one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
+        with replacing(Path(path)) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())  # on the disk before it takes the place of the last good one
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()  # a full disk is left no fuller
-            raise
-        sync_dir(path.parent)
 
 
 @dataclass

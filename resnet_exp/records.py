@@ -14,7 +14,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -142,23 +142,31 @@ def write_status(job_dir: Path, **status: Any) -> None:
 FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``path`` whole or not at all: into ``NAME.tmp`` beside it, flushed to the disk, then
-    moved over it in one step (and the move itself flushed). A kill or a full disk leaves the last
-    good file; the half-written copy is removed where the process lives to remove it."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Write ``path`` whole or not at all: the block writes ``NAME.tmp`` beside it (the path it is
+    given); then that is flushed to the disk and moved over ``path`` in one step, and the move itself
+    flushed. A kill or a full disk leaves the last good file; where the block fails, the half-written
+    copy is removed (a full disk is left no fuller). Every record and checkpoint of a job is written
+    through here (``atomic_write``, ``job.AtomicCheckpointIO``)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # on the disk before it takes the place of the last good one
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     sync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """``path`` holds ``data``, written whole or not at all (``replacing``)."""
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
 def write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
