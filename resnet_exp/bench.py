@@ -41,7 +41,7 @@ from torchvision import transforms
 
 from resnet_exp.build import build, network, trainer_args
 from resnet_exp.config import ConfigError, load_config
-from resnet_exp.data import DataError, files
+from resnet_exp.data import DataError, check, files
 from resnet_exp.hardware import keep_freed_memory, uses_gpu
 from resnet_exp.module import synced_clock
 
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         cfg = load_config(args.overrides)
-        files(cfg.data.name).check(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
+        check(cfg.data.name, cfg.data.root, cfg.data.cache_dir, cfg.data.download)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

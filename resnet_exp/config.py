@@ -22,7 +22,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.data import DATA_SETS, data_set
+from resnet_exp.data import DataError, data_set
 
 # --- the choices each part offers ------------------------------------------------------------
 # block.order: the five residual units of He et al. 2016, Fig. 4 (a)-(e); blocks.py defines one
@@ -340,8 +340,10 @@ def validate(cfg: DictConfig) -> None:
         f"block.projection_input={b.projection_input} is not valid; choose one of: {_choices(PROJECTION_INPUTS)}",
     )
     d = cfg.data
-    _check(d.name in DATA_SETS, f"data.name={d.name} is not a data set; choose one of: {_choices(tuple(sorted(DATA_SETS)))}")
-    spec = DATA_SETS[d.name]
+    try:
+        spec = data_set(d.name)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
     _check(
         0 <= d.val_size < spec.train_images,
         f"data.val_size={d.val_size} must be from 0 (no validation split, the seed's recipe) to "

@@ -133,10 +133,10 @@ def environment(data_root: str | None) -> tuple[dict, list[str]]:
             info[name] = None
     try:
         from resnet_exp.config import DataConfig
-        from resnet_exp.data import DataError, files
+        from resnet_exp.data import DataError, check
 
         defaults = DataConfig()  # the data set the GPU tests and timed sweeps train on: the default one
-        info["data"] = str(files(defaults.name).check(data_root, defaults.cache_dir, download=False))
+        info["data"] = str(check(defaults.name, data_root, defaults.cache_dir, download=False))
     except DataError as e:
         problems.append(str(e))
     except ImportError as e:

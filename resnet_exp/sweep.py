@@ -149,13 +149,13 @@ def check_subdir(sweep: DictConfig) -> None:
 
 def check_data(cfgs: list[DictConfig]) -> None:
     """Find and check the data set of every distinct data config, before any job starts."""
-    from resnet_exp.data import DataError, files
+    from resnet_exp.data import DataError, check
 
     for name, root, cache_dir, download in dict.fromkeys(
         (c.data.name, c.data.root, c.data.cache_dir, c.data.download) for c in cfgs
     ):
         try:
-            files(name).check(root, cache_dir, download)  # torch: only once the configs are known to be good
+            check(name, root, cache_dir, download)  # torch: only once the configs are known to be good
         except DataError as e:
             fail(str(e))
 

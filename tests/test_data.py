@@ -119,11 +119,16 @@ def test_wrong_magic_is_named(plain_copy):
         load_split(plain_copy, "test")
 
 
+def set_label(path: Path, index: int, value: int) -> None:
+    """Overwrite label ``index`` of a plain IDX label file (after its 8-byte header)."""
+    raw = bytearray(path.read_bytes())
+    raw[8 + index] = value
+    path.write_bytes(bytes(raw))
+
+
 def test_label_out_of_range_is_named(plain_copy):
     labels = plain_copy / "t10k-labels-idx1-ubyte"
-    raw = bytearray(labels.read_bytes())
-    raw[8 + 5] = 11
-    labels.write_bytes(bytes(raw))
+    set_label(labels, 5, 11)
     with pytest.raises(DataError, match=rf"{labels}: label 11 at index 5 is outside 0-9"):
         load_split(plain_copy, "test")
 
@@ -135,9 +140,7 @@ def test_a_file_changed_after_it_was_read_is_read_again(plain_copy):
     images[0] = 0  # a copy: the next caller gets the file's pixels
     assert int(load_split(plain_copy, "test")[0][0].sum()) > 0
     path = plain_copy / "t10k-labels-idx1-ubyte"
-    raw = bytearray(path.read_bytes())
-    raw[8 + 7] = 10
-    path.write_bytes(bytes(raw))
+    set_label(path, 7, 10)
     with pytest.raises(DataError, match=rf"{path}: label 10 at index 7 is outside 0-9"):
         load_split(plain_copy, "test")
 

@@ -5,7 +5,8 @@ puts them together (``module``).
 
 This face imports no torch: the CLI's checks read a data set's spec and ``DataError`` from here
 before torch is loaded. A data set is a ``DataSet`` in ``DATA_SETS``, a module of files that
-provides ``locate``, ``check`` and ``load_split`` (and ``reference_dataset`` for the benchmark),
+provides ``locate`` and ``load_split`` (and ``reference_dataset`` for the benchmark; ``check``
+here reads every split through them),
 and its config group option ``conf/data/NAME.yaml``; nothing else names it.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 
@@ -61,3 +63,13 @@ def data_set(name: str) -> DataSet:
 def files(name: str) -> ModuleType:
     """The module that finds, checks and reads data set ``name``'s files (imports torch)."""
     return importlib.import_module(data_set(name).files)
+
+
+def check(name: str, root: str | None, cache_dir: str, download: bool = True) -> Path:
+    """Find data set ``name`` and read and check both its splits: what a run will use, before it
+    starts. Returns the folder of its files."""
+    source = files(name)
+    directory = source.locate(root, cache_dir, download)
+    for split in ("train", "test"):
+        source.load_split(directory, split)
+    return directory

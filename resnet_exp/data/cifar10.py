@@ -116,13 +116,6 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
     )
 
 
-def check(root: str | None, cache_dir: str, download: bool = True) -> Path:
-    """Find the data set and read and check every batch file: what a run will use, before it starts."""
-    directory = locate(root, cache_dir, download)
-    for split in SPLITS:
-        load_split(directory, split)
-    return directory
-
 
 def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -> CIFAR10:
     """torchvision's own ``CIFAR10`` on the files in ``directory``, for the benchmark's reference

@@ -162,13 +162,6 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
     )
 
 
-def check(root: str | None, cache_dir: str, download: bool = True) -> Path:
-    """Find the data set and read and check all four files: what a run will use, before it starts."""
-    directory = locate(root, cache_dir, download)
-    for split in SPLITS:
-        load_split(directory, split)
-    return directory
-
 
 def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -> FashionMNIST:
     """torchvision's own ``FashionMNIST`` on the files in ``directory``, for the benchmark's
