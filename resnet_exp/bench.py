@@ -39,11 +39,10 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnet_exp.build import build, network, trainer_args
 from resnet_exp.config import ConfigError, load_config
 from resnet_exp.data import DataError, check, files
-from resnet_exp.hardware import keep_freed_memory, uses_gpu
-from resnet_exp.module import synced_clock
+from resnet_exp.training.build import build, network, trainer_args
+from resnet_exp.training.hardware import keep_freed_memory, synced_clock, uses_gpu
 
 
 def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batches: int | None) -> dict[str, float]:

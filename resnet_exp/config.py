@@ -6,7 +6,7 @@ Hydra merges ``conf/`` onto the ``Config`` schema below, so a mistyped key or a 
 type fails at composition. ``validate`` checks what types cannot (choices, ranges, what the data
 and the Trainer would refuse later) and raises ``ConfigError`` with one line that names the bad
 value and the valid choices. The components take their choices from here (``blocks.py`` implements
-exactly ``ORDERINGS``, ``data/module.py`` exactly ``PIPELINES``, ...), so each rule is written once.
+exactly ``ORDERINGS``, ...; the data wing's face holds its own, ``PIPELINES``), so each rule is written once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.data import DataError, data_set
+from resnet_exp.data import PIPELINES, DataError, data_set
 
 # --- the choices each part offers ------------------------------------------------------------
 # block.order: the five residual units of He et al. 2016, Fig. 4 (a)-(e); blocks.py defines one
@@ -35,11 +35,6 @@ SHORTCUTS = ("projection", "none")
 PROJECTION_INPUTS = ("relu", "preact")
 # model.final_norm: a BN-ReLU after the last unit; auto: for pre-activation orderings only.
 FINAL_NORMS = (True, False, "auto")
-# How batches are made: ``device`` resizes the data set once, on the training device, and gathers
-# batches there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
-# transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
-# faster of the two on both, measured with ``python -m resnet_exp.bench``).
-PIPELINES = ("auto", "device", "torchvision")
 WANDB_MODES = ("online", "offline", "disabled")
 # torch.compile's modes for the network (``compile=MODE``); reduce-overhead captures CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -472,11 +467,6 @@ def validate_trainer(t: DictConfig) -> None:
             f"trainer.devices={devices} needs a run on several processes: use trainer=ddp (DDP on "
             "trainer.devices devices), or trainer.devices=1",
         )
-    if accelerator in ("gpu", "cuda", "mps"):  # only then: asking needs torch
-        from resnet_exp.hardware import accelerator_problem
-
-        problem = accelerator_problem(accelerator, devices, t.num_nodes)
-        _check(problem is None, f"trainer.accelerator={accelerator} trainer.devices={devices}: {problem}")
 
 
 def run_id() -> str:

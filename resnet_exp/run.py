@@ -19,8 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from resnet_exp.config import config_path, one_line_error, with_hint
-from resnet_exp.console import CONSOLE_LOGGER, route_library_logs
-from resnet_exp.records import STATUS_FILE, JobBusy, describe
+from resnet_exp.runs.console import CONSOLE_LOGGER, route_library_logs
+from resnet_exp.runs.records import STATUS_FILE, JobBusy, describe
 
 log = logging.getLogger(CONSOLE_LOGGER)
 
@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
     at the end names it and the command exits non-zero."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     log.info("job %s", job_dir)
-    from resnet_exp.fit import train  # torch, Lightning: only now that the job is known to be good
+    from resnet_exp.training.fit import train  # torch, Lightning: only now that the job is known to be good
 
     route_library_logs()  # after Hydra set up this job's logging and Lightning its loggers
 

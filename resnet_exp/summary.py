@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resnet_exp.build import network
 from resnet_exp.config import ConfigError, load_config
-from resnet_exp.resnet import format_summary
+from resnet_exp.models.resnet import format_summary
+from resnet_exp.training.build import network
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_exp.config import ConfigError, one_line_error, override_key, processes, validate, with_hint
-from resnet_exp.console import python_command
-from resnet_exp.ddp import global_rank
-from resnet_exp.records import (
+from resnet_exp.runs.console import python_command
+from resnet_exp.runs.ddp import global_rank
+from resnet_exp.runs.records import (
     SWEEP_FILE,
     JobError,
     atomic_write,
@@ -163,8 +163,8 @@ def check_data(cfgs: list[DictConfig]) -> None:
 def check_parts(cfgs: list[DictConfig]) -> None:
     """Build each distinct optimizer, scheduler and Trainer on stand-ins (``build.check_parts``):
     what only their libraries can judge is refused before any job starts."""
-    from resnet_exp.build import PartRefused
-    from resnet_exp.build import check_parts as check  # torch, Lightning: once the configs are good
+    from resnet_exp.training.build import PartRefused
+    from resnet_exp.training.build import check_parts as check  # torch, Lightning: once the configs are good
 
     seen = set()
     for cfg in cfgs:
@@ -318,7 +318,7 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         info = read_sweep(sweep_dir) or {"jobs": 0}
-        from resnet_exp.report import glance
+        from resnet_exp.analysis.report import glance
 
         print(glance(sweep_dir), flush=True)
         if info.get("jobs") is None:  # a sweeper that chose its jobs as it went: those it made

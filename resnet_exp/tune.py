@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_exp.report import Estimate, Job, ReportError, read_sweeps
+from resnet_exp.analysis.jobs import Job, ReportError, read_sweeps
+from resnet_exp.analysis.stats import Estimate
 
 
 def final_val(job: Job) -> float:

@@ -1,5 +1,6 @@
-"""The architecture page's claim about imports: the package's modules import one another without a
-cycle, counting the imports made inside functions too."""
+"""The architecture page's claims about imports: the package is in wings that import one way, its
+modules import one another without a cycle (counting the imports made inside functions too), and
+the page names every module."""
 
 from __future__ import annotations
 
@@ -32,9 +33,37 @@ def imports() -> dict[str, set[str]]:
     return graph
 
 
-def test_no_import_cycle_even_inside_functions():
+# The wings of the package, lowest first (docs/architecture.md draws them): a module imports from its
+# own wing or from a wing below it, never from one beside it or above it. Each top-level module is a
+# wing of its own; every module of the package must be in one (a new one is placed here and in the
+# architecture page).
+WINGS = (
+    ("data", "internals"),  # the data sets (the face: their specs, torch-free); the private touches
+    ("config",),  # the schema and its checks
+    ("models", "runs"),  # the network; a job's files and life
+    ("tracking",),  # W&B
+    ("training", "analysis"),  # one job trained; finished sweeps read and judged
+    ("sweep",),  # the run command's Hydra callback: a whole sweep checked, then summed up
+    ("run", "report", "tune", "bench", "summary", "gpu_check"),  # the commands
+)
+
+
+def wing(module: str) -> str:
+    """``resnet_exp.training.fit`` -> ``training``."""
+    return module.removeprefix("resnet_exp.").split(".")[0]
+
+
+def test_the_wings_import_one_way_and_without_a_cycle_even_inside_functions():
     graph = imports()
-    assert {"resnet_exp.sweep", "resnet_exp.report", "resnet_exp.tracking"} <= set(graph)
+    rank = {name: i for i, names in enumerate(WINGS) for name in names}
+    assert {wing(m) for m in graph if m != "resnet_exp"} == set(rank), "a module in no wing, or a wing with none"
+    against = [
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        for t in targets
+        if wing(m) != wing(t) and rank[wing(t)] >= rank[wing(m)]
+    ]
+    assert not against, "imports beside or up the wings: " + "; ".join(sorted(against))
     state: dict[str, str] = {}
 
     def visit(module: str, path: list[str]) -> None:
@@ -49,15 +78,43 @@ def test_no_import_cycle_even_inside_functions():
         if module not in state:
             visit(module, [module])
     # the light modules stay light: the config imports nothing of the package but the data face (the
-    # data sets' specs) and, on one path, hardware
-    assert graph["resnet_exp.config"] <= {"resnet_exp.data", "resnet_exp.hardware"}
-    assert graph["resnet_exp.records"] <= {"resnet_exp.config"}
+    # data sets' specs); the records nothing but the config
+    assert graph["resnet_exp.config"] == {"resnet_exp.data"}
+    assert graph["resnet_exp.runs.records"] <= {"resnet_exp.config"}
     # the data wing's face (the specs, the error) imports nothing; each data set's files import the
     # face alone; the one data module reaches a data set through the face, never by name
     assert graph["resnet_exp.data"] == set()
     assert graph["resnet_exp.data.fashion_mnist"] == graph["resnet_exp.data.cifar10"] == {"resnet_exp.data"}
     assert graph["resnet_exp.data.module"] >= {"resnet_exp.data", "resnet_exp.data.pipelines", "resnet_exp.data.sampling"}
     assert not graph["resnet_exp.data.module"] & {"resnet_exp.data.fashion_mnist", "resnet_exp.data.cifar10"}
+
+
+def mapped_modules() -> set[str]:
+    """The modules docs/architecture.md's map draws: under ``resnet_exp/``, a top-level entry two
+    spaces in, a wing's file four spaces in, beneath its folder (``training/fit.py``)."""
+    lines = (ROOT / "docs" / "architecture.md").read_text().splitlines()
+    start = lines.index("    resnet_exp/")
+    shown, folder = set(), ""
+    for line in lines[start + 1 :]:
+        indent, word = len(line) - len(line.lstrip()), (line.split() or [""])[0]
+        if indent <= 4 and line.strip():
+            break  # the map's next top entry (conf/): resnet_exp/ ends
+        if indent == 6 and word.endswith("/"):
+            folder = word
+            shown.add(f"{folder}__init__.py")
+        elif indent == 6 and word.endswith(".py"):
+            shown.add(word)
+        elif indent == 8 and word.endswith(".py"):
+            shown.add(folder + word)
+    return shown
+
+
+def test_the_architecture_page_draws_every_module_in_its_wing():
+    """The map cannot fall behind a module that is added or moved: it draws exactly the package's
+    modules, each under its wing's folder."""
+    package = ROOT / "resnet_exp"
+    modules = {str(p.relative_to(package)) for p in package.rglob("*.py")} - {"__init__.py"}
+    assert mapped_modules() == modules
 
 
 def test_nothing_outside_the_data_wing_names_a_data_set():
@@ -79,7 +136,7 @@ def test_nothing_outside_the_data_wing_names_a_data_set():
 def test_the_front_door_loads_no_torch():
     """What the CLI checks before any work (the config schema, the records, the data error) loads
     without torch or Lightning, so that bad input is refused in a second."""
-    code = "import sys, resnet_exp.config, resnet_exp.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
+    code = "import sys, resnet_exp.config, resnet_exp.runs.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
 

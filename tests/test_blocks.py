@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_exp.blocks import ORDERINGS, ResidualUnit, get_block
-from resnet_exp.resnet import ResNet, shape_summary
+from resnet_exp.models.blocks import ORDERINGS, ResidualUnit, get_block
+from resnet_exp.models.resnet import ResNet, shape_summary
 
 
 # Each ordering written out by hand from the unit's own layers (b), after He et al. 2016, Fig. 4.

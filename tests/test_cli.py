@@ -8,15 +8,16 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.console import python_command
+from resnet_exp.analysis.jobs import read_wandb
 from resnet_exp.report import main as report_main
-from resnet_exp.report import read_wandb
+from resnet_exp.runs.console import python_command
 from resnet_exp.tracking.offline import read_run
 from tests.conftest import TINY, run_cli
 
@@ -314,13 +315,17 @@ def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_pat
     recorded = [h for h in read_run(run_dir).history if "val/acc" in h]
     assert [h["val/acc"] for h in recorded] == pytest.approx(vals)
     # best.ckpt says what it is: the LightningModule comes back from it alone, config and weights
-    from resnet_exp.module import Classifier
+    from resnet_exp.training.classifier import Classifier
 
     restored = Classifier.load_from_checkpoint(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert restored.hparams.config == OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))
     weights = {k.removeprefix("net."): v for k, v in best["state_dict"].items() if k.startswith("net.")}
     assert all(torch.equal(restored.net.state_dict()[k], v) for k, v in weights.items())
     assert restored.validation and restored.net.order == "post"
+    # nor does it name a module of the package (it loads with weights_only), so a module that moves
+    # never breaks a checkpoint written before
+    with zipfile.ZipFile(run / "checkpoints" / "best.ckpt") as z:
+        assert not [n for n in z.namelist() if n.endswith(".pkl") and b"resnet_exp" in z.read(n)]
 
 
 def test_a_second_data_set_is_a_config_choice_and_the_network_takes_its_channels(tmp_path):

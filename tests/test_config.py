@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
-from resnet_exp.blocks import ORDERINGS
 from resnet_exp.config import ConfigError, compose_config, validate
+from resnet_exp.models.blocks import ORDERINGS
 from tests.conftest import run_cli
 
 
@@ -225,6 +226,12 @@ def broken_data(tmp_path_factory, data_dir):
             "trainer.sync_batchnorm=true needs CUDA GPUs (SyncBatchNorm), and this run trains on the CPU; "
             "set trainer.sync_batchnorm=false",
         ),
+        pytest.param(
+            ["trainer.accelerator=gpu"],
+            "trainer.accelerator=gpu trainer.devices=1: no CUDA GPU is available here; use trainer.accelerator=auto "
+            "(the CPU here) or cpu",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU where there is none"),
+        ),
         (
             ["trainer.strategy=bogus"],
             "pytorch_lightning.Trainer refuses trainer: ValueError: You selected an invalid strategy name: "
@@ -311,9 +318,9 @@ def test_fp32_is_the_default_and_auto_picks_bf16_where_the_hardware_has_it():
     experiments/bf16_vs_fp32_full_step). precision=auto: bf16-mixed on a CPU whose flags (read from /proc/cpuinfo
     here, independently of torch) include avx512_bf16 or amx_bf16, fp32 on other CPUs; an explicit
     precision is kept. data.pipeline=auto: the device pipeline, on the CPU too."""
-    from resnet_exp.build import trainer_args
     from resnet_exp.data.pipelines import resolve_pipeline
-    from resnet_exp.hardware import cpu_has_native_bf16
+    from resnet_exp.training.build import trainer_args
+    from resnet_exp.training.hardware import cpu_has_native_bf16
 
     cfg = compose_config([])
     assert (cfg.trainer.precision, cfg.data.pipeline, cfg.compile) == ("32-true", "auto", None)
@@ -344,8 +351,8 @@ def test_precision_auto_on_each_kind_of_cpu(monkeypatch, capabilities, native):
     suite checks all of them on whatever machine runs it."""
     import torch
 
-    from resnet_exp.build import trainer_args
-    from resnet_exp.hardware import cpu_has_native_bf16
+    from resnet_exp.training.build import trainer_args
+    from resnet_exp.training.hardware import cpu_has_native_bf16
 
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
     assert cpu_has_native_bf16() is native
@@ -362,8 +369,8 @@ def test_compile_compiles_the_network_in_place(tmp_path, monkeypatch):
 
     import torch
 
-    from resnet_exp.build import build
-    from resnet_exp.fit import use_compile_cache
+    from resnet_exp.training.build import build
+    from resnet_exp.training.fit import use_compile_cache
 
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     eager = build(compose_config([]))[1]

@@ -290,7 +290,7 @@ def test_validation_split_is_held_out_of_training_and_the_same_for_every_seed(da
 def test_images_resized_when_first_needed_equal_the_set_resized_at_once(data_dir):
     """On the CPU the device pipeline resizes each image when a batch first needs it; the batches
     are those of the whole set resized at once (as on a GPU), whatever the order of the requests."""
-    from resnet_exp.data.pipelines import resize_all, ResizedImages
+    from resnet_exp.data.pipelines import ResizedImages, resize_all
 
     images = load_split(data_dir, "test")[0][:3000]
     at_once = resize_all(images, 96)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from resnet_exp.diagnostics import probe, probe_indices
-from resnet_exp.resnet import ResNet
+from resnet_exp.models.resnet import ResNet
 from resnet_exp.tracking.offline import read_run
+from resnet_exp.training.diagnostics import probe, probe_indices
 from tests.conftest import RESULTS, SMALL, rows, run_cli
 
 

@@ -10,8 +10,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from resnet_exp.build import build, trainer_args
 from resnet_exp.config import compose_config
+from resnet_exp.training.build import build, trainer_args
 from tests.conftest import RESULTS, SMALL, TINY, rows, run_cli, start, status, wait_for_epoch
 
 pytestmark = pytest.mark.gpu
@@ -81,7 +81,8 @@ def test_device_pipeline_on_cuda_gives_the_cpus_batches(data_dir):
 def test_divergence_guard_names_the_exact_step_between_its_checks():
     """On a GPU the guard reads the device flag every 25 steps; a loss that turns NaN at step 7 is
     still reported as step 7 (at the check of step 25)."""
-    from resnet_exp.module import Diverged, DivergenceGuard
+    from resnet_exp.runs.job import Diverged
+    from resnet_exp.training.guard import DivergenceGuard
 
     class NanAtSeven(pl.LightningModule):
         def __init__(self):

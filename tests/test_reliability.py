@@ -13,8 +13,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.console import python_command
-from resnet_exp.records import read_status
+from resnet_exp.runs.console import python_command
+from resnet_exp.runs.records import read_status
 from resnet_exp.tracking.offline import read_run
 from tests.conftest import DEFAULT_THREADS, RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
@@ -234,7 +234,7 @@ def test_last_checkpoint_is_every_epoch_whatever_the_monitored_metric_did(tmp_pa
     after epoch 1: best.ckpt stays at epoch 1, last.ckpt follows every epoch, each written whole."""
     import pytorch_lightning as pl
 
-    from resnet_exp.job import AtomicCheckpointIO, checkpoint_callbacks
+    from resnet_exp.runs.job import AtomicCheckpointIO, checkpoint_callbacks
 
     class Falling(pl.LightningModule):
         def __init__(self):
@@ -260,7 +260,7 @@ def test_last_checkpoint_is_every_epoch_whatever_the_monitored_metric_did(tmp_pa
 
 
 def test_a_job_held_by_another_process_is_skipped_and_two_sweeps_at_once_train_every_epoch_once(tmp_path, data_dir):
-    from resnet_exp.job import Job
+    from resnet_exp.runs.job import Job
 
     # A job whose lock another process holds (here: this one) is skipped, naming the holder.
     held = tmp_path / "a" / "sw"

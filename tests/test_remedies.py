@@ -8,10 +8,10 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from resnet_exp.build import build
 from resnet_exp.config import compose_config
-from resnet_exp.precise_bn import batch_norms, indices, recompute
-from resnet_exp.resnet import ResNet
+from resnet_exp.models.resnet import ResNet
+from resnet_exp.training.build import build
+from resnet_exp.training.precise_bn import batch_norms, indices, recompute
 from tests.conftest import RESULTS, SMALL, rows, run_cli
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resnet_exp.analysis.jobs import read_sweeps
+from resnet_exp.analysis.report import render
 from resnet_exp.report import main as report_main
-from resnet_exp.report import read_sweeps, render
 
 T_975_2 = 4.302652729749462  # Student's t, 97.5% quantile, 2 degrees of freedom
 
@@ -203,7 +204,8 @@ def test_with_a_validation_split_best_is_chosen_on_validation(tmp_path):
 
 
 def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
-    from resnet_exp.report import PRECISE, Comparison, Group
+    from resnet_exp.analysis.jobs import PRECISE, Group
+    from resnet_exp.analysis.stats import Comparison
 
     a, b = Group("block.order=pre"), Group("block.order=post")
     raw_only = Comparison(a, b, PRECISE, True, 5, 5, 0.012, 0.002, 0.022, p=0.03, p_holm=0.09)
@@ -223,7 +225,8 @@ def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
 def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
     """The data behind curves.png: per panel and group, epochs 1..n, the mean and std over the
     completed runs, accuracies in % as in the tables; the failed job is not drawn."""
-    from resnet_exp.report import group_jobs, plot, swept_keys
+    from resnet_exp.analysis.jobs import group_jobs, swept_keys
+    from resnet_exp.analysis.plots import plot
 
     jobs = read_sweeps([sweep])
     data = plot(group_jobs(jobs, swept_keys(jobs)), tmp_path / "curves.png")
@@ -260,7 +263,8 @@ def test_groups_are_named_by_preset_and_a_single_seed_is_not_swept(tmp_path):
 def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path):
     """The data behind signal.png: per group, the mean over its completed runs of each unit's
     measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""
-    from resnet_exp.report import group_jobs, plot_signal, swept_keys
+    from resnet_exp.analysis.jobs import group_jobs, swept_keys
+    from resnet_exp.analysis.plots import plot_signal
 
     # two post runs, two pre runs: one of them resumed after the project gained the probe (no epoch 0)
     for num, scale, epochs in ((0, 1.0, (0, 1, 2)), (1, 3.0, (0, 1, 2)), (3, 2.0, (0, 1, 2)), (4, 4.0, (2,))):
@@ -319,7 +323,7 @@ def test_tune_picks_each_orderings_rate_on_validation_never_on_test(tmp_path, ca
 
 
 def test_swing_measures_of_a_curve():
-    from resnet_exp.report import largest_drop, late_range
+    from resnet_exp.analysis.jobs import largest_drop, late_range
 
     curve = [80.0, 86.0, 77.0, 88.0, 82.0, 90.0, 84.0, 91.0, 89.0, 87.0]
     assert largest_drop(curve) == 9.0  # epoch 2 -> 3
@@ -333,7 +337,9 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
     """Jobs run with precise BN carry two measures of the same weights: each gets its rows, swing and
     comparison, the verdicts on precise BN; a group that took the running averages only (an old
     job) is compared with the others on the running averages alone."""
-    from resnet_exp.report import glance, group_jobs, plot, swept_keys
+    from resnet_exp.analysis.jobs import group_jobs
+    from resnet_exp.analysis.plots import plot
+    from resnet_exp.analysis.report import glance
 
     s = tmp_path / "sweep"
     for i, (seed, final, running) in enumerate(zip((1, 2, 3), (0.91, 0.92, 0.93), (0.80, 0.90, 0.85))):
@@ -384,7 +390,7 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
 def test_a_half_finished_sweep_names_what_it_swept_and_the_jobs_not_started(tmp_path):
     """sweep.yaml lists two jobs of block.order=post,pre and only the first has started: the report
     says what the sweep sweeps, and lists the second job as not started, instead of "nothing swept"."""
-    from resnet_exp.report import glance
+    from resnet_exp.analysis.report import glance
 
     s = tmp_path / "sweep"
     make_job(s, 0, "post", 1, [0.5, 0.8])

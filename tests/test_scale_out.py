@@ -16,7 +16,7 @@ from resnet_exp.config import compose_config
 from resnet_exp.data.fashion_mnist import load_split
 from resnet_exp.data.pipelines import resize_batch
 from resnet_exp.data.sampling import EpochShuffle
-from resnet_exp.resnet import ResNet
+from resnet_exp.models.resnet import ResNet
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
@@ -26,7 +26,7 @@ def files(job: Path) -> set[str]:
 
 def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
     """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
-    each process; resnet_exp.ddp gives it the job's own command). Each process trains on its half
+    each process; resnet_exp.runs.ddp gives it the job's own command). Each process trains on its half
     of the batch of 32 and evaluates its half of the first 96 test images: the logged metrics must
     be those of both halves together, recomputed here in one process. (In fp32, which this check
     recomputes to 1e-5; the bf16 fast path's rounding depends on how a batch is split.)"""

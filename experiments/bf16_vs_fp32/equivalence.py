@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from resnet_exp.records import NOT_RECIPE
-from resnet_exp.report import PRECISE, RUNNING, largest_drop, read_sweeps
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, largest_drop, read_sweeps
+from resnet_exp.runs.records import NOT_RECIPE
 
 MARGIN = 0.5  # points
 NOT_COMPARED = ("trainer.precision", "seed")

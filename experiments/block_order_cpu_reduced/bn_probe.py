@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.build import datamodule, network
+from resnet_exp.training.build import datamodule, network
 
 
 def accuracy(net: torch.nn.Module, loader, batch_stats: bool) -> float:

@@ -19,7 +19,7 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
-from resnet_exp.report import Estimate
+from resnet_exp.analysis.stats import Estimate
 
 # He et al. 2016, "Identity Mappings in Deep Residual Networks", Table 2: ResNet-110 on CIFAR-10,
 # test error (%), the units of Fig. 4 (a)-(e).

@@ -27,8 +27,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from scipy import stats
 
-from resnet_exp.records import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics
-from resnet_exp.report import Estimate, largest_drop, late_range
+from resnet_exp.analysis.jobs import largest_drop, late_range
+from resnet_exp.analysis.stats import Estimate
+from resnet_exp.runs.records import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics
 
 PROBE = re.compile(
     r"/(?P<job>\d+)/?: block.order=(?P<order>\w+) seed=(?P<seed>\d+) epoch=(?P<epoch>\d+) test acc "

@@ -1,5 +1,5 @@
 """Test accuracy of jobs' checkpoints with BatchNorm's running averages, and with the running
-statistics recomputed over fixed training batches (``resnet_exp.precise_bn``, the remedy
+statistics recomputed over fixed training batches (``resnet_exp.training.precise_bn``, the remedy
 ``evaluation.precise_bn_batches=N``), on the same weights.
 
     python experiments/seed_gap/bn_probe.py [--batches 40] [--checkpoint last.ckpt] JOB_DIR ...
@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from resnet_exp.build import datamodule, network
-from resnet_exp.precise_bn import indices, recompute
+from resnet_exp.training.build import datamodule, network
+from resnet_exp.training.precise_bn import indices, recompute
 
 
 def accuracy(net: torch.nn.Module, loader, bf16: bool) -> float:

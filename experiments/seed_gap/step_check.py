@@ -8,7 +8,7 @@ of 96, as an epoch ends. Before every step its whole state (weights and every Ba
 mean and variance) is copied into the seed's MXNet network (``mxnet_seed.py``), which takes the
 seed's step on the same batch (summed loss, ``trainer.step(256)``), in float32 and in float64.
 From the same state, ours takes the step three ways: our default loss (``loss.reduction=mean``) and
-the seed's step scaling (``loss.reduction=batch_size``, as module.py computes it) in float32, and
+the seed's step scaling (``loss.reduction=batch_size``, as training/classifier.py computes it) in float32, and
 the latter in float64. float64 against float64 tells whether the two steps are the same
 computation; float32 against float32 how far the two frameworks' roundings take them apart.
 
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from resnet_exp.build import datamodule, network
 from resnet_exp.config import compose_config
+from resnet_exp.training.build import datamodule, network
 
 HERE = Path(__file__).resolve().parent
 LR, BATCH = 0.1, 256
@@ -46,7 +46,7 @@ def states(net: torch.nn.Module) -> dict[str, np.ndarray]:
 
 
 def step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, reduction: str) -> None:
-    """One plain SGD step in train mode, with module.py's loss for ``reduction``."""
+    """One plain SGD step in train mode, with training/classifier.py's loss for ``reduction``."""
     net.train().zero_grad()
     loss = F.cross_entropy(net(x), y)
     if reduction == "batch_size":

@@ -30,8 +30,8 @@ from bn_probe import accuracy  # this folder's: the whole test set in eval mode,
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from resnet_exp.build import datamodule, network
-from resnet_exp.records import read_metrics
+from resnet_exp.runs.records import read_metrics
+from resnet_exp.training.build import datamodule, network
 
 
 def test_acc(net: torch.nn.Module, loader, bf16: bool) -> float:
@@ -42,7 +42,7 @@ def test_acc(net: torch.nn.Module, loader, bf16: bool) -> float:
 
 
 def step(net: torch.nn.Module, optim_cfg: dict, x: torch.Tensor, y: torch.Tensor, scale: float, bf16: bool) -> None:
-    """One step of the job's optimizer on ``scale`` times the batch's mean cross-entropy, as module.py
+    """One step of the job's optimizer on ``scale`` times the batch's mean cross-entropy, as training/classifier.py
     trains (the optimizer is stateless: plain SGD)."""
     optimizer = instantiate(optim_cfg, params=net.parameters())
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

@@ -17,6 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+# How batches are made: ``device`` resizes the data set once, on the training device, and gathers
+# batches there; ``torchvision`` is the DataLoader with worker processes and per-image torchvision
+# transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
+# faster of the two on both, measured with ``python -m resnet_exp.bench``).
+PIPELINES = ("auto", "device", "torchvision")
+
 
 class DataError(Exception):
     """The data set cannot be found or a file of it is not what it should be."""

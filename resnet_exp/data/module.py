@@ -9,8 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from resnet_exp.config import PIPELINES
-from resnet_exp.data import DataError, files
+from resnet_exp.data import PIPELINES, DataError, files
 from resnet_exp.data.pipelines import DeviceBatches, ImageTensors, resize_transform, resolve_pipeline, worker_context
 from resnet_exp.data.sampling import EpochShuffle, Shard, per_process_batch, validation_split
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
+
 def resize_transform(size: int) -> v2.Transform:
     """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1]."""
     return v2.Compose(

@@ -9,6 +9,7 @@ from torch.utils.data import Sampler
 
 from resnet_exp.data import DataError
 
+
 class EpochShuffle(Sampler[int]):
     """A new permutation every epoch, drawn from (seed, epoch) alone: epoch e is shuffled the same way
     whether the run got there in one go or was resumed from a checkpoint. Lightning calls

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_exp.config import override_key
-from resnet_exp.records import read_sweep
+from resnet_exp.runs.records import read_sweep
 
 
 class TrackingError(Exception):

@@ -9,9 +9,9 @@ from typing import Any
 
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from resnet_exp.console import CONSOLE_LOGGER, DETAILS_LOGGER
 from resnet_exp.internals import drop_wandb_init_argument
-from resnet_exp.records import METRICS, describe, set_aside
+from resnet_exp.runs.console import CONSOLE_LOGGER, DETAILS_LOGGER
+from resnet_exp.runs.records import METRICS, describe, set_aside
 
 log = logging.getLogger(CONSOLE_LOGGER)
 details = logging.getLogger(DETAILS_LOGGER)

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_exp.blocks import get_block
 from resnet_exp.config import final_norm_ok
+from resnet_exp.models.blocks import get_block
 
 
 class ResNet(nn.Sequential):

@@ -19,26 +19,40 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
-from resnet_exp.build import build, plain, trainer_args
-from resnet_exp.console import CONSOLE_LOGGER, progress_bar
 from resnet_exp.data.module import ImageDataModule
 from resnet_exp.data.pipelines import resolve_pipeline
-from resnet_exp.ddp import global_rank, single_run_command
-from resnet_exp.diagnostics import SignalPropagation
-from resnet_exp.hardware import keep_freed_memory
 from resnet_exp.internals import inductor_default_cache_dir
-from resnet_exp.job import (
+from resnet_exp.runs.console import CONSOLE_LOGGER, progress_bar
+from resnet_exp.runs.ddp import global_rank, single_run_command
+from resnet_exp.runs.job import (
     AtomicCheckpointIO,
     CheckpointRecords,
+    Diverged,
     Job,
     JobMetrics,
     checkpoint_callbacks,
 )
-from resnet_exp.module import Classifier, Diverged, DivergenceGuard
-from resnet_exp.records import CHECKPOINTS, CONFIG_FILE, FINISHED, INTERRUPTED_CKPT, METRICS, atomic_write, describe, flatten, job_config, keep_saved, resume_plan
-from resnet_exp.signals import Signals, StopOnSignal
+from resnet_exp.runs.records import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    FINISHED,
+    INTERRUPTED_CKPT,
+    METRICS,
+    atomic_write,
+    describe,
+    flatten,
+    job_config,
+    keep_saved,
+    resume_plan,
+)
+from resnet_exp.runs.signals import Signals, StopOnSignal
 from resnet_exp.tracking import identity
 from resnet_exp.tracking.logger import replay, wandb_logger
+from resnet_exp.training.build import build, plain, trainer_args
+from resnet_exp.training.classifier import Classifier
+from resnet_exp.training.diagnostics import SignalPropagation
+from resnet_exp.training.guard import DivergenceGuard
+from resnet_exp.training.hardware import keep_freed_memory
 
 log = logging.getLogger(CONSOLE_LOGGER)
 

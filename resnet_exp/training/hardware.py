@@ -3,7 +3,7 @@
 
 The fast path (measured with ``python -m resnet_exp.bench``): bf16 autocast where the hardware
 computes bfloat16 natively (CUDA GPUs that have it; CPUs with AVX512-BF16 or AMX-BF16), the network
-and batches in channels_last layout (``module.py``, ``data/pipelines.py``), the data set resized once on the
+and batches in channels_last layout (``classifier.py``, ``data/pipelines.py``), the data set resized once on the
 training device (``data.pipeline=auto``), and on Linux an allocator that keeps freed memory.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+import time
 from typing import Any
 
 import torch
@@ -76,3 +77,10 @@ def accelerator_problem(accelerator: str, devices: Any, num_nodes: int = 1) -> s
     if wanted is not None and wanted > have and num_nodes == 1:
         return f"this machine has {have} GPU(s); use trainer.devices={have} or fewer"
     return None
+
+
+def synced_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the work queued on ``device`` is done (a GPU runs ahead of the host)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

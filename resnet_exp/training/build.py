@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.resnet import network  # noqa: F401  (the network of a config: build.network)
+from resnet_exp.models.resnet import network  # noqa: F401  (the network of a config: build.network)
 
 if TYPE_CHECKING:
     from resnet_exp.data.module import ImageDataModule
-    from resnet_exp.module import Classifier
+    from resnet_exp.training.classifier import Classifier
 
 
 def plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def datamodule(cfg: Mapping[str, Any]) -> ImageDataModule:
 def module(cfg: Mapping[str, Any]) -> Classifier:
     """The LightningModule: the network of ``cfg`` and its training (``optim``, ``scheduler``,
     ``compile``, ``data.val_size``); it keeps the config, so a checkpoint rebuilds it alone."""
-    from resnet_exp.module import Classifier  # here: bench and summary need no Lightning module
+    from resnet_exp.training.classifier import Classifier  # here: bench and summary need no Lightning module
 
     return Classifier(plain(cfg))
 
@@ -47,8 +47,8 @@ def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:
     """The Trainer's arguments from ``trainer.*``, with the project's ``auto`` values decided for
     this machine: ``precision=auto`` (``hardware.auto_precision``) and the progress bar (default:
     where the console is a terminal)."""
-    from resnet_exp.console import console_is_terminal
-    from resnet_exp.hardware import auto_precision
+    from resnet_exp.runs.console import console_is_terminal
+    from resnet_exp.training.hardware import auto_precision
 
     args = plain(trainer)
     if args.get("precision") == "auto":
@@ -77,7 +77,8 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     from hydra.utils import instantiate
 
     from resnet_exp.config import TrainerConfig, processes
-    from resnet_exp.records import describe
+    from resnet_exp.runs.records import describe
+    from resnet_exp.training.hardware import accelerator_problem
 
     lightning_defaults = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
 
@@ -100,6 +101,11 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
             refuse("scheduler", scheduler, e.__cause__ or e)
     trainer = cfg["trainer"]
     args = plain(trainer)
+    accelerator, devices = str(args.get("accelerator")), args.get("devices")
+    if accelerator in ("gpu", "cuda", "mps"):  # asking needs torch: here, not in the config's checks
+        problem = accelerator_problem(accelerator, devices, args.get("num_nodes", 1))
+        if problem:
+            raise PartRefused(f"trainer.accelerator={accelerator} trainer.devices={devices}: {problem}")
     gpus = torch.cuda.is_available() and str(args.get("accelerator")) in ("auto", "gpu", "cuda")
     if args.get("sync_batchnorm") and not gpus:
         raise PartRefused(

@@ -12,9 +12,9 @@ import io
 import json
 import os
 import socket
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from resnet_exp.ddp import agree
+from resnet_exp.runs.ddp import agree
 
 
 def preemption_signal() -> signal.Signals | None:

@@ -43,7 +43,7 @@ from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from resnet_exp.internals import checkpoint_progress
-from resnet_exp.records import (
+from resnet_exp.runs.records import (
     BEST_CKPT,
     CHECKPOINTS,
     INTERRUPTED_CKPT,
@@ -64,6 +64,14 @@ from resnet_exp.records import (
 
 log = logging.getLogger("resnet_exp")
 
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(f"diverged at epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -246,8 +254,6 @@ class Job:
         ``diverged``, ``interrupted`` (Ctrl-C, SIGTERM, a requeue: ``interruption()`` says which) or
         ``failed`` (with the error and its traceback), before the exception goes on. ``epoch()``
         gives the epoch (from 1) under way; ``completed`` is the caller's to record."""
-        from resnet_exp.module import Diverged
-
         self.fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": now(), **fields}
         previous = self.status
         if previous.get("status") == "unknown" and self.writer:  # status.json cannot be read

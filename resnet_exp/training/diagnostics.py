@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_exp.blocks import ResidualUnit
-from resnet_exp.console import DETAILS_LOGGER
-from resnet_exp.records import SIGNAL_FILE, write_csv
+from resnet_exp.models.blocks import ResidualUnit
+from resnet_exp.runs.console import DETAILS_LOGGER
+from resnet_exp.runs.records import SIGNAL_FILE, write_csv
 
 details = logging.getLogger(DETAILS_LOGGER)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,54 +14,12 @@ from torch import nn
 from torch.func import functional_call
 
 from resnet_exp.config import FIRST_DEFAULTS
-from resnet_exp.console import CONSOLE_LOGGER, remaining
-from resnet_exp.records import METRICS
-from resnet_exp.resnet import network
+from resnet_exp.models.resnet import network
+from resnet_exp.runs.console import CONSOLE_LOGGER, remaining
+from resnet_exp.runs.records import METRICS
+from resnet_exp.training.hardware import synced_clock
 
 log = logging.getLogger(CONSOLE_LOGGER)
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-    def __init__(self, epoch: int, step: int) -> None:
-        super().__init__(f"diverged at epoch {epoch}, step {step}")
-        self.epoch, self.step = epoch, step
-
-
-class DivergenceGuard(pl.Callback):
-    """Stops training as soon as the loss is NaN or infinite, naming the epoch (from 1) and the step.
-
-    The check reads the loss on the host, which waits for the device: every step on the CPU, every
-    ``every`` steps on an accelerator, where a device-side flag remembers the first bad step between
-    checks (so the step named is exact either way). In a run on several processes the processes
-    agree at each check (the worst of their flags), so that all of them stop at the same step.
-    """
-
-    def __init__(self, every: int = 25) -> None:
-        self.every = every
-        self.first_bad: torch.Tensor | None = None
-
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        loss = outputs["loss"].detach() if isinstance(outputs, dict) else outputs.detach()
-        step = trainer.global_step  # optimizer steps so far, this one included
-        if self.first_bad is None:
-            self.first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-        bad = ~torch.isfinite(loss) & (self.first_bad < 0)
-        self.first_bad = torch.where(bad, torch.full_like(self.first_bad, step), self.first_bad)
-        if loss.device.type == "cpu" or batch_idx % self.every == 0 or batch_idx + 1 == trainer.num_training_batches:
-            first = int(trainer.strategy.reduce(self.first_bad.clone(), reduce_op="max"))
-            if first >= 0:
-                raise Diverged(trainer.current_epoch + 1, first)
-
-
-def synced_clock(device: torch.device) -> float:
-    """``time.perf_counter()`` once the work queued on ``device`` is done (a GPU runs ahead of the host)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def epoch_line(epoch: int, m: dict[str, float]) -> str:
@@ -191,7 +148,7 @@ class Classifier(pl.LightningModule):
         """``precise_bn.recompute`` over ``evaluation.precise_bn_batches`` fixed training batches, in
         the training precision; its time is kept apart (time/precise_bn_s). The running averages
         it replaces are kept for the evaluation of the same weights with them (``*_running``)."""
-        from resnet_exp.precise_bn import indices, recompute, running_statistics
+        from resnet_exp.training.precise_bn import indices, recompute, running_statistics
 
         data = self.trainer.datamodule
         images, _ = data.train_set.resized(self.device, data.resize)

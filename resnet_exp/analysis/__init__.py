@@ -1,0 +1,1 @@
+"""Reading and judging finished sweeps: the jobs, their statistics, the plots, the report."""

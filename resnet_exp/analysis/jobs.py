@@ -1,0 +1,393 @@
+"""The jobs a report reads: job directories and sweeps (records), or W&B runs, online or offline
+(tracking/), each as a ``Job`` (its config, its curves, how it ended), selected and grouped by what
+was swept. The two measures of test accuracy are named here."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from resnet_exp.config import FIRST_DEFAULTS, TrainerConfig
+from resnet_exp.runs.records import (
+    CONFIG_FILE,
+    METRICS,
+    NOT_RECIPE,
+    SIGNAL_FILE,
+    describe,
+    flatten,
+    implied_defaults,
+    read_metrics,
+    read_status,
+    read_sweep,
+)
+
+
+class ReportError(Exception):
+    """The input cannot be reported on; the message is one line."""
+
+
+# The two measures of test accuracy. With precise BN on (evaluation.precise_bn_batches > 0, the
+# default) every evaluation measures the same weights both ways: test/acc is precise BN's and
+# test/acc_running the running averages'; with it off, test/acc is the running averages'.
+PRECISE, RUNNING = "precise BN", "running averages"
+
+
+MEASURES = {
+    PRECISE: "BatchNorm statistics recomputed over fixed training batches before each evaluation",
+    RUNNING: "BatchNorm's running averages, as they stand after training (the seed's protocol)",
+}
+
+
+@dataclass
+class Job:
+    """One job of a sweep: its flattened config, its per-epoch metrics and how it ended."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    epochs: list[dict[str, float]]
+    status: str
+    error: str = ""
+    ran_with: str = ""  # what precision=auto and data.pipeline=auto became where it ran
+    signal: list[dict[str, Any]] = field(default_factory=list)  # signal.csv's rows (diagnostics.py)
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("seed")
+
+    @property
+    def last_epoch(self) -> int:
+        return int(self.epochs[-1]["epoch"]) if self.epochs else 0
+
+    def curve(self, key: str) -> list[float]:
+        return [row[key] for row in self.epochs if key in row and not math.isnan(row[key])]
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The measures of test accuracy this job took, its headline first (precise BN where on)."""
+        return (PRECISE, RUNNING) if (self.config.get("evaluation.precise_bn_batches") or 0) > 0 else (RUNNING,)
+
+    def key(self, measure: str, split: str = "test") -> str | None:
+        """The metric that holds ``measure``'s accuracy on ``split`` (test or val); None where the job
+        did not take it."""
+        if measure not in self.measures:
+            return None
+        return f"{split}/acc_running" if measure == RUNNING and PRECISE in self.measures else f"{split}/acc"
+
+    def acc(self, measure: str | None = None) -> list[float]:
+        """Test accuracy per epoch by ``measure`` (default: the headline measure); [] if not taken."""
+        key = self.key(measure or self.measures[0])
+        return self.curve(key) if key else []
+
+    def final_of(self, measure: str | None = None) -> float:
+        return self.acc(measure)[-1]
+
+    def best_epoch_of(self, measure: str | None = None) -> int:
+        """The epoch of highest validation accuracy by ``measure`` where the job has a validation
+        split, else of highest test accuracy (the first such epoch on a tie, as ``best.ckpt`` keeps it)."""
+        measure = measure or self.measures[0]
+        test = self.key(measure)
+        chosen = self.key(measure, "val") if self.validated else test
+        accs = [(row[chosen], -int(row["epoch"])) for row in self.epochs if chosen in row and test in row]
+        return -max(accs)[1]
+
+    def best_of(self, measure: str | None = None) -> float:
+        """Test accuracy by ``measure`` at ``best_epoch_of``: chosen on validation where there is a
+        split, else the highest test accuracy (selected on the test set itself, so optimistic)."""
+        epoch, key = self.best_epoch_of(measure), self.key(measure or self.measures[0])
+        return next(row[key] for row in self.epochs if int(row["epoch"]) == epoch)
+
+    @property
+    def final(self) -> float:
+        """Final test accuracy by the headline measure (``test/acc``)."""
+        return self.final_of()
+
+    @property
+    def validated(self) -> bool:
+        """Whether the job held out a validation split (``data.val_size`` > 0): its "best" epoch is
+        then chosen on validation accuracy, not on the test set."""
+        return bool(self.curve("val/acc"))
+
+    @property
+    def best_epoch(self) -> int:
+        return self.best_epoch_of()
+
+    @property
+    def best(self) -> float:
+        return self.best_of()
+
+    @property
+    def largest_drop(self) -> float:
+        """The largest fall of test accuracy (headline measure) from one epoch to the next."""
+        return largest_drop(self.acc())
+
+    @property
+    def late_range(self) -> float:
+        """How far test accuracy (headline measure) moves over the second half of the epochs."""
+        return late_range(self.acc())
+
+
+def largest_drop(accs: Sequence[float]) -> float:
+    """The largest fall of a curve from one epoch to the next (0 if it never falls)."""
+    return max([0.0] + [a - b for a, b in zip(accs, accs[1:])])
+
+
+def late_range(accs: Sequence[float], first_epoch: int | None = None) -> float:
+    """How far a curve moves late in training (max - min), where a run should have settled: from
+    ``first_epoch`` (1-based) on, or over the second half of its epochs (epochs 6-10 of 10)."""
+    late = accs[len(accs) // 2 if first_epoch is None else first_epoch - 1 :]
+    return max(late) - min(late) if late else math.nan
+
+
+def read_job(path: Path, name: str) -> Job:
+    """A job directory as a Job; one whose config.yaml or metrics.csv cannot be read is listed as
+    ``unreadable`` with the reason (and left out of the statistics), not a traceback."""
+    try:
+        config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
+        config.update(presets(path))
+        epochs = read_metrics(path)
+        signal = read_signal(path)
+    except Exception as e:  # a file edited by hand or cut short; a YAML tag OmegaConf refuses
+        return Job(name, path, {}, [], UNREADABLE, f"cannot be read: {describe(e)}")
+    status = read_status(path)
+    ran_with = ", ".join(str(status[k]) for k in ("precision", "pipeline") if status.get(k))
+    return Job(
+        name,
+        path,
+        config,
+        epochs,
+        status.get("status", "unknown"),
+        status.get("error", ""),
+        ran_with,
+        signal,
+    )
+
+
+def read_signal(job_dir: Path) -> list[dict[str, Any]]:
+    """A job's signal.csv (signal propagation per unit and stage), numbers as floats; [] if none."""
+    path = Path(job_dir) / SIGNAL_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k in ("kind", "name") else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def presets(job_dir: Path) -> dict[str, str]:
+    """The preset each config group was composed from (``model: resnet34``), from Hydra's record of
+    the job; a group's presets name groups of jobs better than the keys they set."""
+    path = Path(job_dir) / ".hydra" / "hydra.yaml"
+    if not path.is_file():
+        return {}
+    choices = OmegaConf.to_container(OmegaConf.load(path).hydra.runtime.choices)
+    return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "logger", "diagnostics")) and v is not None}
+
+
+def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
+    """The jobs of every sweep directory, named ``SWEEP/JOB``; an error if one holds no jobs."""
+    jobs = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise ReportError(f"{d} is not a directory; give the directory of a sweep (outputs/sweeps/...)")
+        found = sorted(
+            (p for p in d.iterdir() if (p / CONFIG_FILE).is_file()),
+            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+        )
+        info = read_sweep(d) or {}
+        if not found:
+            if info.get("jobs"):
+                raise ReportError(f"{d}: none of the sweep's {info['jobs']} jobs has started yet (its sweep.yaml lists them)")
+            raise ReportError(
+                f"{d} is not a sweep directory: no job directories with a config.yaml in it "
+                "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
+            )
+        jobs += [read_job(p, f"{d.name}/{p.name}") for p in found]
+        # the jobs sweep.yaml lists that have no directory yet: not started, and said so
+        present = {p.name for p in found}
+        jobs += [
+            Job(f"{d.name}/{n}", d / str(n), {}, [], NOT_STARTED)
+            for n in range(info.get("jobs") or 0)
+            if str(n) not in present
+        ]
+    return with_gained_keys(jobs)
+
+
+NOT_STARTED, UNREADABLE = "not started", "unreadable"
+
+
+def started(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs with a config to report on: not a sweep's job that has not started yet (no
+    directory), nor one whose files cannot be read."""
+    return [j for j in jobs if j.status not in (NOT_STARTED, UNREADABLE)]
+
+
+def with_gained_keys(jobs: list[Job]) -> list[Job]:
+    """Jobs of one recipe made by different versions of the project: a config key that some jobs
+    hold and others lack (the project gained it after they ran) is given, in the jobs that lack it,
+    the value jobs had before the key existed (``records.implied_defaults``: its first default,
+    e.g. ``loss.reduction=mean``), as resuming such a job does, so that it neither splits a group
+    of equal recipes nor reads an old job as run with today's default. The keys whose default
+    changed are filled in always, so that the report of old jobs alone names what they ran with."""
+    ran = started(jobs)
+    held = {*(k for j in ran for k in j.config), *FIRST_DEFAULTS}
+    gained = {k: v for k, v in implied_defaults().items() if k in held and any(k not in j.config for j in ran)}
+    for j in ran:
+        j.config = {**j.config, **{k: v for k, v in gained.items() if k not in j.config}}
+    return jobs
+
+
+# W&B run states as this project's job statuses.
+WANDB_STATES = {
+    "finished": "completed",
+    "crashed": "failed",
+    "failed": "failed",
+    "killed": "interrupted",
+    "running": "running",
+}
+
+
+def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Iterable[dict[str, Any]], state: str) -> Job:
+    """A Job from what W&B holds of a run: its config, its history rows (one per epoch), its state."""
+    keys = ("epoch", *METRICS)
+    rows = [{k: float(row[k]) for k in keys if row.get(k) is not None} for row in history]
+    rows = [r for r in rows if "epoch" in r and len(r) > 1]
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    return Job(name, path, flatten(config), rows, WANDB_STATES.get(state, state))
+
+
+def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:
+    """The runs of W&B group ``group`` in ``ENTITY/PROJECT``, through wandb's public API (online)."""
+    if api is None:
+        from resnet_exp.tracking import TrackingError, public_api
+
+        try:
+            api = public_api()
+        except TrackingError as e:
+            raise ReportError(str(e)) from None
+    runs = list(api.runs(path, filters={"group": group}))
+    if not runs:
+        raise ReportError(f"W&B project {path} has no runs in group {group!r}; the group is in the sweep's sweep.yaml")
+    return with_gained_keys(
+        [job_from_wandb(r.name, Path(path) / r.id, r.config, r.scan_history(), r.state) for r in runs]
+    )
+
+
+def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
+    """The W&B offline runs (``offline-run-*``) found under ``dirs``, read from their .wandb files."""
+    # (a run set aside as damaged, ``offline-run-*.damaged``, is left out: its job logged it again)
+    found = sorted(p for d in dirs for p in Path(d).glob("**/offline-run-*") if p.is_dir() and "." not in p.name)
+    if not found:
+        raise ReportError(f"no W&B offline runs (offline-run-*) under {', '.join(map(str, dirs))}")
+    from resnet_exp.tracking.offline import read_run
+
+    jobs = []
+    for run_dir in found:
+        try:
+            run = read_run(run_dir)
+        except Exception as e:  # cut short, damaged, or a format this reader does not know (DecodeError)
+            jobs.append(Job(run_dir.name, run_dir, {}, [], UNREADABLE, f"cannot be read: {describe(e)}"))
+            continue
+        state = "running" if run.exit_code is None else "finished" if run.exit_code == 0 else "failed"
+        jobs.append(job_from_wandb(run.name, run_dir, run.config, run.history, state))
+    return with_gained_keys(jobs)
+
+
+def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:
+    """The jobs whose config matches every ``KEY=VALUE[,VALUE...]`` of ``where`` (values as text)."""
+    for condition in where:
+        key, sep, values = condition.partition("=")
+        if not sep or not key:
+            raise ReportError(f"--where {condition!r} is not KEY=VALUE[,VALUE...] (e.g. block.order=post,pre)")
+        allowed = set(values.split(","))
+        jobs = [j for j in jobs if str(j.config.get(key)) in allowed]
+    if not jobs:
+        raise ReportError(f"no job matches --where {' '.join(where)}")
+    return list(jobs)
+
+
+def swept_keys(jobs: Sequence[Job]) -> list[str]:
+    """Config keys whose values differ between jobs (the seed aside), in config order; where a
+    group's preset differs (``model``), its keys that follow from the preset alone are left out."""
+    keys = dict.fromkeys(k for job in jobs for k in job.config)
+    differing = [
+        k
+        for k in keys
+        if k != "seed" and not k.startswith(NOT_RECIPE) and len({repr(job.config.get(k)) for job in jobs}) > 1
+    ]
+
+    def follows_from_preset(key: str) -> bool:
+        group = key.split(".", 1)[0]
+        if "." not in key or group not in differing:
+            return False
+        pairs = {(repr(j.config.get(group)), repr(j.config.get(key))) for j in jobs}
+        return len(pairs) == len({p[0] for p in pairs})
+
+    return [k for k in differing if not follows_from_preset(k)]
+
+
+def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:
+    """The keys every job shares, less the unset ones and the Trainer arguments left at Lightning's
+    defaults (listing those would bury the recipe)."""
+    defaults = {f"trainer.{f.name}": f.default for f in dataclasses.fields(TrainerConfig)}
+    keys = dict.fromkeys(k for job in jobs for k in job.config)
+    return {
+        k: jobs[0].config.get(k)
+        for k in keys
+        if k != "seed"
+        and not k.startswith(NOT_RECIPE)
+        and jobs[0].config.get(k) is not None
+        and (k not in defaults or jobs[0].config[k] != defaults[k])
+        and len({repr(job.config.get(k)) for job in jobs}) == 1
+    }
+
+
+@dataclass
+class Group:
+    label: str
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[Job]:
+        return [j for j in self.jobs if j.status == "completed" and j.curve("test/acc")]
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The measures every completed run of the group took (none without a completed run)."""
+        done = self.done
+        return tuple(m for m in MEASURES if done and all(m in j.measures for j in done))
+
+
+def common_measures(groups: Sequence[Group]) -> tuple[str, ...]:
+    """The measures every group with a completed run took: those its groups can be compared on."""
+    with_runs = [g for g in groups if g.done]
+    return tuple(m for m in MEASURES if with_runs and all(m in g.measures for g in with_runs))
+
+
+def group_jobs(jobs: Sequence[Job], keys: Sequence[str]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for job in jobs:
+        values = tuple(job.config.get(k) for k in keys)
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or "all jobs"
+        groups.setdefault(values, Group(label)).jobs.append(job)
+    return list(groups.values())
+
+
+def validated(jobs: Sequence[Job]) -> bool:
+    """Whether every job with results held out a validation split (so "best" is chosen on it)."""
+    with_results = [j for j in jobs if j.curve("test/acc")]
+    return bool(with_results) and all(j.validated for j in with_results)
+
+
+def best_column(jobs: Sequence[Job]) -> str:
+    return "test acc at the best validation epoch" if validated(jobs) else "best test acc (epoch chosen on test)"
+
+
+def best_epoch_column(jobs: Sequence[Job]) -> str:
+    return "best validation epoch, mean" if validated(jobs) else "epoch of best test acc, mean"

@@ -1,0 +1,135 @@
+"""The statistics of a report: mean ± std with a t-interval per group, and each pair of groups
+compared (paired by seed where both ran the same seeds, else Welch), Holm-adjusted; intervals
+from scipy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from resnet_exp.analysis.jobs import PRECISE, Group
+
+
+@dataclass
+class Estimate:
+    """Mean, sample standard deviation and the 95% t-interval of the mean."""
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Estimate:
+        x = np.asarray(list(values), dtype=float)
+        n = len(x)
+        if n == 0:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        mean = float(x.mean())
+        if n == 1:
+            return cls(1, mean, math.nan, math.nan, math.nan)
+        std = float(x.std(ddof=1))
+        half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+        return cls(n, mean, std, mean - half, mean + half)
+
+    def text(self, scale: float = 1.0, digits: int = 4) -> str:
+        if self.n == 0:
+            return "n/a"
+        if self.n == 1:
+            return f"{self.mean * scale:.{digits}f} (one run)"
+        return (
+            f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} "
+            f"[{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
+        )
+
+
+@dataclass
+class Comparison:
+    a: Group
+    b: Group
+    measure: str
+    paired: bool
+    n_a: int
+    n_b: int
+    diff: float
+    low: float
+    high: float
+    p: float
+    p_holm: float = math.nan
+
+    def sentence(self) -> str:
+        """The plain reading, consistent with the interval and both p-values: the interval is the
+        raw (unadjusted) 95% CI, which excludes 0 exactly when the raw p is below 0.05; the verdict
+        follows the Holm-adjusted p, and where the two disagree the sentence says so."""
+        n = f"n={self.n_a}" if self.n_a == self.n_b else f"n={self.n_a} and {self.n_b}"
+        if math.isnan(self.p):
+            return f"Too few completed runs to compare ({n})."
+        pts = f"{abs(self.diff) * 100:.2f} points"
+        ci = f"95% CI {self.low * 100:+.2f} to {self.high * 100:+.2f}"
+        higher, lower = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
+        if self.p_holm < 0.05:
+            return (
+                f"{higher.label} ends higher than {lower.label} by {pts} ({ci}), "
+                f"significant at {n} after Holm correction."
+            )
+        if self.p < 0.05:
+            return (
+                f"Not distinguishable at {n} after correcting for the other comparisons: {higher.label} ends "
+                f"higher by {pts} and the raw {ci} excludes 0 (p={self.p:.3f}), but the Holm-adjusted "
+                f"p={self.p_holm:.3f} is not below 0.05."
+            )
+        return f"Not distinguishable at {n}: the difference of {pts} has a {ci} points that includes 0."
+
+
+def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
+    """Difference of mean final test accuracy by ``measure``, a minus b: paired by seed where both
+    groups ran the same seeds (each seed once), else Welch's t-test."""
+    fa = {j.seed: j.final_of(measure) for j in a.done}
+    fb = {j.seed: j.final_of(measure) for j in b.done}
+    xa, xb = [j.final_of(measure) for j in a.done], [j.final_of(measure) for j in b.done]
+    paired = len(fa) == len(xa) and len(fb) == len(xb) and set(fa) == set(fb) and len(fa) >= 2
+    if paired:
+        seeds = sorted(fa, key=str)
+        ya, yb = [fa[s] for s in seeds], [fb[s] for s in seeds]
+        d = np.subtract(ya, yb)
+        if np.ptp(d) == 0:  # every pair differs alike: no spread, no interval
+            diff = float(d[0])
+            return Comparison(a, b, measure, True, len(d), len(d), diff, diff, diff, 1.0 if diff == 0 else 0.0)
+        test = stats.ttest_rel(ya, yb)
+        ci = test.confidence_interval(0.95)
+        return Comparison(
+            a, b, measure, True, len(d), len(d), float(d.mean()), float(ci.low), float(ci.high), float(test.pvalue)
+        )
+    if len(xa) < 2 or len(xb) < 2:
+        return Comparison(
+            a,
+            b,
+            measure,
+            False,
+            len(xa),
+            len(xb),
+            (np.mean(xa) if xa else math.nan) - (np.mean(xb) if xb else math.nan),
+            math.nan,
+            math.nan,
+            math.nan,
+        )
+    diff = float(np.mean(xa) - np.mean(xb))
+    if np.ptp(xa) == 0 and np.ptp(xb) == 0:  # no spread in either group
+        return Comparison(a, b, measure, False, len(xa), len(xb), diff, diff, diff, 1.0 if diff == 0 else 0.0)
+    test = stats.ttest_ind(xa, xb, equal_var=False)  # Welch's
+    ci = test.confidence_interval(0.95)
+    return Comparison(a, b, measure, False, len(xa), len(xb), diff, float(ci.low), float(ci.high), float(test.pvalue))
+
+
+def holm(comparisons: list[Comparison]) -> None:
+    """Holm-Bonferroni adjusted p-values, in place."""
+    ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
+    running = 0.0
+    for i, c in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - i) * c.p))
+        c.p_holm = running

@@ -1,0 +1,1 @@
+"""The network: the residual-unit orderings (blocks.py) and the ResNet built from them (resnet.py)."""
