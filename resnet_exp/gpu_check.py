@@ -41,8 +41,9 @@ from pathlib import Path
 # stack; the rest comes as wheels, experiments/gpu_check/wheels.sh).
 NEEDED = ("hydra", "omegaconf", "wandb", "pytest", "hydra_plugins.hydra_joblib_launcher", "pytorch_lightning")
 # Where the sweeps' files go in the folder: what a report needs, and no checkpoints. Spelled here, not
-# taken from records.py: this module runs before the wheels it installs (omegaconf among them) are there.
-KEPT = ("config.yaml", "metrics.csv", "status.json", "run.log", ".hydra/hydra.yaml")
+# taken from records.py: this module runs before the wheels it installs (omegaconf among them) are
+# there; tests/test_gpu_check.py holds it to records.RECORDS and RUN_LOG.
+KEPT = ("config.yaml", "metrics.csv", "status.json", "signal.csv", "run.log", ".hydra/hydra.yaml")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from resnet_exp.config import config_path, one_line_error, with_hint
-from resnet_exp.runs.console import CONSOLE_LOGGER, route_library_logs
+from resnet_exp.runs.console import CONSOLE_LOGGER, resume_hint, route_library_logs
 from resnet_exp.runs.records import STATUS_FILE, JobBusy, describe
 
 log = logging.getLogger(CONSOLE_LOGGER)
@@ -66,8 +66,6 @@ def cli() -> None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the job under way saved where it stopped
-        from resnet_exp.sweep import resume_hint
-
         print(
             f"stopped ({e or 'interrupted'}); to resume: {resume_hint() or 'run the same command again'}",
             file=sys.stderr,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import secrets
 import shlex
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_exp.config import ConfigError, one_line_error, override_key, processes, validate, with_hint
-from resnet_exp.runs.console import python_command
+from resnet_exp.runs.console import resume_command
 from resnet_exp.runs.ddp import global_rank
 from resnet_exp.runs.records import (
     SWEEP_FILE,
@@ -41,6 +40,7 @@ from resnet_exp.runs.records import (
     read_sweep,
     resume_plan,
 )
+from resnet_exp.tracking import sweep_group
 
 
 def fail(message: str) -> None:
@@ -228,26 +228,6 @@ def summarize(job_dirs: list[Path], resume_command: str) -> None:
     raise SystemExit(1)
 
 
-def resume_command(directory_key: str, directory: Path) -> str:
-    """This command line, with the run's or sweep's directory made explicit: what resumes it (and
-    what ``resume_hint`` gives from now on in this process)."""
-    args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
-    command = " ".join(
-        [f"{shlex.quote(python_command())} -m resnet_exp.run", *map(shlex.quote, args),
-         shlex.quote(f"{directory_key}={directory}")]  # fmt: skip
-    )
-    _RESUME["command"] = command
-    return command
-
-
-_RESUME: dict[str, str] = {}
-
-
-def resume_hint() -> str | None:
-    """The command that resumes the run or sweep this process started, once it is known."""
-    return _RESUME.get("command")
-
-
 def checked(method):
     """A callback method whose every failure stops the command with one line and exit status 2:
     Hydra would turn an exception other than SystemExit into a warning and start the job anyway."""
@@ -363,21 +343,3 @@ class SweepCallback(Callback):
         )
         atomic_write(sweep_dir / SWEEP_FILE, OmegaConf.to_yaml(OmegaConf.create(info)))
         print(f"Sweep directory: {sweep_dir} (to resume: {resume_command('hydra.sweep.dir', sweep_dir)})", flush=True)
-
-
-def sweep_group(sweep_dir: Path) -> str:
-    """The sweep's W&B group: the directory's name and a random id, made once and kept in
-    sweep.yaml, so that it is unique to this sweep and the same when the sweep is resumed. Made
-    with an exclusive create: of two copies of a sweep started at once, the first one's wins."""
-    info = read_sweep(sweep_dir)
-    if info and info.get("group"):
-        return info["group"]
-    tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
-    OmegaConf.save(OmegaConf.create({"group": f"{sweep_dir.name}-{secrets.token_hex(4)}"}), tmp)
-    try:
-        os.link(tmp, sweep_dir / SWEEP_FILE)  # fails where the file exists
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return read_sweep(sweep_dir)["group"]

@@ -57,6 +57,10 @@ def test_stage_outcomes_budget_and_what_is_kept(tmp_path):
     gpu_check.keep_sweeps(tmp_path / "runs", out)
     kept = sorted(str(p.relative_to(out / "sweep_default")) for p in (out / "sweep_default").rglob("*") if p.is_file())
     assert kept == ["jobs/0/config.yaml", "jobs/0/metrics.csv", "jobs/0/status.json", "jobs/sweep.yaml"]
+    # its own spelling of the names (it runs before omegaconf is installed) is every record's
+    from resnet_exp.runs.records import RECORDS, RUN_LOG
+
+    assert set(gpu_check.KEPT) >= {*RECORDS, RUN_LOG}
 
     gpu_check.write_summary(out, {"python": "3.12", "gpu": "X"}, [ok, failed, slow, skipped], 480, 123.4)
     summary = json.loads((out / "summary.json").read_text())

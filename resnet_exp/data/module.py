@@ -10,7 +10,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from resnet_exp.data import PIPELINES, DataError, files
-from resnet_exp.data.pipelines import DeviceBatches, ImageTensors, resize_transform, resolve_pipeline, worker_context
+from resnet_exp.data.pipelines import (
+    DeviceBatches,
+    ImageTensors,
+    model_input,
+    resize_transform,
+    resolve_pipeline,
+    worker_context,
+)
 from resnet_exp.data.sampling import EpochShuffle, Shard, per_process_batch, validation_split
 
 
@@ -69,6 +76,19 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_set = ImageTensors(images[train], labels[train], transform)
         self.val_set = ImageTensors(images[val], labels[val], transform) if self.val_size else None
         self.test_set = ImageTensors(*self.files.load_split(self.directory, "test"), transform)
+
+    @property
+    def train_size(self) -> int:
+        """How many images the training set holds (after the validation split)."""
+        return len(self.train_set)
+
+    def training_images(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training images ``idx`` (into the training set) and their labels on ``device``, as the
+        device loader serves a batch: resized once, floats in [0, 1], channels_last. For what looks
+        at fixed training images between steps: precise BN, the signal probes."""
+        images, labels = self.train_set.resized(device, self.resize)
+        idx = idx.to(device)
+        return model_input(images[idx]), labels[idx]
 
     def resume_at(self, epoch: int, batches: int) -> None:
         """Start the training data at batch ``batches`` of epoch ``epoch`` (0-based), where a

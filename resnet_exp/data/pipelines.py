@@ -53,6 +53,11 @@ def resize_all(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tens
     return out
 
 
+def model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images at the training size as the network takes them: floats in [0, 1], channels_last."""
+    return images.float().div_(255).contiguous(memory_format=torch.channels_last)
+
+
 class ResizedImages:
     """A data set's images resized to ``size`` (``resize_uint8``: uint8, N x C x size x size) on
     ``device``, each image resized once. On a GPU all of them at once (milliseconds); on the CPU
@@ -101,8 +106,7 @@ class DeviceBatches:
         order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.labels.device, non_blocking=True)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            x = self.images[idx].float().div_(255).contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+            yield model_input(self.images[idx]), self.labels[idx]
 
 
 def worker_context() -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import sys
 import warnings
@@ -37,6 +38,27 @@ def python_command(cwd: Path | None = None) -> str:
         return "python"
     base = (cwd or Path.cwd()).absolute()
     return str(exe.relative_to(base)) if exe.is_relative_to(base) else os.fspath(exe)
+
+
+def resume_command(directory_key: str, directory: Path) -> str:
+    """This command line, with the run's or sweep's directory made explicit: what resumes it. The
+    sweep's callback prints it at the start; ``resume_hint`` gives it from then on in this process
+    (a Ctrl-C comes back to the command line outside of Hydra, where no config is at hand)."""
+    args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
+    command = " ".join(
+        [f"{shlex.quote(python_command())} -m resnet_exp.run", *map(shlex.quote, args),
+         shlex.quote(f"{directory_key}={directory}")]  # fmt: skip
+    )
+    _RESUME["command"] = command
+    return command
+
+
+_RESUME: dict[str, str] = {}
+
+
+def resume_hint() -> str | None:
+    """The command that resumes the run or sweep this process started, once it is known."""
+    return _RESUME.get("command")
 
 
 class ConsoleFilter(logging.Filter):

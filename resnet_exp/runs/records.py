@@ -34,6 +34,9 @@ SIGNAL_FILE = "signal.csv"
 LOCK_FILE = ".lock"
 CHECKPOINTS = "checkpoints"
 LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
+RUN_LOG = "run.log"  # conf/hydra/job_logging names the log after the job: python -m resnet_exp.run
+# A job's records, without its checkpoints and W&B files: what a report reads and a copy keeps.
+RECORDS = (CONFIG_FILE, METRICS_FILE, STATUS_FILE, SIGNAL_FILE)
 # Keys that say where a job's files go and how it runs or reports, not what it computes: they may
 # differ on a resume, and a report leaves them out of the recipe.
 NOT_RECIPE = (

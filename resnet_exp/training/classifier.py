@@ -151,15 +151,12 @@ class Classifier(pl.LightningModule):
         from resnet_exp.training.precise_bn import indices, recompute, running_statistics
 
         data = self.trainer.datamodule
-        images, _ = data.train_set.resized(self.device, data.resize)
         batch = data.batch_size // self.trainer.world_size
-        chosen = indices(len(data.train_set), self.precise_bn_batches, batch)
-        batches = (
-            images[i.to(self.device)].float().div_(255).contiguous(memory_format=torch.channels_last) for i in chosen
-        )
+        chosen = indices(data.train_size, self.precise_bn_batches, batch)
+        batches = [data.training_images(i, self.device)[0] for i in chosen]
         self._running_bn = running_statistics(self.net)
         with self.trainer.precision_plugin.forward_context():
-            recompute(self.net, list(batches))
+            recompute(self.net, batches)
         self._precise_bn_s = self._sync() - self._train_end
 
     def validation_step(

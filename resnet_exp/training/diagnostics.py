@@ -153,11 +153,9 @@ class SignalPropagation(pl.Callback):
 
     def _probe_batch(self, trainer: pl.Trainer, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if self.batch is None:
-            dataset = trainer.datamodule.train_set
-            idx = probe_indices(len(dataset), min(self.probe_size, len(dataset)))
-            images, labels = dataset.resized(device, trainer.datamodule.resize)
-            idx = idx.to(device)
-            self.batch = (images[idx].float().div_(255).contiguous(memory_format=torch.channels_last), labels[idx])
+            data = trainer.datamodule
+            idx = probe_indices(data.train_size, min(self.probe_size, data.train_size))
+            self.batch = data.training_images(idx, device)
         return self.batch
 
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule, epoch: int) -> None:
