@@ -31,11 +31,11 @@ report() {  # report ARGS...: python -m resnet_exp.report ARGS --out <this exper
     "$python" -m resnet_exp.report "$@" --out "$out"
 }
 
-restore_records() {  # restore_records NAME: the jobs that completed, from this experiment's kept records
-    # (jobs/), into sweep RUNS_DIR/NAME where it lacks them. A sweep longer than one machine's
+restore_records() {  # restore_records NAME [FOLDER]: the jobs that completed, from this experiment's kept
+    # records (FOLDER, default jobs/), into sweep RUNS_DIR/NAME where it lacks them. A sweep longer than one machine's
     # session goes on where another machine left it: the records of the jobs it completed there are
     # committed (no checkpoints), and here those jobs are skipped as completed.
-    local src="$out/jobs" dest="$runs/$1" job n
+    local src="$out/${2:-jobs}" dest="$runs/$1" job n
     for job in "$src"/[0-9]*/; do
         n=$(basename "$job")
         if [ ! -f "$job/status.json" ] || [ -e "$dest/$n" ] \
@@ -46,9 +46,10 @@ restore_records() {  # restore_records NAME: the jobs that completed, from this 
     done
 }
 
-keep_records() {  # keep_records NAME: each job's records of sweep RUNS_DIR/NAME (config.yaml, metrics.csv,
-    # status.json, signal.csv, Hydra's record; no checkpoints, no W&B files) into this experiment's jobs/
-    local src="$runs/$1" dest="$out/jobs" job n
+keep_records() {  # keep_records NAME [FOLDER]: each job's records of sweep RUNS_DIR/NAME (config.yaml,
+    # metrics.csv, status.json, signal.csv, Hydra's record; no checkpoints, no W&B files) into this
+    # experiment's FOLDER (default jobs/)
+    local src="$runs/$1" dest="$out/${2:-jobs}" job n
     for job in "$src"/[0-9]*/; do
         n=$(basename "$job")
         mkdir -p "$dest/$n/.hydra"

@@ -152,7 +152,7 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     # trains the other three orderings and reports all five, beside He et al.'s Table 2
     env["POST_RECORDS"] = str(fp32)
     script = ROOT / "experiments" / "block_order" / "run.sh"
-    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run([str(script), str(runs)], env={**env, "MORE_SEEDS": ""}, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     pre = reports / "block_order" / "jobs"
     assert [OmegaConf.load(pre / n / "config.yaml").block.order for n in "01"] == ["pre", "pre"]
@@ -177,4 +177,21 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert [row[2] for row in rows] == ["6.61", "8.17", "7.84", "6.71", "6.37"] and [row[4] for row in rows] == ["2"] * 5
     post_error = np.mean([100 * (1 - float(r["final_precise_bn"])) for r in summary if r["block.order"] == "post"])
     assert rows[0][5].startswith(f"{post_error:.2f} ± ") and "Kendall's tau" in table and "Incomplete" not in table
+
+    # block_order/run.sh's further seeds (here seed 6; every seed of its pre sweep, not narrowed): the
+    # pre jobs of seeds 1-2 are skipped as completed, 3-5 train, then post and pre of seed 6 in their
+    # own sweep and records, and the report holds them all
+    wide = {**env, "MORE_SEEDS": "6", "EXPERIMENT_OVERRIDES": env["EXPERIMENT_OVERRIDES"].replace(" seed=1,2", "")}
+    script = ROOT / "experiments" / "block_order" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=wide, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (r.stdout + r.stderr).count("completed before: skipped") == 2
+    more = reports / "block_order" / "jobs_more_seeds"
+    assert [(c.block.order, c.seed) for c in (OmegaConf.load(more / n / "config.yaml") for n in "01")] == [
+        ("post", 6), ("pre", 6)]  # fmt: skip
+    assert all(status(more / n)["status"] == "completed" for n in "01") and not (more / "2").exists()
+    summary = list(csv.DictReader(open(reports / "block_order" / "summary.csv")))
+    assert sorted((row["block.order"], int(row["seed"])) for row in summary) == sorted(
+        [("post", s) for s in (1, 2, 6)] + [("pre", s) for s in (1, 2, 3, 4, 5, 6)]
+    )
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
