@@ -41,7 +41,7 @@ from torchvision import transforms
 
 from resnet_exp.config import ConfigError, load_config
 from resnet_exp.data import DataError, check, files
-from resnet_exp.training.build import build, network, trainer_args
+from resnet_exp.training.build import PartRefused, build, check_parts, network, trainer_args
 from resnet_exp.training.hardware import keep_freed_memory, synced_clock, uses_gpu
 
 
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.overrides)
         check(cfg.data.name, cfg.data.root, cfg.data.cache_dir, cfg.data.download)
-    except (ConfigError, DataError) as e:
+        check_parts(cfg)  # what run refuses before any work (the accelerator asked for, the optimizer, ...)
+    except (ConfigError, DataError, PartRefused) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     device = torch.device("cuda" if uses_gpu(cfg.trainer) else "cpu")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import torch
+
 from tests.conftest import TINY, rows, run_cli, status
 
 
@@ -81,3 +83,12 @@ def test_bench_refuses_bad_input_in_one_line(capsys):
     )
     assert main(["data.bogus=1"]) == 2
     assert capsys.readouterr().err.startswith("error: Could not override 'data.bogus'")
+    # what only the libraries or the machine can judge, refused as a run refuses it, before any timing
+    assert main(["optim.momentum=-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1")
+    if not torch.cuda.is_available():
+        assert main(["trainer.accelerator=gpu"]) == 2
+        assert capsys.readouterr().err == (
+            "error: trainer.accelerator=gpu trainer.devices=1: no CUDA GPU is available here; use "
+            "trainer.accelerator=auto (the CPU here) or cpu\n"
+        )
