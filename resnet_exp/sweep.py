@@ -39,8 +39,8 @@ from resnet_exp.runs.records import (
     read_status,
     read_sweep,
     resume_plan,
+    sweep_group,
 )
-from resnet_exp.tracking import sweep_group
 
 
 def fail(message: str) -> None:

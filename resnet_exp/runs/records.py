@@ -11,6 +11,7 @@ import errno
 import io
 import json
 import os
+import secrets
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -328,6 +329,22 @@ def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     return OmegaConf.to_container(OmegaConf.load(path))
 
 
+def sweep_group(sweep_dir: Path) -> str:
+    """The sweep's W&B group: the directory's name and a random id, made once and kept in
+    sweep.yaml, so that it is unique to this sweep and the same when the sweep is resumed. Made
+    with an exclusive create: of two copies of a sweep started at once, the first one's wins."""
+    info = read_sweep(sweep_dir)
+    if info and info.get("group"):
+        return info["group"]
+    tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
+    OmegaConf.save(OmegaConf.create({"group": f"{sweep_dir.name}-{secrets.token_hex(4)}"}), tmp)
+    try:
+        os.link(tmp, sweep_dir / SWEEP_FILE)  # fails where the file exists
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return read_sweep(sweep_dir)["group"]
 
 
 def set_aside(path: Path) -> Path:

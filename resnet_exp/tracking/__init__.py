@@ -4,7 +4,7 @@
   fallback, failures that never stop training, the epochs a hard kill kept from W&B logged again.
 - ``offline.py``: reads W&B's offline run files back (what W&B would receive on ``wandb sync``).
 - ``dashboard.py``: ``python -m resnet_exp.tracking.dashboard``, a W&B workspace view of a sweep.
-- here: how a job's run is named and a sweep's group made, and W&B's public API with a one-line error where
+- here: how a job's run is named and grouped, and W&B's public API with a one-line error where
   there is no login.
 
 W&B mirrors ``metrics.csv``; nothing in the project depends on it being reachable.
@@ -12,15 +12,11 @@ W&B mirrors ``metrics.csv``; nothing in the project depends on it being reachabl
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from resnet_exp.config import override_key
-from resnet_exp.runs.records import SWEEP_FILE, read_sweep
+from resnet_exp.runs.records import read_sweep
 
 
 class TrackingError(Exception):
@@ -37,24 +33,6 @@ def identity(overrides: list[str], sweep_dir: Path | None) -> tuple[str, str | N
     swept = set(info["swept"])
     name = ",".join(o for o in overrides if override_key(o) in swept)
     return name or ",".join(overrides) or "default", info["group"]
-
-
-def sweep_group(sweep_dir: Path) -> str:
-    """The sweep's W&B group: the directory's name and a random id, made once and kept in
-    sweep.yaml, so that it is unique to this sweep and the same when the sweep is resumed. Made
-    with an exclusive create: of two copies of a sweep started at once, the first one's wins."""
-    info = read_sweep(sweep_dir)
-    if info and info.get("group"):
-        return info["group"]
-    tmp = sweep_dir / f".{SWEEP_FILE}.{os.getpid()}"
-    OmegaConf.save(OmegaConf.create({"group": f"{sweep_dir.name}-{secrets.token_hex(4)}"}), tmp)
-    try:
-        os.link(tmp, sweep_dir / SWEEP_FILE)  # fails where the file exists
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return read_sweep(sweep_dir)["group"]
 
 
 def public_api() -> Any:
