@@ -31,3 +31,19 @@ def test_every_link_stays_in_the_repository_and_finds_its_file():
             assert path.is_relative_to(ROOT), f"{doc.relative_to(ROOT)} links outside the repository: {target}"
             assert path.exists(), f"{doc.relative_to(ROOT)} links to a missing file: {target}"
         assert "../shared/" not in doc.read_text(), f"{doc.relative_to(ROOT)} names ../shared, which a clone lacks"
+
+
+def test_readme_results_tables_are_the_records():
+    """The README's Results tables are what experiments/results.py makes from the kept records now:
+    a number edited by hand, or records added without remaking the tables, fails here."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "results.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    readme = (ROOT / "README.md").read_text()
+    # and the check is not empty: the tables hold the seed's run and today's default's post row
+    assert "| post | the seed's (d2l, MXNet) | 1 | 0.557 | | 89.3 | 91.7 | |" in readme
+    assert "| post | seed's step, fp32 ([`bf16_vs_fp32`](experiments/bf16_vs_fp32/)" in readme

@@ -19,17 +19,9 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
+from resnet_exp.analysis.references import HE_ET_AL
 from resnet_exp.analysis.stats import Estimate
 
-# He et al. 2016, "Identity Mappings in Deep Residual Networks", Table 2: ResNet-110 on CIFAR-10,
-# test error (%), the units of Fig. 4 (a)-(e).
-HE_ET_AL = {
-    "post": ("(a) original", 6.61),
-    "bn_after_add": ("(b) BN after addition", 8.17),
-    "relu_before_add": ("(c) ReLU before addition", 7.84),
-    "relu_only_pre": ("(d) ReLU-only pre-activation", 6.71),
-    "pre": ("(e) full pre-activation", 6.37),
-}
 MEASURES = {"final_precise_bn": "precise BN", "final_running": "running averages"}
 
 
