@@ -6,6 +6,7 @@ then pre minus post, paired by seed, per recipe.
     python experiments/results.py            # print the tables
     python experiments/results.py --write    # put them into README.md, between its markers
     python experiments/results.py --check    # exit 1 if README.md's tables are not these
+    python experiments/results.py --experiments DIR   # the tables of records kept under DIR instead
 
 The recipes below name the folders of kept records each draws on (a folder not there yet, e.g. an
 experiment still running, adds nothing); the recipe's label is read from the jobs themselves, and
@@ -70,12 +71,12 @@ def recipe_label(jobs: list[Job]) -> str:
     return f"{step}, {precision}"
 
 
-def jobs_of(recipe: Recipe, ordering: str) -> tuple[list[Job], list[str]]:
-    """The recipe's jobs of ``ordering`` and the experiments they come from."""
+def jobs_of(recipe: Recipe, ordering: str, experiments: Path) -> tuple[list[Job], list[str]]:
+    """The recipe's jobs of ``ordering`` under ``experiments`` and the experiments they come from."""
     jobs: list[Job] = []
     folders: list[str] = []
     for folder, where in recipe.sources:
-        path = HERE / folder
+        path = experiments / folder
         if not path.is_dir():
             continue
         try:
@@ -100,7 +101,7 @@ def loss_cell(values: list[float]) -> str:
     return f"{e.mean:.3f} ± {e.std:.3f}" if e.n > 1 else f"{e.mean:.3f}" if e.n else ""
 
 
-def tables() -> str:
+def tables(experiments: Path = HERE) -> str:
     he_rank = {k: sorted(v for _, v in HE_ET_AL.values()).index(err) + 1 for k, (_, err) in HE_ET_AL.items()}
     lines = [
         "| ordering | recipe (experiments) | n | epoch-1 loss | final, precise BN | final, running "
@@ -116,13 +117,13 @@ def tables() -> str:
     for i, recipe in enumerate(RECIPES):
         groups = {}
         for order in recipe.orderings:
-            jobs, folders = jobs_of(recipe, order)
+            jobs, folders = jobs_of(recipe, order, experiments)
             done = [j for j in jobs if j.status == "completed"]
             if any(j.validated for j in done):
                 raise ReportError(f"{order}: a job held out a validation split; the table's best is chosen on test")
             he = f"{HE_ET_AL[order][1]:.2f} ({he_rank[order]})" if i == 0 else ""
             if not done:
-                lines.append(f"| {order} | not yet run at full size | 0 | | | | | {he} |")
+                lines.append(f"| {order} | no completed job yet | 0 | | | | | {he} |")
                 continue
             label = recipe_label(done)
             links = ", ".join(f"[`{f}`](experiments/{f}/)" for f in folders)
@@ -171,9 +172,20 @@ def main(argv: list[str] | None = None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="put the tables into README.md between its markers")
     mode.add_argument("--check", action="store_true", help="exit 1 if README.md's tables are not these")
+    p.add_argument(
+        "--experiments",
+        type=Path,
+        default=HERE,
+        metavar="DIR",
+        help="the folder of the experiments' kept records (default: this one); only printed",
+    )
     args = p.parse_args(argv)
+    if args.experiments.resolve() != HERE and (args.write or args.check):
+        p.error("--experiments DIR prints the tables only; README.md holds those of the committed records")
+    if not args.experiments.is_dir():
+        p.error(f"--experiments {args.experiments}: no such folder")
     try:
-        made = tables()
+        made = tables(args.experiments)
         if not (args.write or args.check):
             print(made, end="")
             return 0

@@ -194,4 +194,22 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert sorted((row["block.order"], int(row["seed"])) for row in summary) == sorted(
         [("post", s) for s in (1, 2, 6)] + [("pre", s) for s in (1, 2, 3, 4, 5, 6)]
     )
+
+    # the README's Results tables (experiments/results.py) of these records: today's default's five
+    # orderings from their three folders, seed_gap's bf16 post, pre minus post (seeds unequal: Welch)
+    script = ROOT / "experiments" / "results.py"
+    r = subprocess.run([sys.executable, str(script), "--experiments", str(reports)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {tuple(line.split(" | ")[:3]): line.split(" | ") for line in r.stdout.splitlines() if line.count(" | ") > 2}
+    default = "seed's step, fp32"
+    assert [(k[0], k[2]) for k in rows if default in k[1]] == [
+        ("| post", "3"), ("| pre", "6"), ("| bn_after_add", "2"), ("| relu_before_add", "2"), ("| relu_only_pre", "2")]  # fmt: skip
+    both = "[`bf16_vs_fp32`](experiments/bf16_vs_fp32/), [`block_order`](experiments/block_order/)"
+    post = rows["| post", f"{default} ({both})", "3"]
+    jobs = (fp32 / "0", fp32 / "1", more / "0")  # post seeds 1, 2 and 6
+    finals = [float(list(csv.DictReader(open(d / "metrics.csv")))[-1]["test/acc"]) for d in jobs]
+    assert post[4].startswith(f"{100 * np.mean(finals):.2f} ± {100 * np.std(finals, ddof=1):.2f} [")
+    assert post[7] == "6.61 (2) |"
+    assert [k[2] for k in rows if "seed_gap" in k[1]] == ["2"]  # the seed's step jobs only, in what this CPU ran
+    assert any(line.startswith(f"| {default} | unpaired, 6 and 3 | ") for line in r.stdout.splitlines())
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
