@@ -1,7 +1,8 @@
 """The README's Results table, made from the committed experiments' records, so that no number in
 it is copied by hand: per ordering and recipe, the completed full-size jobs' epoch-1 loss and final
 and best test accuracy on both measures, beside the seed's one run and He et al. 2016's Table 2;
-then pre minus post, paired by seed, per recipe.
+then pre minus post, paired by seed, per recipe: on the seeds both orderings completed (a seed
+one of them has not completed yet, e.g. while a sweep runs, is named and left out), else unpaired.
 
     python experiments/results.py            # print the tables
     python experiments/results.py --write    # put them into README.md, between its markers
@@ -142,6 +143,7 @@ def tables(experiments: Path = HERE) -> str:
         "|---|---|---|---|",
     ]
     for pre, post, label in pairs:
+        pre, post, waiting = common_seeds(pre, post)
         cells = []
         for measure in (PRECISE, RUNNING):
             if not (measure in pre.measures and measure in post.measures):
@@ -153,9 +155,28 @@ def tables(experiments: Path = HERE) -> str:
                 if math.isnan(c.p)
                 else f"{100 * c.diff:+.2f} [{100 * c.low:+.2f}, {100 * c.high:+.2f}], p = {c.p:.2f}"
             )
-        n = f"{c.n_a}" if c.paired else f"unpaired, {c.n_a} and {c.n_b}"
+        n = (f"{c.n_a}" if c.paired else f"unpaired, {c.n_a} and {c.n_b}") + (f" ({waiting})" if waiting else "")
         lines.append(f"| {label} | {n} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
+
+
+def common_seeds(pre: Group, post: Group) -> tuple[Group, Group, str]:
+    """pre and post narrowed to the seeds both completed, where at least two are shared and some are
+    not, and what was left out ("" where nothing was): pairs are compared by seed, not mixed with
+    the seeds of one ordering whose pair has not completed."""
+    shared = {j.seed for j in pre.done} & {j.seed for j in post.done}
+    alone = {
+        g.label: sorted((j.seed for j in g.done if j.seed not in shared), key=str) for g in (pre, post)
+    }
+    if len(shared) < 2 or not any(alone.values()):
+        return pre, post, ""
+    left = "; ".join(
+        f"{label}'s seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+        for label, seeds in alone.items()
+        if seeds
+    )
+    narrow = [Group(g.label, [j for j in g.done if j.seed in shared]) for g in (pre, post)]
+    return narrow[0], narrow[1], f"{left} unpaired, left out"
 
 
 def readme_with(text: str, made: str) -> str:

@@ -196,7 +196,8 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     )
 
     # the README's Results tables (experiments/results.py) of these records: today's default's five
-    # orderings from their three folders, seed_gap's bf16 post, pre minus post (seeds unequal: Welch)
+    # orderings from their three folders, seed_gap's bf16 post, pre minus post paired on the seeds
+    # both completed (1, 2 and 6), pre's others named as left out
     script = ROOT / "experiments" / "results.py"
     r = subprocess.run([sys.executable, str(script), "--experiments", str(reports)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -211,5 +212,10 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert post[4].startswith(f"{100 * np.mean(finals):.2f} ± {100 * np.std(finals, ddof=1):.2f} [")
     assert post[7] == "6.61 (2) |"
     assert [k[2] for k in rows if "seed_gap" in k[1]] == ["2"]  # the seed's step jobs only, in what this CPU ran
-    assert any(line.startswith(f"| {default} | unpaired, 6 and 3 | ") for line in r.stdout.splitlines())
+    paired = [line for line in r.stdout.splitlines() if line.startswith(f"| {default} | ")]
+    assert len(paired) == 1 and paired[0].startswith(f"| {default} | 3 (pre's seeds 3, 4, 5 unpaired, left out) | ")
+    pre_jobs = {1: pre / "0", 2: pre / "1", 6: more / "1"}
+    pre_finals = {s: float(list(csv.DictReader(open(d / "metrics.csv")))[-1]["test/acc"]) for s, d in pre_jobs.items()}
+    diff = np.mean([pre_finals[s] - f for s, f in zip((1, 2, 6), finals)])
+    assert paired[0].split(" | ")[2].startswith(f"{100 * diff:+.2f} [")
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
