@@ -34,7 +34,7 @@ report() {  # report ARGS...: python -m resnet_exp.report ARGS --out <this exper
 restore_records() {  # restore_records NAME [FOLDER]: the jobs that completed, from this experiment's kept
     # records (FOLDER, default jobs/), into sweep RUNS_DIR/NAME where it lacks them. A sweep longer than one machine's
     # session goes on where another machine left it: the records of the jobs it completed there are
-    # committed (no checkpoints), and here those jobs are skipped as completed.
+    # committed (no checkpoints; keep.sh --completed keeps them while the sweep runs), and here those jobs are skipped as completed.
     local src="$out/${2:-jobs}" dest="$runs/$1" job n
     for job in "$src"/[0-9]*/; do
         n=$(basename "$job")
@@ -46,16 +46,7 @@ restore_records() {  # restore_records NAME [FOLDER]: the jobs that completed, f
     done
 }
 
-keep_records() {  # keep_records NAME [FOLDER]: each job's records of sweep RUNS_DIR/NAME (config.yaml,
-    # metrics.csv, status.json, signal.csv, Hydra's record; no checkpoints, no W&B files) into this
-    # experiment's FOLDER (default jobs/)
-    local src="$runs/$1" dest="$out/${2:-jobs}" job n
-    for job in "$src"/[0-9]*/; do
-        n=$(basename "$job")
-        mkdir -p "$dest/$n/.hydra"
-        cp "$job/config.yaml" "$job/metrics.csv" "$job/status.json" "$dest/$n/"
-        if [ -f "$job/signal.csv" ]; then cp "$job/signal.csv" "$dest/$n/"; fi
-        cp "$job"/.hydra/*.yaml "$dest/$n/.hydra/"
-    done
-    cp "$src/sweep.yaml" "$src/multirun.yaml" "$dest/"
+keep_records() {  # keep_records NAME [FOLDER]: the records of each job of sweep RUNS_DIR/NAME (no
+    # checkpoints, no W&B files) into this experiment's FOLDER (default jobs/): ./keep.sh
+    "$root/experiments/keep.sh" "$runs/$1" "$out/${2:-jobs}"
 }

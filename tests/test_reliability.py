@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from resnet_exp.runs.console import python_command
 from resnet_exp.runs.records import read_status
 from resnet_exp.tracking.offline import read_run
-from tests.conftest import DEFAULT_THREADS, RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
+from tests.conftest import DEFAULT_THREADS, RESULTS, ROOT, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
 def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
@@ -40,6 +40,26 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
         "1 of 2 job(s) did not complete:",
         f"  {sweep}/0: diverged: diverged at epoch 1, step 3",
     ]
+
+    # The records to commit beside an experiment (experiments/keep.sh): with --completed only the
+    # job that completed (what a sweep still running may commit), else every job; no checkpoints
+    keep = [str(ROOT / "experiments" / "keep.sh")]
+    r = subprocess.run([*keep, "--completed", str(sweep), str(tmp_path / "kept")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"kept the records of 1 completed job(s) of {sweep} in {tmp_path}/kept\n"
+    files = ["1/.hydra/config.yaml", "1/.hydra/hydra.yaml", "1/.hydra/overrides.yaml", "1/config.yaml",
+             "1/metrics.csv", "1/signal.csv", "1/status.json", "multirun.yaml", "sweep.yaml"]  # fmt: skip
+    kept = sorted(str(p.relative_to(tmp_path / "kept")) for p in (tmp_path / "kept").rglob("*") if p.is_file())
+    assert kept == files
+    assert all((tmp_path / "kept" / f).read_bytes() == (sweep / f).read_bytes() for f in files)
+    r = subprocess.run([*keep, str(sweep), str(tmp_path / "all")], capture_output=True, text=True)
+    assert r.returncode == 0 and status(tmp_path / "all" / "0")["status"] == "diverged", r.stderr
+    assert (tmp_path / "all" / "0" / "config.yaml").is_file() and not (tmp_path / "all" / "0" / "metrics.csv").exists()
+    assert not list((tmp_path / "all").rglob("*.ckpt"))
+    r = subprocess.run([*keep, "--completed", str(sweep / "1"), str(tmp_path / "wrong")], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (2, f"error: {sweep}/1 is not a sweep's folder (no multirun.yaml); "
+                                        "give the hydra.sweep.dir of a sweep\n")  # fmt: skip
+    assert not (tmp_path / "wrong").exists()
 
     # Again in the same directory: both jobs ended for good, nothing is trained or rewritten.
     # logs grow, and the lock file names its latest holder

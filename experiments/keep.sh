@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The records of a sweep's jobs, to commit beside an experiment:
+#   experiments/keep.sh [--completed] SWEEP_DIR FOLDER
+# copies each job N's config.yaml, metrics.csv, status.json, signal.csv and Hydra's record
+# (.hydra/*.yaml) into FOLDER/N (those the job wrote: one that failed early wrote fewer), and the
+# sweep's sweep.yaml and multirun.yaml into FOLDER; no checkpoints, no W&B files. Every run.sh keeps
+# all its jobs so when its sweep has ended (common.sh's keep_records). --completed keeps only the
+# jobs that completed, and may run while the sweep goes on: a sweep longer than one machine's
+# session is committed job by job, and on the next machine run.sh restores those jobs
+# (restore_records) and skips them.
+set -euo pipefail
+completed=false
+if [ "${1:-}" = --completed ]; then completed=true; shift; fi
+if [ $# -ne 2 ]; then
+    echo "usage: experiments/keep.sh [--completed] SWEEP_DIR FOLDER" >&2
+    exit 2
+fi
+src=${1%/} dest=${2%/}
+if [ ! -f "$src/multirun.yaml" ]; then
+    echo "error: $src is not a sweep's folder (no multirun.yaml); give the hydra.sweep.dir of a sweep" >&2
+    exit 2
+fi
+kept=0
+for job in "$src"/[0-9]*/; do
+    [ -d "$job" ] || continue
+    if $completed && ! grep -q '"status": "completed"' "$job/status.json" 2>/dev/null; then continue; fi
+    n=$(basename "$job")
+    mkdir -p "$dest/$n/.hydra"
+    for f in config.yaml metrics.csv status.json signal.csv; do  # those it wrote: one that failed early has fewer
+        if [ -f "$job/$f" ]; then cp "$job/$f" "$dest/$n/"; fi
+    done
+    for f in "$job"/.hydra/*.yaml; do
+        if [ -f "$f" ]; then cp "$f" "$dest/$n/.hydra/"; fi
+    done
+    kept=$((kept + 1))
+done
+mkdir -p "$dest"
+cp "$src/sweep.yaml" "$src/multirun.yaml" "$dest/"
+which=job; if $completed; then which="completed job"; fi
+echo "kept the records of $kept ${which}(s) of $src in $dest"
