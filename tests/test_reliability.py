@@ -46,7 +46,7 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     keep = [str(ROOT / "experiments" / "keep.sh")]
     r = subprocess.run([*keep, "--completed", str(sweep), str(tmp_path / "kept")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"kept the records of 1 completed job(s) of {sweep} in {tmp_path}/kept\n"
+    assert r.stdout == f"kept the records of 1 completed job(s) of {sweep} in {tmp_path}/kept (0 kept before, left as they were)\n"
     files = ["1/.hydra/config.yaml", "1/.hydra/hydra.yaml", "1/.hydra/overrides.yaml", "1/config.yaml",
              "1/metrics.csv", "1/signal.csv", "1/status.json", "multirun.yaml", "sweep.yaml"]  # fmt: skip
     kept = sorted(str(p.relative_to(tmp_path / "kept")) for p in (tmp_path / "kept").rglob("*") if p.is_file())
@@ -61,13 +61,20 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
                                         "give the hydra.sweep.dir of a sweep\n")  # fmt: skip
     assert not (tmp_path / "wrong").exists()
 
-    # Again in the same directory: both jobs ended for good, nothing is trained or rewritten.
-    # logs grow, and the lock file names its latest holder
+    # Again in the same directory (from another working directory): both jobs ended for good, nothing
+    # is trained or rewritten; logs grow, and the lock file names its latest holder
     before = {p: p.stat().st_mtime_ns for p in sweep.glob("*/*") if p.is_file() and p.name not in ("run.log", ".lock")}
-    again = run_cli(*args, cwd=tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    again = run_cli(*args, cwd=tmp_path / "elsewhere")
     assert again.returncode == 1
     assert f"{sweep}/1 completed before: skipped" in again.stdout + again.stderr
     assert {p: p.stat().st_mtime_ns for p in before} == before
+    # Hydra rewrote its record of the skipped job (this launch's cwd); the kept one stays the training's
+    hydra_record = [(tmp_path / d / "1" / ".hydra" / "hydra.yaml").read_text() for d in ("kept", "sweep")]
+    assert f"cwd: {tmp_path}\n" in hydra_record[0] and f"cwd: {tmp_path}/elsewhere\n" in hydra_record[1]
+    r = subprocess.run([*keep, "--completed", str(sweep), str(tmp_path / "kept")], capture_output=True, text=True)
+    assert r.stdout.endswith(" (1 kept before, left as they were)\n"), r.stderr
+    assert (tmp_path / "kept" / "1" / ".hydra" / "hydra.yaml").read_text() == hydra_record[0]
 
     # A changed config is refused before any work, naming the keys, unless forced.
     changed = run_cli(*args[:-1], "trainer.max_epochs=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
