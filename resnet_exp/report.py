@@ -36,6 +36,13 @@ def default_out(args: argparse.Namespace) -> Path:
     return Path("outputs") / "reports" / str(args.group)
 
 
+def shown(path: Path) -> Path:
+    """A folder as the report names it: relative to the working directory where it lies under it
+    (a committed report then names its records as a clone has them), else absolute; no ``..``."""
+    path, here = path.resolve(), Path.cwd().resolve()
+    return path.relative_to(here) if path.is_relative_to(here) else path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="*", type=Path, help="sweep directories (outputs/sweeps/...)")
@@ -72,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.wandb:
             jobs, sources = read_wandb(args.wandb, args.group), [f"W&B {args.wandb}, group {args.group}"]
         elif args.wandb_offline:
-            jobs, sources = read_wandb_offline(args.wandb_offline), args.wandb_offline
+            jobs, sources = read_wandb_offline(args.wandb_offline), [shown(d) for d in args.wandb_offline]
         else:
-            jobs, sources = read_sweeps(args.sweeps), args.sweeps
+            jobs, sources = read_sweeps(args.sweeps), [shown(d) for d in args.sweeps]
         jobs = select(jobs, args.where) if args.where else jobs
         path = report(jobs, sources, args.out or default_out(args), args.title)
     except ReportError as e:

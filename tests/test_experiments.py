@@ -54,7 +54,7 @@ def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_
         for n in range(jobs):
             assert (kept / str(n) / "metrics.csv").read_bytes() == (runs / sweep / str(n) / "metrics.csv").read_bytes()
             assert not (kept / str(n) / "checkpoints").exists()
-    assert f"Read from: `{full / 'jobs'}`" in (full / "report.md").read_text()
+    assert f"Read from: `{full / 'jobs'}`\n" in (full / "report.md").read_text()  # outside the repository: absolute
     summary = list(csv.DictReader(open(reports / "bf16_vs_fp32_full_step" / "summary.csv")))
     assert sorted((row["trainer.precision"], row["seed"]) for row in summary) == sorted(
         (p, s) for p in ("auto", "32-true") for s in "12"

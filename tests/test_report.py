@@ -145,7 +145,7 @@ def test_failed_job_is_listed_not_dropped(sweep, tmp_path):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
-def test_not_distinguishable_reading_and_several_sweeps(tmp_path):
+def test_not_distinguishable_reading_and_several_sweeps(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     for i, (seed, final) in enumerate(zip((1, 2), (0.80, 0.84))):
         make_job(a, i, "post", seed, [0.5, final])
@@ -159,6 +159,13 @@ def test_not_distinguishable_reading_and_several_sweeps(tmp_path):
     summary = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
     assert [(r["job"], r["seed"]) for r in summary] == [("b/0", "7"), ("b/2", "9")]
     assert report_main([str(a), "--where", "seed=99", "--out", str(tmp_path / "r")]) == 2
+    # the sweeps are named as they lie under the working directory, without "..", else absolutely
+    monkeypatch.chdir(b)
+    assert report_main([str(tmp_path / "r" / ".." / "a"), "0/..", "--out", str(tmp_path / "r")]) == 0
+    assert "Read from: `" + str(a) + "`, `.`\n" in (tmp_path / "r" / "report.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert report_main([str(tmp_path / "r" / ".." / "a"), "b", "--out", str(tmp_path / "r")]) == 0
+    assert "Read from: `a`, `b`\n" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_a_key_gained_after_some_jobs_ran_counts_at_its_default(tmp_path):
