@@ -21,15 +21,15 @@ if [ ! -f "$src/multirun.yaml" ]; then
     echo "error: $src is not a sweep's folder (no multirun.yaml); give the hydra.sweep.dir of a sweep" >&2
     exit 2
 fi
+completed_job() { grep -q '"status": "completed"' "$1/status.json" 2>/dev/null; }  # completed_job DIR
 kept=0 already=0
 for job in "$src"/[0-9]*/; do
     [ -d "$job" ] || continue
-    if $completed && ! grep -q '"status": "completed"' "$job/status.json" 2>/dev/null; then continue; fi
+    if $completed && ! completed_job "$job"; then continue; fi
     n=$(basename "$job")
     # A job kept as completed, with this very status.json, is left as kept: a later launch of the
     # sweep skips it but Hydra rewrites its .hydra/ record there (that launch's cwd and code).
-    if grep -q '"status": "completed"' "$dest/$n/status.json" 2>/dev/null \
-        && cmp -s "$job/status.json" "$dest/$n/status.json"; then already=$((already + 1)); continue; fi
+    if completed_job "$dest/$n" && cmp -s "$job/status.json" "$dest/$n/status.json"; then already=$((already + 1)); continue; fi
     mkdir -p "$dest/$n/.hydra"
     for f in config.yaml metrics.csv status.json signal.csv; do  # those it wrote: one that failed early has fewer
         if [ -f "$job/$f" ]; then cp "$job/$f" "$dest/$n/"; fi
