@@ -10,11 +10,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import RESULTS, ROOT, TINY, status
 
 
+@pytest.mark.long
 def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     env = {
@@ -70,6 +72,7 @@ def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_
     assert {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")} == before
 
 
+@pytest.mark.long
 def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_path, data_dir):
     """seed_gap/run.sh (without its MXNet step and its whole-epoch probe) on a few batches: the remedies sweep (5 seeds, the
     default training and the seed's step scaling, each evaluated with precise BN and with the

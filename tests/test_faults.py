@@ -170,6 +170,7 @@ os.replace = replace
 """
 
 
+@pytest.mark.long
 def test_a_kill_during_each_file_the_job_writes_leaves_a_job_that_ends_as_if_never_killed(tmp_path, data_dir):
     """Killed while writing config.yaml, then epoch 1's metrics.csv row, then its last.ckpt (best.ckpt
     has the same writer), then the final ``completed`` record, the job resumes each time and ends

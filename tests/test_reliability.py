@@ -355,6 +355,7 @@ def test_a_single_run_is_checked_before_any_work(tmp_path, data_dir):
     assert tampered.stderr.startswith(f"error: {run}/config.yaml cannot be read (")
 
 
+@pytest.mark.long
 def test_records_never_lie_after_a_lost_row_or_a_broken_checkpoint(tmp_path, data_dir):
     """One job, damaged three times, each time sent on one epoch further (force_resume: the epoch
     count changed). A lost metrics.csv row comes back from the checkpoint, as it was; a garbage
@@ -412,6 +413,7 @@ def test_a_job_that_fails_before_training_is_recorded_with_the_reason(tmp_path, 
     assert f"  {run}: failed: {s['error']}" in r.stderr.splitlines()
 
 
+@pytest.mark.long
 def test_a_job_started_under_old_defaults_resumes_with_its_saved_config(tmp_path, data_dir):
     """The defaults changed (loss.reduction mean -> batch_size, precise BN 0 -> 40 batches): a job
     started under the old ones and stopped resumes, when its command (which did not name them) runs

@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ def files(job: Path) -> set[str]:
     return {str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()}
 
 
+@pytest.mark.long
 def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
     """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
     each process; resnet_exp.runs.ddp gives it the job's own command). Each process trains on its half
@@ -97,6 +99,7 @@ BASIC_JOB_FILES = {
 }  # fmt: skip
 
 
+@pytest.mark.long
 def test_submitit_local_sweep_completes_like_the_basic_launcher_and_a_preempted_job_is_requeued(tmp_path, data_dir):
     """A sweep of two identical jobs through hydra/launcher=submitit_local (submitit's local executor
     runs each job as SLURM would). Job 0 gets submitit's preemption signal (USR2) in epoch 2: it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
 import torch
 
 from tests.conftest import TINY, rows, run_cli, status
@@ -35,6 +36,7 @@ def test_device_pipeline_trains_like_the_torchvision_pipeline(tmp_path, data_dir
     assert abs(tv["test/acc_running"] - dev["test/acc_running"]) <= 1 / 32
 
 
+@pytest.mark.long
 def test_parallel_launcher_runs_the_jobs_of_a_sweep_at_once(tmp_path, data_dir):
     """With the default config's loader settings: job 0 the default (device) pipeline, job 1 the
     torchvision DataLoader with its default 2 worker processes, started inside a launcher worker."""
