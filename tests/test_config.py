@@ -9,7 +9,7 @@ import torch
 
 from resnet_exp.config import ConfigError, compose_config, validate
 from resnet_exp.models.blocks import ORDERINGS
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_here
 
 
 @pytest.mark.parametrize("order", sorted(ORDERINGS))
@@ -142,14 +142,22 @@ def broken_data(tmp_path_factory, data_dir):
     return root
 
 
+# Each case runs the command's entry point in the test's process (run_cli_here: a new interpreter
+# for each would be most of the suite's time spent importing torch); those marked FRESH, one for each
+# stage that refuses input (Hydra's composition, the data check, torch, Lightning, the output
+# directory), run it as a user does, in a new process: its one line is all it prints there too.
+FRESH = pytest.mark.fresh_process
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
-        (
+        pytest.param(
             ["data.bogus=1"],
             "Could not override 'data.bogus': there is no such config group or key; the keys of data are: "
             "data.name, data.root, data.cache_dir, data.download, data.resize, data.batch_size, data.num_workers, "
             "data.pipeline, data.val_size (python -m resnet_exp.run --help)",
+            marks=FRESH,
         ),
         # a mistyped group or key: the nearest real one, with the value, as the line to type instead
         (["optimizer=adamw"], "Could not override 'optimizer': there is no such config group or key; did you mean optim=adamw?"),
@@ -185,10 +193,11 @@ def broken_data(tmp_path_factory, data_dir):
             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
             "(plain or .gz)",
         ),
-        (
+        pytest.param(
             ["-m", "seed=1,2", "data.root={broken}/truncated"],
             "{broken}/truncated/t10k-images-idx3-ubyte.gz: cannot be read (Compressed file ended before the "
             "end-of-stream marker was reached); the file is truncated or corrupt",
+            marks=FRESH,
         ),
         (
             ["data.root={broken}/magic"],
@@ -200,10 +209,11 @@ def broken_data(tmp_path_factory, data_dir):
             "torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1 "
             "(given: optim.lr=0.1 optim.momentum=-1 optim.weight_decay=0.0 optim.nesterov=False)",
         ),
-        (
+        pytest.param(
             ["-m", "optim.nesterov=true", "seed=1,2"],
             "torch.optim.SGD refuses optim: ValueError: Nesterov momentum requires a momentum and zero dampening "
             "(given: optim.lr=0.1 optim.momentum=0.0 optim.weight_decay=0.0 optim.nesterov=True)",
+            marks=FRESH,
         ),
         (
             ["+optim.bogus=1"],
@@ -215,11 +225,12 @@ def broken_data(tmp_path_factory, data_dir):
             "torch.optim.lr_scheduler.StepLR refuses scheduler: ZeroDivisionError: integer modulo by zero "
             "(given: scheduler.step_size=0 scheduler.gamma=0.1)",
         ),
-        (
+        pytest.param(
             ["trainer.num_nodes=0"],
             "pytorch_lightning.Trainer refuses trainer: ValueError: `num_nodes` must be a positive integer, but got 0. "
             "(given: trainer.devices=1 trainer.num_nodes=0 trainer.precision=32-true trainer.max_epochs=10 "
             "trainer.num_sanity_val_steps=0 trainer.log_every_n_steps=50)",
+            marks=FRESH,
         ),
         (
             ["trainer=ddp", "trainer.devices=2"],
@@ -247,7 +258,7 @@ def broken_data(tmp_path_factory, data_dir):
             "trainer.limit_train_batches=0 trains nothing; give a number of batches (e.g. 20) or a fraction of the "
             "epoch (e.g. 0.1)",
         ),
-        (["output_dir={broken}/file/out"], None),
+        pytest.param(["output_dir={broken}/file/out"], None, marks=FRESH),
         (
             ["-m", "seed=1,2", "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}}"],
             "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}} is not supported: a sweep's jobs are its numbered "
@@ -256,12 +267,16 @@ def broken_data(tmp_path_factory, data_dir):
         ),
     ],
 )
-def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, message):
+def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, message, request, monkeypatch, capfd):
     args = [a.format(broken=broken_data) for a in args]
     out = [] if any(a.startswith("output_dir=") for a in args) else [f"output_dir={tmp_path}/out"]
-    r = run_cli("resnet_exp.run", *args, *out, cwd=tmp_path)
-    assert r.returncode == 2
-    (line,) = r.stderr.strip().splitlines()  # one line, no traceback
+    if request.node.get_closest_marker("fresh_process"):
+        r = run_cli("resnet_exp.run", *args, *out, cwd=tmp_path)
+        code, stderr = r.returncode, r.stderr
+    else:
+        code, stderr = run_cli_here(*args, *out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    assert code == 2
+    (line,) = stderr.strip().splitlines()  # one line, no traceback
     if message is None:  # the run directory's name holds the start time
         assert line.startswith(f"error: output directory {broken_data}/file/out/runs/")
         assert line.endswith(

@@ -17,7 +17,7 @@ from tests.conftest import RESULTS, ROOT, TINY, status
 
 
 @pytest.mark.long
-def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_and_pairs_the_seeds(tmp_path, data_dir):
+def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_and_pairs_the_seeds(tmp_path, data_dir):
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     env = {
         **os.environ,
@@ -64,12 +64,8 @@ def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_resumes_
     text = (reports / "bf16_vs_fp32_full_step" / "report.md").read_text()
     assert "| trainer.precision=auto | trainer.precision=32-true | paired |" in text
     assert committed() == committed_before  # the experiments' own folders are left alone
-
-    before = {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")}
-    again = run()
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert (again.stdout + again.stderr).count("completed before: skipped") == 6
-    assert {p: p.read_bytes() for p in runs.glob("*/*/metrics.csv")} == before
+    # (run again, a script skips its completed jobs: the seed_gap chain below reruns bf16_vs_fp32's
+    # and block_order's scripts, which share these scripts' sweep() of common.sh)
 
 
 @pytest.mark.long
