@@ -202,6 +202,15 @@ def write_summary(out: Path, info: dict, done: list[Stage], budget: float, wall:
     (out / "README.md").write_text("\n".join(lines) + "\n")
 
 
+def _cuda() -> bool:
+    """Whether torch is installed and sees a CUDA GPU (torch alone is imported)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.gpu_check", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/gpu_check"), help="the folder to write")
@@ -211,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the stages and check the environment only")
     args = parser.parse_args(argv)
     began = time.monotonic()
+    if not args.dry_run and not _cuda():  # said at once, before the versions and the data are read
+        print("error: no CUDA GPU here (torch.cuda.is_available() is False); run the GPU check on a GPU machine",
+              file=sys.stderr)  # fmt: skip
+        return 2
     info, problems = environment(args.data_root)
     data = [f"data.root={Path(args.data_root).resolve()}"] if args.data_root else []
     planned = stages(sys.executable, args.out.resolve(), Path("<scratch>"), data, args.jobs)
@@ -225,10 +238,6 @@ def main(argv: list[str] | None = None) -> int:
             for command in s.commands:
                 print(f"  {s.name} (needs at least {s.least_s:.0f} s): {' '.join(command)}")
         return 2 if problems else 0
-    if not info.get("cuda_available"):
-        print("error: no CUDA GPU here (torch.cuda.is_available() is False); run the GPU check on a GPU machine",
-              file=sys.stderr)  # fmt: skip
-        return 2
     if problems:
         print(f"error: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
               file=sys.stderr)  # fmt: skip
