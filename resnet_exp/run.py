@@ -2,8 +2,10 @@
 
 Compose, check, hand over: Hydra composes conf/ onto the typed schema (``config.py``); its callback
 (``sweep.py``) checks every job before the first one starts; each job is handed to
-``fit.train``. Bad input is refused before torch is imported: this module and the checks import
-only Hydra, OmegaConf and the project's light modules.
+``fit.train``. Bad input that the config alone shows (an unknown key, a wrong type or value, the
+output directory) is refused before torch is imported: this module and those checks import only
+Hydra, OmegaConf and the project's light modules; the data set's files and what only torch and
+Lightning can judge are checked next, once the config is good, still before any job starts.
 """
 
 from __future__ import annotations

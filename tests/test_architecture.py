@@ -135,7 +135,7 @@ def test_nothing_outside_the_data_wing_names_a_data_set():
 
 def test_the_front_door_loads_no_torch():
     """What the CLI checks before any work (the config schema, the records, the data error) loads
-    without torch or Lightning, so that bad input is refused in a second."""
+    without torch or Lightning, so that bad input the config alone shows is refused in a second."""
     code = "import sys, resnet_exp.config, resnet_exp.runs.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
