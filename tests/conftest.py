@@ -82,7 +82,10 @@ def run_cli_here(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capfd: 
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["resnet_exp.run", *args])
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # cli() sets it for its own run: restored after
-    for key, value in cli_env().items():
+    env = cli_env()
+    for key in set(os.environ) - set(env):  # what cli_env leaves out (W&B credentials)
+        monkeypatch.delenv(key)
+    for key, value in env.items():
         if os.environ.get(key) != value:
             monkeypatch.setenv(key, value)
     root = logging.getLogger()
