@@ -267,6 +267,35 @@ def test_groups_are_named_by_preset_and_a_single_seed_is_not_swept(tmp_path):
     assert text.rstrip().endswith("2 jobs; per-job numbers in `summary.csv`, curves in `curves.png`.")
 
 
+def test_jobs_of_two_experiments_group_by_ordering_and_keep_apart_by_folder(tmp_path):
+    """post from one experiment's jobs/ beside two orderings an experiment preset swept, the same
+    recipe: grouped by ordering alone, the preset still named, and each job told apart by folder."""
+    post, other = tmp_path / "block_order" / "jobs", tmp_path / "identity_mappings" / "jobs"
+    for seed in (1, 2):
+        make_job(post, seed - 1, "post", seed, [0.5, 0.80 + seed / 100])
+    for num, (order, seed) in enumerate((("relu_only_pre", 1), ("relu_only_pre", 2), ("bn_after_add", 1))):
+        make_job(other, num, order, seed, [0.5, 0.83])
+        (other / str(num) / ".hydra").mkdir()
+        (other / str(num) / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"runtime": {"choices": {"experiment": "identity_mappings"}}}})
+        )
+    text, groups = render(read_sweeps([post, other]), [post, other])
+    assert [g.label for g in groups] == ["block.order=post", "block.order=relu_only_pre", "block.order=bn_after_add"]
+    assert "- `experiment`: None, identity_mappings (a preset of other keys; here `block.order` determines it" in text
+    assert report_main([str(post), str(other), "--out", str(tmp_path / "r")]) == 0
+    summary = list(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
+    assert [r["job"] for r in summary] == [
+        "block_order/jobs/0", "block_order/jobs/1",
+        "identity_mappings/jobs/0", "identity_mappings/jobs/1", "identity_mappings/jobs/2",
+    ]  # fmt: skip
+    # a preset that the swept keys do not determine splits the groups, as any differing key does
+    make_job(other, 3, "post", 3, [0.5, 0.83])
+    (other / "3" / ".hydra").mkdir()
+    (other / "3" / ".hydra" / "hydra.yaml").write_text((other / "0" / ".hydra" / "hydra.yaml").read_text())
+    _, groups = render(read_sweeps([post, other]), [post, other])
+    assert "block.order=post, experiment=identity_mappings" in [g.label for g in groups]
+
+
 def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path):
     """The data behind signal.png: per group, the mean over its completed runs of each unit's
     measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""

@@ -189,10 +189,24 @@ def presets(job_dir: Path) -> dict[str, str]:
     return {k: v for k, v in choices.items() if not k.startswith(("hydra/", "logger", "diagnostics")) and v is not None}
 
 
+def sweep_names(dirs: Sequence[Path]) -> list[str]:
+    """Each sweep directory's name: its last path part, or as many last parts as tell it apart from
+    the others (``block_order/jobs`` beside ``bf16_vs_fp32/jobs``)."""
+    parts = [Path(d).resolve().parts for d in dirs]
+    names = []
+    for mine in parts:
+        n = 1
+        while n < len(mine) and sum(p[-n:] == mine[-n:] for p in parts) > 1:
+            n += 1
+        names.append("/".join(mine[-n:]))
+    return names
+
+
 def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
-    """The jobs of every sweep directory, named ``SWEEP/JOB``; an error if one holds no jobs."""
+    """The jobs of every sweep directory, named ``SWEEP/JOB`` (``sweep_names``); an error if one
+    holds no jobs."""
     jobs = []
-    for d in dirs:
+    for d, name in zip(dirs, sweep_names(dirs)):
         d = Path(d)
         if not d.is_dir():
             raise ReportError(f"{d} is not a directory; give the directory of a sweep (outputs/sweeps/...)")
@@ -208,11 +222,11 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
                 f"{d} is not a sweep directory: no job directories with a config.yaml in it "
                 "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
             )
-        jobs += [read_job(p, f"{d.name}/{p.name}") for p in found]
+        jobs += [read_job(p, f"{name}/{p.name}") for p in found]
         # the jobs sweep.yaml lists that have no directory yet: not started, and said so
         present = {p.name for p in found}
         jobs += [
-            Job(f"{d.name}/{n}", d / str(n), {}, [], NOT_STARTED)
+            Job(f"{name}/{n}", d / str(n), {}, [], NOT_STARTED)
             for n in range(info.get("jobs") or 0)
             if str(n) not in present
         ]
@@ -314,7 +328,8 @@ def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:
 
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
     """Config keys whose values differ between jobs (the seed aside), in config order; where a
-    group's preset differs (``model``), its keys that follow from the preset alone are left out."""
+    group's preset differs (``model``), its keys that follow from the preset alone are left out,
+    and so is a global preset (``experiment``) that the other differing keys determine."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
     differing = [
         k
@@ -329,7 +344,33 @@ def swept_keys(jobs: Sequence[Job]) -> list[str]:
         pairs = {(repr(j.config.get(group)), repr(j.config.get(key))) for j in jobs}
         return len(pairs) == len({p[0] for p in pairs})
 
-    return [k for k in differing if not follows_from_preset(k)]
+    kept = [k for k in differing if not follows_from_preset(k)]
+
+    def names_a_bundle(key: str) -> bool:
+        # a global preset (``experiment=identity_mappings``) sets keys of other groups, and those
+        # keys show what it changed; where the other swept keys determine its value, it splits no
+        # group (the post jobs of one sweep beside the three orderings of another, same recipe)
+        if "." in key or any(k.startswith(f"{key}.") for k in keys):
+            return False
+        rest = [k for k in kept if k != key]
+        pairs = {(tuple(repr(j.config.get(k)) for k in rest), repr(j.config.get(key))) for j in jobs}
+        return bool(rest) and len(pairs) == len({p[0] for p in pairs})
+
+    return [k for k in kept if not names_a_bundle(k)]
+
+
+def bundles_left_out(jobs: Sequence[Job], keys: Sequence[str]) -> list[str]:
+    """The global presets that differ between jobs but that ``swept_keys`` left out (``keys``):
+    named in the report so that no difference between the jobs goes unsaid."""
+    return [
+        k
+        for k in dict.fromkeys(k for job in jobs for k in job.config)
+        if "." not in k
+        and k != "seed"
+        and k not in keys
+        and not k.startswith(NOT_RECIPE)
+        and len({repr(job.config.get(k)) for job in jobs}) > 1
+    ]
 
 
 def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:

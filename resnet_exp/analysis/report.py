@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from resnet_exp.analysis.jobs import (
+    bundles_left_out,
     MEASURES,
     PRECISE,
     RUNNING,
@@ -170,6 +171,14 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]
     if len(seeds) > 1:
         lines.append(f"- `seed`: {', '.join(map(str, seeds))}")
+    lines += [
+        f"- `{k}`: "
+        + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs))
+        + f" (a preset of other keys; here {', '.join(f'`{s}`' for s in keys)} determines it, so it splits no group)".replace(
+            "` determines", "` determine" if len(keys) > 1 else "` determines"
+        )
+        for k in bundles_left_out(jobs, keys)
+    ]
     listed = [
         (d, k, info["jobs"])
         for d in sources
