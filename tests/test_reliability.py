@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,30 @@ def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_st
     assert stopped_output.splitlines()[-1] == f"stopped (signal {signum.name}); to resume: {command}"
     assert (job / "checkpoints" / "interrupted.ckpt").is_file()
     assert "batches of epoch 2" in resumed  # it went on from mid-epoch
+
+
+def test_stopped_in_its_first_epoch_a_job_keeps_the_signal_rows_of_initialisation(tmp_path, data_dir):
+    """SIGTERM in the middle of epoch 1 (after the epoch-0 signal rows, before the epoch ends): the
+    resume goes on from that batch and does not measure initialisation again, so signal.csv keeps
+    the rows measured before the stop, then epoch 1's."""
+    job = tmp_path / "run"
+    args = ["resnet_exp.run", "trainer.max_epochs=1", "trainer.limit_train_batches=60", *SMALL,
+            "logger.wandb.mode=disabled", f"hydra.run.dir={job}"]  # fmt: skip
+    proc = start(args, tmp_path)
+    signal_csv, units_and_stages = job / "signal.csv", 9  # the seed network: 6 units, 3 stages
+    while not (signal_csv.is_file() and len(signal_csv.read_text().splitlines()) == 1 + units_and_stages):
+        assert proc.poll() is None, proc.stdout.read()  # an event, not a time: waits while it trains
+        time.sleep(0.05)  # polling interval
+    at_init = signal_csv.read_text()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate()
+    assert (status(job)["status"], status(job)["epoch"]) == ("interrupted", 1)
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "batches of epoch 1 from" in resumed.stdout + resumed.stderr  # it went on mid-epoch 1
+    lines = signal_csv.read_text().splitlines()
+    assert lines[: 1 + units_and_stages] == at_init.splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["0"] * units_and_stages + ["1"] * units_and_stages
 
 
 def test_wandb_dying_mid_run_leaves_training_going(tmp_path, data_dir):

@@ -128,15 +128,19 @@ def probe(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict[str, An
 class SignalPropagation(pl.Callback):
     """Measures ``probe`` at initialisation (epoch 0) and after every epoch's training, on a copy
     of the network in fp32 under ``torch.random.fork_rng``; appends the rows to ``signal.csv`` (a
-    resumed job keeps the rows of the epochs it resumes after) and logs them to W&B."""
+    resumed job, ``keep_epochs`` set, keeps the rows of initialisation and of the whole epochs it
+    resumes after: a resume in the middle of epoch 1 keeps epoch 0's, which it does not measure
+    again) and logs them to W&B."""
 
-    def __init__(self, job_dir: Path | None, probe_size: int = 256, keep_epochs: int = 0, wandb: Any = None) -> None:
+    def __init__(
+        self, job_dir: Path | None, probe_size: int = 256, keep_epochs: int | None = None, wandb: Any = None
+    ) -> None:
         self.path = Path(job_dir) / SIGNAL_FILE if job_dir is not None else None
         self.probe_size, self.wandb = probe_size, wandb
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.path is not None:
             kept = []
-            if keep_epochs and self.path.is_file():
+            if keep_epochs is not None and self.path.is_file():
                 with open(self.path, newline="", errors="replace") as f:
                     kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["epoch"]) <= keep_epochs]
             write_csv(self.path, COLUMNS, kept)  # a resume's start: the rows kept, replaced whole
@@ -190,7 +194,9 @@ class SignalPropagation(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.current_epoch == 0 and trainer.global_step == 0:
-            self.measure(trainer, module, 0)  # at initialisation (not again on a resume)
+            # at initialisation, in every process alike (not again on a resume: a checkpoint holds
+            # at least one batch)
+            self.measure(trainer, module, 0)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.measure(trainer, module, trainer.current_epoch + 1)

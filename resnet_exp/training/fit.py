@@ -143,6 +143,7 @@ def _prepare(
             loggers.append(wandb)
     folder = job.dir / CHECKPOINTS
     args = trainer_args(cfg.trainer)
+    kept_signal = resume.epochs if resume.checkpoint is not None else None  # from scratch: none kept
     trainer = pl.Trainer(
         **args,
         logger=loggers or False,
@@ -152,7 +153,7 @@ def _prepare(
             DivergenceGuard(),
             StopOnSignal(signals, folder / INTERRUPTED_CKPT),
             *(
-                [SignalPropagation(job.dir if first else None, cfg.diagnostics.probe_size, resume.epochs, wandb)]
+                [SignalPropagation(job.dir if first else None, cfg.diagnostics.probe_size, kept_signal, wandb)]
                 if cfg.diagnostics.signal
                 else []
             ),
