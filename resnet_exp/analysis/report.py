@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from resnet_exp.analysis.jobs import (
-    bundles_left_out,
     MEASURES,
     PRECISE,
     RUNNING,
@@ -24,6 +23,7 @@ from resnet_exp.analysis.jobs import (
     ReportError,
     best_column,
     best_epoch_column,
+    bundles_left_out,
     common_measures,
     fixed_recipe,
     group_jobs,
@@ -171,12 +171,10 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]
     if len(seeds) > 1:
         lines.append(f"- `seed`: {', '.join(map(str, seeds))}")
+    named = ", ".join(f"`{k}`" for k in keys) + (" determine" if len(keys) > 1 else " determines")
     lines += [
-        f"- `{k}`: "
-        + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs))
-        + f" (a preset of other keys; here {', '.join(f'`{s}`' for s in keys)} determines it, so it splits no group)".replace(
-            "` determines", "` determine" if len(keys) > 1 else "` determines"
-        )
+        f"- `{k}`: {', '.join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs))}"
+        f" (a preset of other keys; here {named} it, so it splits no group)"
         for k in bundles_left_out(jobs, keys)
     ]
     listed = [
