@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,21 +126,29 @@ def status(job: Path) -> dict:
     return json.loads((job / "status.json").read_text())
 
 
+def wait_until(happened: Callable[[], bool], proc: subprocess.Popen) -> None:
+    """Wait until ``happened()`` (an event, not a time: it waits as long as the process runs, and
+    fails at once if it ends first)."""
+    while not happened():
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)  # polling interval
+
+
 def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
-    """Wait until ``job`` has ``epochs`` epochs logged and checkpointed (an event, not a time: it
-    waits as long as the process runs, and fails at once if it ends first)."""
+    """Wait until ``job`` has ``epochs`` epochs logged and checkpointed (``wait_until``)."""
     import torch
 
     ckpt = job / "checkpoints" / "last.ckpt"
-    while True:
-        assert proc.poll() is None, proc.stdout.read()
-        if (job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file():
-            try:
-                if torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs:
-                    return
-            except Exception:  # replaced right now
-                pass
-        time.sleep(0.05)  # polling interval
+
+    def checkpointed() -> bool:
+        if not ((job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file()):
+            return False
+        try:
+            return torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs
+        except Exception:  # replaced right now
+            return False
+
+    wait_until(checkpointed, proc)
 
 
 # A few batches of the real data: enough to exercise every path in seconds on a CPU. Loader and

@@ -7,7 +7,6 @@ import math
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from omegaconf import OmegaConf
 from resnet_exp.runs.console import python_command
 from resnet_exp.runs.records import read_status
 from resnet_exp.tracking.offline import read_run
-from tests.conftest import DEFAULT_THREADS, RESULTS, ROOT, SMALL, rows, run_cli, start, status, wait_for_epoch
+from tests.conftest import DEFAULT_THREADS, RESULTS, ROOT, SMALL, rows, run_cli, start, status, wait_for_epoch, wait_until
 
 
 def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
@@ -226,9 +225,7 @@ def test_stopped_in_its_first_epoch_a_job_keeps_the_signal_rows_of_initialisatio
             "logger.wandb.mode=disabled", f"hydra.run.dir={job}"]  # fmt: skip
     proc = start(args, tmp_path)
     signal_csv, units_and_stages = job / "signal.csv", 9  # the seed network: 6 units, 3 stages
-    while not (signal_csv.is_file() and len(signal_csv.read_text().splitlines()) == 1 + units_and_stages):
-        assert proc.poll() is None, proc.stdout.read()  # an event, not a time: waits while it trains
-        time.sleep(0.05)  # polling interval
+    wait_until(lambda: signal_csv.is_file() and len(signal_csv.read_text().splitlines()) == 1 + units_and_stages, proc)
     at_init = signal_csv.read_text()
     proc.send_signal(signal.SIGTERM)
     proc.communicate()

@@ -326,16 +326,23 @@ def select(jobs: Sequence[Job], where: Sequence[str]) -> list[Job]:
     return list(jobs)
 
 
+def differing_keys(jobs: Sequence[Job]) -> list[str]:
+    """Config keys whose values differ between jobs, the seed and what is not recipe aside, in
+    config order."""
+    keys = dict.fromkeys(k for job in jobs for k in job.config)
+    return [
+        k
+        for k in keys
+        if k != "seed" and not k.startswith(NOT_RECIPE) and len({repr(job.config.get(k)) for job in jobs}) > 1
+    ]
+
+
 def swept_keys(jobs: Sequence[Job]) -> list[str]:
     """Config keys whose values differ between jobs (the seed aside), in config order; where a
     group's preset differs (``model``), its keys that follow from the preset alone are left out,
     and so is a global preset (``experiment``) that the other differing keys determine."""
     keys = dict.fromkeys(k for job in jobs for k in job.config)
-    differing = [
-        k
-        for k in keys
-        if k != "seed" and not k.startswith(NOT_RECIPE) and len({repr(job.config.get(k)) for job in jobs}) > 1
-    ]
+    differing = differing_keys(jobs)
 
     def follows_from_preset(key: str) -> bool:
         group = key.split(".", 1)[0]
@@ -362,15 +369,7 @@ def swept_keys(jobs: Sequence[Job]) -> list[str]:
 def bundles_left_out(jobs: Sequence[Job], keys: Sequence[str]) -> list[str]:
     """The global presets that differ between jobs but that ``swept_keys`` left out (``keys``):
     named in the report so that no difference between the jobs goes unsaid."""
-    return [
-        k
-        for k in dict.fromkeys(k for job in jobs for k in job.config)
-        if "." not in k
-        and k != "seed"
-        and k not in keys
-        and not k.startswith(NOT_RECIPE)
-        and len({repr(job.config.get(k)) for job in jobs}) > 1
-    ]
+    return [k for k in differing_keys(jobs) if "." not in k and k not in keys]
 
 
 def fixed_recipe(jobs: Sequence[Job]) -> dict[str, Any]:
