@@ -176,6 +176,13 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     assert [row[2] for row in rows] == ["6.61", "8.17", "7.84", "6.71", "6.37"] and [row[4] for row in rows] == ["2"] * 5
     post_error = np.mean([100 * (1 - float(r["final_precise_bn"])) for r in summary if r["block.order"] == "post"])
     assert rows[0][5].startswith(f"{post_error:.2f} ± ") and "Kendall's tau" in table and "Incomplete" not in table
+    # run.sh hands it an absolute path, named so where it lies outside the working directory (here);
+    # from a folder above it (a clone's root, for the committed table) it is named as a clone has it
+    summary_csv = reports / "identity_mappings" / "summary.csv"
+    assert f"From `{summary_csv}`." in table
+    script = ROOT / "experiments" / "identity_mappings" / "he_table.py"
+    r = subprocess.run([sys.executable, str(script), str(summary_csv)], capture_output=True, text=True, cwd=reports)
+    assert r.returncode == 0 and r.stdout == table.replace(f"`{summary_csv}`", "`identity_mappings/summary.csv`")
 
     # block_order/run.sh's further seeds (here seed 6; every seed of its pre sweep, not narrowed): the
     # pre jobs of seeds 1-2 are skipped as completed, 3-5 train, then post and pre of seed 6 in their

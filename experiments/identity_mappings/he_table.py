@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from resnet_exp.analysis.references import HE_ET_AL
 from resnet_exp.analysis.stats import Estimate
+from resnet_exp.report import shown
 
 MEASURES = {"final_precise_bn": "precise BN", "final_running": "running averages"}
 
@@ -49,7 +51,7 @@ def main(path: str) -> None:
     present = [k for k in HE_ET_AL if any(by_measure[m].get(k) for m in MEASURES)]
     missing = [k for k in HE_ET_AL if k not in present]
     print("# The five orderings beside He et al. 2016, Table 2\n")
-    print(f"From `{path}`. Test error in % (100 minus the final test accuracy), mean ± std [95% CI of the")
+    print(f"From `{shown(Path(path))}`. Test error in % (100 minus the final test accuracy), mean ± std [95% CI of the")
     print("mean] over seeds; rank 1 is the lowest error. He et al.: ResNet-110 on CIFAR-10, one number per")
     print("unit (their Table 2). Here: the seed's network on Fashion-MNIST at 96 px, the seed's recipe.\n")
     if missing:
