@@ -50,7 +50,8 @@ def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batc
     start = time.perf_counter()
     source = files(cfg.data.name)
     directory = source.locate(cfg.data.root, cfg.data.cache_dir, cfg.data.download)
-    transform = transforms.Compose([transforms.Resize(cfg.data.resize), transforms.ToTensor()])
+    resize = [] if cfg.data.resize is None else [transforms.Resize(cfg.data.resize)]
+    transform = transforms.Compose([*resize, transforms.ToTensor()])
     train, test = (source.reference_dataset(directory, cfg.data.cache_dir, t, transform) for t in (True, False))
     pin = device.type == "cuda"
     batch = cfg.data.batch_size

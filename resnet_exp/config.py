@@ -35,6 +35,9 @@ SHORTCUTS = ("projection", "none")
 PROJECTION_INPUTS = ("relu", "preact")
 # model.final_norm: a BN-ReLU after the last unit; auto: for pre-activation orderings only.
 FINAL_NORMS = (True, False, "auto")
+# model.stem: the seed's (conv7x7/2, BN, ReLU, max-pool 3/2) or small, He et al.'s stem for 32 px
+# images (conv3x3/1, BN, ReLU, no pool; their 2015 paper, Sec. 4.2), for images at their own size.
+STEMS = ("seed", "small")
 WANDB_MODES = ("online", "offline", "disabled")
 # torch.compile's modes for the network (``compile=MODE``); reduce-overhead captures CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -63,6 +66,7 @@ class ModelConfig:
     num_classes: int = 10
     in_channels: int = "${data_channels:${data.name}}"  # the data set's (resnet_exp.data.DATA_SETS)
     final_norm: Any = False
+    stem: str = "seed"
 
 
 @dataclass
@@ -71,7 +75,7 @@ class DataConfig:
     root: Optional[str] = None
     cache_dir: str = "~/.cache/resnet-exp"
     download: bool = True
-    resize: int = 96
+    resize: Optional[int] = 96  # null: the data set's own size, not resized
     batch_size: int = 256
     num_workers: int = 2
     pipeline: str = "auto"
@@ -357,7 +361,11 @@ def validate(cfg: DictConfig) -> None:
         f"data.batch_size={d.batch_size} cannot be split evenly over {count} processes "
         f"(trainer.devices x trainer.num_nodes); choose a multiple of {count}",
     )
-    _check(d.resize >= 1, f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96)")
+    _check(
+        d.resize is None or d.resize >= 1,
+        f"data.resize={d.resize} must be a size in pixels of at least 1 (the seed uses 96), or null (the data "
+        f"set's own {spec.size} px)",
+    )
     _check(
         d.pipeline in PIPELINES, f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {_choices(PIPELINES)}"
     )
@@ -383,6 +391,7 @@ def validate(cfg: DictConfig) -> None:
         f"model.in_channels={m.in_channels} does not match {spec.title}'s {spec.channels}-channel ({spec.colour}) "
         f"images; use {spec.channels} (the default takes the data set's)",
     )
+    _check(m.stem in STEMS, f"model.stem={m.stem} is not a stem; choose one of: {_choices(STEMS)}")
     _check(
         final_norm_ok(m.final_norm),
         f"model.final_norm={m.final_norm} is not valid; choose one of: {_choices(FINAL_NORMS)}",

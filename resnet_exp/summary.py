@@ -12,13 +12,16 @@ import argparse
 import sys
 
 from resnet_exp.config import ConfigError, load_config
+from resnet_exp.data import data_set
 from resnet_exp.models.resnet import format_summary
 from resnet_exp.training.build import network
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.summary", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=None, help="input height and width (default: data.resize)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="input height and width (default: data.resize, else the data set's own size)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides, as for resnet_exp.run")
     args = parser.parse_args(argv)
     try:
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    size = args.size or cfg.data.resize
+    size = args.size or cfg.data.resize or data_set(cfg.data.name).size
     net = network(cfg)
     shape = (1, cfg.model.in_channels, size, size)
     print(f"block.order={cfg.block.order} block.shortcut={cfg.block.shortcut}, input {shape}")

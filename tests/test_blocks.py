@@ -232,3 +232,71 @@ def test_every_ordering_users_may_choose_is_implemented_once():
     from resnet_exp import config
 
     assert list(ORDERINGS) == list(config.ORDERINGS)
+
+
+# He et al.'s CIFAR network (model=cifar_resnetN): 6n+2 layers, n units per stage; its parameter
+# counts as the paper gives them (2015, Table 6: ResNet-20 0.27 M, ResNet-56 0.85 M, ResNet-110 1.7 M).
+CIFAR_DEPTHS = {20: (3, 0.27e6), 56: (9, 0.85e6), 110: (18, 1.7e6), 164: (27, None), 998: (166, None)}
+
+
+def cifar_parameters(n: int, order: str, shortcut: str) -> int:
+    """The CIFAR network's parameters, counted by hand: a 3x3 stem conv (1 -> 16, with bias) and its
+    BN; per unit two 3x3 convs with biases and two BNs (a pre unit's first BN on its input); a 1x1
+    projection with bias where stages 2 and 3 start (not in a plain network); the final BN for
+    pre-activation orderings; the linear layer 64 -> 10."""
+    conv = lambda cin, cout, k: cin * cout * k * k + cout  # noqa: E731
+    total = conv(1, 16, 3) + 2 * 16
+    width = 16
+    for channels in (16, 32, 64):
+        for i in range(n):
+            cin = width if i == 0 else channels
+            bn1 = cin if order == "pre" else channels
+            total += conv(cin, channels, 3) + conv(channels, channels, 3) + 2 * bn1 + 2 * channels
+            if i == 0 and cin != channels and shortcut == "projection":
+                total += conv(cin, channels, 1)
+        width = channels
+    if order in ("pre", "relu_only_pre"):
+        total += 2 * 64
+    return total + 64 * 10 + 10
+
+
+@pytest.mark.parametrize("depth", sorted(CIFAR_DEPTHS))
+@pytest.mark.parametrize("block", [*sorted(ORDERINGS), "plain"])
+def test_cifar_presets_follow_he_et_al(depth, block):
+    """Every ordering and the plain network (block=NAME) at 20, 56, 110 and 164 layers: the paper's
+    parameter count, the hand count, and the shapes of a 28 px input layer by layer."""
+    from resnet_exp.config import compose_config
+
+    n, paper = CIFAR_DEPTHS[depth]
+    cfg = compose_config([f"model=cifar_resnet{depth}", f"block={block}", "data.resize=null"])
+    order, shortcut = cfg.block.order, cfg.block.shortcut
+    assert (order, shortcut) == (("post", "none") if block == "plain" else (block, "projection"))
+    net = ResNet(**cfg.block, **cfg.model)
+    params = sum(p.numel() for p in net.parameters())
+    assert params == cifar_parameters(n, order, shortcut)
+    if paper is not None:
+        assert abs(params - paper) / paper < 0.03
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) + 1 == depth  # 6n + 1 convolutions of 3x3 and the linear layer
+    final = ["final_bn", "final_relu"] if order in ("pre", "relu_only_pre") else []
+    assert shape_summary(net, (2, 1, 28, 28)) == [
+        ("conv", (2, 16, 28, 28)),
+        ("bn", (2, 16, 28, 28)),
+        ("relu", (2, 16, 28, 28)),
+        ("stage1", (2, 16, 28, 28)),
+        ("stage2", (2, 32, 14, 14)),
+        ("stage3", (2, 64, 7, 7)),
+        *[(name, (2, 64, 7, 7)) for name in final],
+        ("gap", (2, 64, 1, 1)),
+        ("fc", (2, 10)),
+    ]
+    stages = [net.stage1, net.stage2, net.stage3]
+    assert [len(s) for s in stages] == [n, n, n]
+    assert [s[0].conv1.stride for s in stages] == [(1, 1), (2, 2), (2, 2)]
+    assert [s[0].projects for s in stages] == [False, shortcut == "projection", shortcut == "projection"]
+    assert net.conv.kernel_size == (3, 3) and net.conv.stride == (1, 1)
+
+
+def test_unknown_stem_names_the_stems():
+    with pytest.raises(ValueError, match=r"model.stem='vit' is not a stem; choose one of: seed, small"):
+        ResNet("post", stem="vit")

@@ -176,7 +176,7 @@ FRESH = pytest.mark.fresh_process
         ),
         (
             ["model=resnet99"],
-            "In 'config': Could not find 'model/resnet99'; Available options in 'model': resnet18, resnet34, seed",
+            "In 'config': Could not find 'model/resnet99'; Available options in 'model': cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed",
         ),
         (
             ["-m", "block.order=post,pre", "trainer.max_epocs=3"],
@@ -405,7 +405,7 @@ def test_help_is_the_projects_own(tmp_path):
     assert r.stdout.startswith("resnet-exp: how should the layers inside a residual block be ordered?")
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("Orderings (block.order): ")]
     assert set(line.removeprefix("Orderings (block.order): ").rstrip(".").split(", ")) == set(ORDERINGS)
-    assert "model: resnet18, resnet34, seed" in r.stdout and "_target_" not in r.stdout  # no config dump
+    assert "model: cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed" in r.stdout and "_target_" not in r.stdout  # no config dump
 
 
 def test_the_trainer_schema_is_lightnings_trainer():

@@ -40,6 +40,7 @@ class DataSet:
     channels: int  # the model's in_channels
     colour: str  # the channels in words, for messages
     files: str  # the module that finds, checks and reads its files
+    size: int  # the images' height and width (data.resize=null trains at this size)
 
 
 DATA_SETS = {
@@ -48,12 +49,12 @@ DATA_SETS = {
         DataSet(
             "fashion_mnist", "Fashion-MNIST", 60_000, 10_000,
             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-            1, "grey", "resnet_exp.data.fashion_mnist",
+            1, "grey", "resnet_exp.data.fashion_mnist", 28,
         ),  # fmt: skip
         DataSet(
             "cifar10", "CIFAR-10", 50_000, 10_000,
             ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-            3, "colour", "resnet_exp.data.cifar10",
+            3, "colour", "resnet_exp.data.cifar10", 32,
         ),  # fmt: skip
     )
 }

@@ -22,7 +22,7 @@ from resnet_exp.data.sampling import EpochShuffle, Shard, per_process_batch, val
 
 
 class ImageDataModule(pl.LightningDataModule):
-    """The data set ``name`` (``resnet_exp.data.DATA_SETS``) at ``resize`` pixels: the train set shuffled anew each epoch (from the seed and
+    """The data set ``name`` (``resnet_exp.data.DATA_SETS``) at ``resize`` pixels (None: its own size): the train set shuffled anew each epoch (from the seed and
     the epoch, see ``EpochShuffle``), the test set evaluated each epoch. With ``val_size`` > 0 that
     many training images are held out (``validation_split``, the same for every seed) and evaluated
     each epoch too: ``val_dataloader`` then gives two loaders, validation first, test second.
@@ -40,7 +40,7 @@ class ImageDataModule(pl.LightningDataModule):
         root: str | None = None,
         cache_dir: str = "~/.cache/resnet-exp",
         download: bool = True,
-        resize: int = 96,
+        resize: int | None = 96,
         batch_size: int = 256,
         num_workers: int = 2,
         seed: int = 0,

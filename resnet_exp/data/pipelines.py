@@ -12,14 +12,17 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
 
-def resize_transform(size: int) -> v2.Transform:
-    """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1]."""
-    return v2.Compose(
-        [
-            v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
-            v2.ToDtype(torch.float32, scale=True),
-        ]
-    )
+def resize_transform(size: int | None) -> v2.Transform:
+    """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1];
+    ``size`` None: the image at its own size, as floats in [0, 1]."""
+    resize = [] if size is None else [v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)]
+    return v2.Compose([*resize, v2.ToDtype(torch.float32, scale=True)])
+
+
+def keeps_size(images: torch.Tensor, size: int | None) -> bool:
+    """Whether resizing ``images`` (B, C, H, W) to ``size`` leaves them as they are: ``size`` None
+    (the data set's own size) or their own square size."""
+    return size is None or tuple(images.shape[-2:]) == (size, size)
 
 
 def resolve_pipeline(pipeline: str, device_type: str) -> str:
@@ -33,7 +36,9 @@ def resolve_pipeline(pipeline: str, device_type: str) -> str:
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 images (B, C, H, W), on any device, as ``resize_transform`` resizes each one: bilinear
     (antialiased) to ``size``, rounded to whole levels as torchvision's uint8 resize is;
-    uint8 (B, C, size, size)."""
+    uint8 (B, C, size, size); ``images`` themselves where ``keeps_size``."""
+    if keeps_size(images, size):
+        return images
     x = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
     return x.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -64,10 +69,12 @@ class ResizedImages:
     each when a batch first needs it (the first epoch pays what resizing per batch costs, later
     epochs only gather; a run of a few batches resizes only those)."""
 
-    def __init__(self, images: torch.Tensor, size: int, device: torch.device) -> None:
-        self.lazy = torch.device(device).type == "cpu"
+    def __init__(self, images: torch.Tensor, size: int | None, device: torch.device) -> None:
         source = images.to(device)
-        if self.lazy:
+        self.lazy = torch.device(device).type == "cpu" and not keeps_size(images, size)
+        if keeps_size(images, size):
+            self.resized = source
+        elif self.lazy:
             self.source = source
             self.resized = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8, device=device)
             self.done = torch.zeros(len(images), dtype=torch.bool, device=device)
@@ -124,7 +131,7 @@ class ImageTensors(Dataset):
         self.images, self.labels, self.transform = images, labels, transform
         self._resized: dict[tuple[torch.device, int], tuple[ResizedImages, torch.Tensor]] = {}
 
-    def resized(self, device: torch.device, size: int) -> tuple[ResizedImages, torch.Tensor]:
+    def resized(self, device: torch.device, size: int | None) -> tuple[ResizedImages, torch.Tensor]:
         """The images resized to ``size`` and the labels, on ``device``: one ``ResizedImages`` per
         device and size."""
         key = (torch.device(device), size)

@@ -9,14 +9,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_exp.config import final_norm_ok
+from resnet_exp.config import STEMS, final_norm_ok
 from resnet_exp.models.blocks import get_block
 
 
 class ResNet(nn.Sequential):
     """The seed's ResNet, with the residual-unit ordering chosen by name.
 
-    stem: conv7x7/2 (``stem_channels``), BN, ReLU, max-pool 3/2; then one stage per entry of
+    stem (``stem``): ``"seed"``, conv7x7/2 (``stem_channels``), BN, ReLU, max-pool 3/2 (the seed's,
+    for 96 px images); or ``"small"``, conv3x3/1, BN, ReLU and no pool (He et al.'s stem for 32 px
+    images, 2015, Sec. 4.2, for images at their own size); then one stage per entry of
     ``channels``/``blocks``, every stage after the first starting with a strided unit; with
     ``final_norm``, a BN-ReLU after the last unit (pre-activation networks need it: their units end
     in an un-activated sum; ``"auto"`` adds it exactly for such orderings); global average pool; a
@@ -35,6 +37,7 @@ class ResNet(nn.Sequential):
         shortcut: str = "projection",
         projection_input: str = "relu",
         final_norm: bool | str = False,
+        stem: str = "seed",
     ) -> None:
         if len(channels) != len(blocks):
             raise ValueError(
@@ -45,14 +48,7 @@ class ResNet(nn.Sequential):
         if not final_norm_ok(final_norm):
             raise ValueError(f"model.final_norm={final_norm!r} is not valid; choose one of: true, false, auto")
         options = {"shortcut": shortcut, "projection_input": projection_input}
-        layers: OrderedDict[str, nn.Module] = OrderedDict(
-            {
-                "conv": nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3),
-                "bn": nn.BatchNorm2d(stem_channels),
-                "relu": nn.ReLU(),
-                "pool": nn.MaxPool2d(3, stride=2, padding=1),
-            }
-        )
+        layers = stem_layers(stem, in_channels, stem_channels)
         width = stem_channels
         for i, (out_channels, n) in enumerate(zip(channels, blocks)):
             stride = 1 if i == 0 else 2
@@ -75,6 +71,19 @@ class ResNet(nn.Sequential):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+
+
+def stem_layers(stem: str, in_channels: int, channels: int) -> OrderedDict[str, nn.Module]:
+    """The stem ``model.stem`` names, as named layers: ``seed`` (conv7x7/2, BN, ReLU, max-pool 3/2)
+    or ``small`` (conv3x3/1, BN, ReLU)."""
+    if stem not in STEMS:
+        raise ValueError(f"model.stem={stem!r} is not a stem; choose one of: {', '.join(STEMS)}")
+    if stem == "small":
+        conv = nn.Conv2d(in_channels, channels, 3, stride=1, padding=1)
+        return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU()})
+    conv = nn.Conv2d(in_channels, channels, 7, stride=2, padding=3)
+    pool = nn.MaxPool2d(3, stride=2, padding=1)
+    return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU(), "pool": pool})
 
 
 def network(cfg: Mapping[str, Any]) -> ResNet:

@@ -1,0 +1,94 @@
+"""The depth experiment's cost table and plan, from measurements (before any long run).
+
+    python experiments/depth/plan.py [--out cost.md]
+
+Reads ``cost/*.json`` (cost.sh: ``python -m resnet_exp.bench`` of He et al.'s CIFAR network at 20,
+56 and 110 layers on Fashion-MNIST at 28 px, and of the seed network at 96 px, fp32 and bf16, on this
+machine) and the records of identity_mappings jobs 12-14 (the seed network, fp32, full size, on the
+CPU kind this plan is for): a job's epoch takes longer than its training images at the bench's speed
+(precise BN, two test passes and the signal probe besides), and those jobs measured by how much
+(their ``time/epoch_s`` over 60,000 images at their own ``time/images_per_s``). An epoch here is
+then 60,000 / (the bench's images/s) times that factor, and a job ten of them. The plan (which jobs,
+how many) is ``PLAN`` below; its cost is the sum of its jobs'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CALIBRATION = HERE.parent / "identity_mappings" / "jobs"
+CALIBRATION_JOBS = ("12", "13", "14")  # relu_only_pre seeds 3-5: fp32, a 2-core AMD EPYC with AVX512-BF16
+TRAIN_IMAGES, EPOCHS = 60_000, 10
+MODELS = ("seed", "cifar_resnet20", "cifar_resnet56", "cifar_resnet110")
+LAYERS = {"seed": "the seed network (14 layers, 96 px)", "cifar_resnet20": "ResNet-20 (28 px)",
+          "cifar_resnet56": "ResNet-56 (28 px)", "cifar_resnet110": "ResNet-110 (28 px)"}  # fmt: skip
+PRECISIONS = {"32-true": "fp32", "bf16-mixed": "bf16"}
+# The plan: (model, precision, networks, seeds). Networks: plain, post, pre, bn_after_add.
+PLAN = (("cifar_resnet20", "32-true", 4, 3), ("cifar_resnet56", "32-true", 4, 3))
+
+
+def overhead() -> tuple[float, list[str]]:
+    """A job's epoch over its training images at its own training speed, from the calibration jobs."""
+    ratios, seen = [], []
+    for n in CALIBRATION_JOBS:
+        with open(CALIBRATION / n / "metrics.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                ratios.append(float(row["time/epoch_s"]) / (TRAIN_IMAGES / float(row["time/images_per_s"])))
+        seen.append(n)
+    return statistics.median(ratios), seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "cost.md")
+    args = parser.parse_args()
+    factor, seen = overhead()
+    bench = {}
+    for model in MODELS:
+        for precision in PRECISIONS:
+            path = HERE / "cost" / f"{model}_{precision}.json"
+            if path.is_file():
+                bench[model, precision] = json.loads(path.read_text())
+    epoch = {k: factor * TRAIN_IMAGES / b["framework"]["images_per_s"] for k, b in bench.items()}
+    any_bench = next(iter(bench.values()))
+    lines = [
+        "# The depth experiment's cost, before it ran",
+        "",
+        f"Made by `plan.py` from `cost/*.json` ({any_bench['device']}, torch {any_bench['versions']['torch']}, "
+        f"batch {any_bench['batch_size']}, {any_bench['steps']} timed steps after {any_bench['warmup']}) and the "
+        f"epoch times of `identity_mappings/jobs/{{{','.join(seen)}}}`: a job's epoch took {factor:.2f} times its "
+        "training images at its own speed (precise BN, two test passes, the signal probe), so an epoch here is "
+        f"{factor:.2f} x 60,000 / (images/s).",
+        "",
+        "| network | precision | training images/s | an epoch, s | a job of 10 epochs, min | bf16's speed-up |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in MODELS:
+        for precision, name in PRECISIONS.items():
+            if (model, precision) not in bench:
+                lines.append(f"| {LAYERS[model]} | {name} | not measured | | | |")
+                continue
+            speed = bench[model, precision]["framework"]["images_per_s"]
+            fp32 = bench.get((model, "32-true"))
+            up = f"{speed / fp32['framework']['images_per_s']:.2f}x" if precision != "32-true" and fp32 else ""
+            e = epoch[model, precision]
+            lines.append(f"| {LAYERS[model]} | {name} | {speed:,.0f} | {e:,.0f} | {EPOCHS * e / 60:,.0f} | {up} |")
+    total = 0.0
+    lines += ["", "## The plan", "", "| network | precision | networks | seeds | jobs | CPU-hours |", "|---|---|---|---|---|---|"]
+    for model, precision, networks, seeds in PLAN:
+        hours = networks * seeds * EPOCHS * epoch[model, precision] / 3600
+        total += hours
+        lines.append(f"| {LAYERS[model]} | {PRECISIONS[precision]} | {networks} | {seeds} | {networks * seeds} | {hours:.1f} |")
+    jobs = sum(n * s for _, _, n, s in PLAN)
+    lines += ["", f"In all: {jobs} jobs, about {total:.1f} hours of this machine (both cores), against a budget of about 12.", ""]
+    args.out.write_text("\n".join(lines))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
