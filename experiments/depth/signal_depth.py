@@ -1,0 +1,188 @@
+"""Signal propagation across depth: what He et al. 2016 say about the identity path, measured.
+
+    python experiments/depth/signal_depth.py SWEEP_DIR... [--out DIR]
+
+Reads the jobs of the signal sweeps (run.sh: every ordering and the plain network at 20 to 998
+layers, one seed; each job's signal.csv holds, per residual unit, the standard deviation of its
+output and the norm of the loss's gradient at its input, on a fixed probe batch, at initialisation
+(epoch 0) and after the job's one epoch of a few hundred steps (epoch 1)), and writes:
+
+- ``signal_depth.csv``: one row per network and epoch, its two ratios (below) and the units' spread;
+- ``signal_depth.md``: the same as tables, one per measure, networks by depth;
+- ``signal_depth.png``: the ratios against depth, at initialisation and after the steps, and the
+  per-unit profile of the deepest network trained.
+
+The ratios: **forward**, the last unit's output std over the first unit's (how much the signal
+grows on its way through the units); **backward**, the gradient norm at the first unit's input over
+that at the last unit's (>1: the gradient grows on its way back to the input, <1: it fades).
+He et al.'s argument (Sec. 3-4) is that with a clean identity path (``pre``) the signal of any unit
+reaches any other directly, so neither ratio should run away with depth; a plain network has no
+such path. A job that stopped before a measure (diverged, failed) is named, not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from resnet_exp.analysis.jobs import ReportError, read_sweeps  # noqa: E402
+from resnet_exp.report import shown  # noqa: E402
+
+BLOCKS = ("plain", "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre")
+EPOCHS = {0: "at initialisation", 1: "after the steps"}
+COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max", "job")
+
+
+def block_of(config: dict) -> str:
+    return "plain" if config.get("block.shortcut") == "none" else str(config.get("block.order"))
+
+
+def layers_of(config: dict) -> int:
+    """6n + 2 for He et al.'s network (3x3 stem, two convs per unit, the linear layer)."""
+    blocks = json.loads(str(config["model.blocks"]))  # the report's flat config writes lists as text
+    return 2 * sum(blocks) + 2
+
+
+def rows_of(jobs) -> tuple[list[dict], list[str]]:
+    rows, refused = [], []
+    for job in jobs:
+        if job.status in ("not started", "unreadable"):
+            refused.append(f"{job.name}: {job.status}")
+            continue
+        by_epoch: dict[int, list[dict]] = defaultdict(list)
+        for row in job.signal:
+            if row["kind"] == "unit":
+                by_epoch[int(row["epoch"])].append(row)
+        steps = job.config.get("trainer.limit_train_batches")
+        for epoch in sorted(EPOCHS):
+            units = sorted(by_epoch.get(epoch, []), key=lambda r: r["depth"])
+            if not units:
+                if epoch == 0 or job.status == "completed":
+                    refused.append(f"{job.name}: no signal rows of epoch {epoch} (status {job.status})")
+                continue
+            grads = [u["input_grad_norm"] for u in units]
+            if not all(math.isfinite(g) for g in grads) or not all(math.isfinite(u["act_std"]) for u in units):
+                refused.append(f"{job.name}: epoch {epoch} has a measure that is not a finite number")
+                continue
+            rows.append(
+                {
+                    "layers": layers_of(job.config),
+                    "block": block_of(job.config),
+                    "epoch": epoch,
+                    "steps": 0 if epoch == 0 else steps,
+                    "units": len(units),
+                    "forward_ratio": units[-1]["act_std"] / units[0]["act_std"],
+                    "backward_ratio": units[0]["input_grad_norm"] / units[-1]["input_grad_norm"],
+                    "grad_min": min(grads),
+                    "grad_max": max(grads),
+                    "job": job.name,
+                    "profile": units,
+                }
+            )
+    rows.sort(key=lambda r: (r["epoch"], r["layers"], BLOCKS.index(r["block"]) if r["block"] in BLOCKS else 99))
+    return rows, refused
+
+
+def number(x: float) -> str:
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def table(rows: list[dict], epoch: int, column: str) -> list[str]:
+    mine = [r for r in rows if r["epoch"] == epoch]
+    depths = sorted({r["layers"] for r in mine})
+    cells = {(r["layers"], r["block"]): number(r[column]) for r in mine}
+    blocks = [b for b in BLOCKS if any(r["block"] == b for r in mine)]
+    lines = ["| layers | " + " | ".join(blocks) + " |", "|---|" + "---|" * len(blocks)]
+    for d in depths:
+        lines.append(f"| {d} | " + " | ".join(cells.get((d, b), "not measured") for b in blocks) + " |")
+    return lines
+
+
+def write_markdown(rows: list[dict], refused: list[str], sources: list[Path], path: Path) -> None:
+    steps = sorted({int(r["steps"]) for r in rows if r["epoch"] == 1})
+    lines = [
+        "# Signal propagation across depth",
+        "",
+        f"Made by `signal_depth.py` from {', '.join(f'`{shown(s)}`' for s in sources)}: He et al.'s CIFAR network, "
+        "Fashion-MNIST at 28 px, one seed, a probe batch of the same 64 training images for every network.",
+        "**Forward**: the last unit's output std over the first unit's. **Backward**: the gradient norm at the "
+        "first unit's input over that at the last unit's (above 1: the gradient grows on its way back).",
+        "",
+    ]
+    for epoch, when in EPOCHS.items():
+        if not any(r["epoch"] == epoch for r in rows):
+            continue
+        label = when if epoch == 0 else f"after {', '.join(map(str, steps))} steps of batch 32 (SGD lr 0.1)"
+        for column, title in (("forward_ratio", "Forward ratio"), ("backward_ratio", "Backward ratio")):
+            lines += [f"## {title}, {label}", "", *table(rows, epoch, column), ""]
+    if refused:
+        lines += ["## Not used", "", *[f"- {r}" for r in refused], ""]
+    path.write_text("\n".join(lines))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    colours = dict(zip(BLOCKS, ("black", "tab:blue", "tab:red", "tab:orange", "tab:purple", "tab:green")))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    for r_i, (column, label) in enumerate((("forward_ratio", "forward ratio"), ("backward_ratio", "backward ratio"))):
+        for c_i, epoch in enumerate(EPOCHS):
+            ax = axes[r_i, c_i]
+            for block in BLOCKS:
+                mine = [r for r in rows if r["epoch"] == epoch and r["block"] == block]
+                if mine:
+                    ax.plot([r["layers"] for r in mine], [r[column] for r in mine], "o-", color=colours[block], label=block)
+            ax.set(xscale="log", yscale="log", xlabel="layers", ylabel=label, title=f"{label}, {EPOCHS[epoch]}")
+            ax.axhline(1, color="grey", lw=0.5)
+        trained = [r for r in rows if r["epoch"] == 1]
+        ax = axes[r_i, 2]
+        if trained:
+            deepest = max(r["layers"] for r in trained)
+            key = "act_std" if column == "forward_ratio" else "input_grad_norm"
+            for r in trained:
+                if r["layers"] == deepest:
+                    ax.plot([u[key] for u in r["profile"]], color=colours.get(r["block"], "grey"), label=r["block"])
+            ax.set(yscale="log", xlabel="residual unit (input to output)", ylabel=key,
+                   title=f"{key} per unit, {deepest} layers, {EPOCHS[1]}")  # fmt: skip
+    axes[0, 0].legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    args = parser.parse_args(argv)
+    try:
+        jobs = read_sweeps(args.sweeps)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows, refused = rows_of(jobs)
+    if not rows:
+        print("error: no job has signal rows to use: " + "; ".join(refused), file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "signal_depth.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    write_markdown(rows, refused, args.sweeps, args.out / "signal_depth.md")
+    plot(rows, args.out / "signal_depth.png")
+    for line in refused:
+        print(f"not used: {line}", file=sys.stderr)
+    print(f"written: {args.out / 'signal_depth.md'}, signal_depth.csv, signal_depth.png ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
