@@ -39,8 +39,9 @@ from resnet_exp.analysis.jobs import ReportError, read_sweeps  # noqa: E402
 from resnet_exp.report import shown  # noqa: E402
 
 BLOCKS = ("plain", "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre")
-EPOCHS = {0: "at initialisation", 1: "after the steps"}
-COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max", "job")
+EPOCHS = (0, 1)  # signal.csv's epochs here: initialisation, and after the job's one epoch of steps
+COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max", "job",
+           "why")  # fmt: skip
 
 
 def block_of(config: dict) -> str:
@@ -53,8 +54,10 @@ def layers_of(config: dict) -> int:
     return 2 * sum(blocks) + 2
 
 
-def rows_of(jobs) -> tuple[list[dict], list[str]]:
-    rows, refused = [], []
+def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
+    """The rows of the jobs' measures (one per network and epoch), the cells that have none and why
+    (a job that diverged before the measure, a measure that overflowed), and the jobs not used."""
+    rows, gaps, refused = [], [], []
     for job in jobs:
         if job.status in ("not started", "unreadable"):
             refused.append(f"{job.name}: {job.status}")
@@ -63,53 +66,54 @@ def rows_of(jobs) -> tuple[list[dict], list[str]]:
         for row in job.signal:
             if row["kind"] == "unit":
                 by_epoch[int(row["epoch"])].append(row)
-        steps = job.config.get("trainer.limit_train_batches")
-        for epoch in sorted(EPOCHS):
+        steps = int(job.config.get("trainer.limit_train_batches"))
+        where = {"layers": layers_of(job.config), "block": block_of(job.config), "job": job.name}
+        for epoch in EPOCHS:
+            at = {**where, "epoch": epoch, "steps": 0 if epoch == 0 else steps}
             units = sorted(by_epoch.get(epoch, []), key=lambda r: r["depth"])
             if not units:
-                if epoch == 0 or job.status == "completed":
-                    refused.append(f"{job.name}: no signal rows of epoch {epoch} (status {job.status})")
+                said = job.error if job.status != "completed" else "no signal rows"
+                gaps.append({**at, "why": said if said.startswith(job.status) else f"{job.status}: {said}".rstrip(": ")})
                 continue
             grads = [u["input_grad_norm"] for u in units]
             if not all(math.isfinite(g) for g in grads) or not all(math.isfinite(u["act_std"]) for u in units):
-                refused.append(f"{job.name}: epoch {epoch} has a measure that is not a finite number")
+                gaps.append({**at, "why": "not finite (overflow)"})
                 continue
             rows.append(
                 {
-                    "layers": layers_of(job.config),
-                    "block": block_of(job.config),
-                    "epoch": epoch,
-                    "steps": 0 if epoch == 0 else steps,
+                    **at,
                     "units": len(units),
                     "forward_ratio": units[-1]["act_std"] / units[0]["act_std"],
                     "backward_ratio": units[0]["input_grad_norm"] / units[-1]["input_grad_norm"],
                     "grad_min": min(grads),
                     "grad_max": max(grads),
-                    "job": job.name,
                     "profile": units,
                 }
             )
-    rows.sort(key=lambda r: (r["epoch"], r["layers"], BLOCKS.index(r["block"]) if r["block"] in BLOCKS else 99))
-    return rows, refused
+    key = lambda r: (r["epoch"], r["steps"], r["layers"], BLOCKS.index(r["block"]) if r["block"] in BLOCKS else 99)  # noqa: E731
+    return sorted(rows, key=key), sorted(gaps, key=key), refused
 
 
 def number(x: float) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-def table(rows: list[dict], epoch: int, column: str) -> list[str]:
-    mine = [r for r in rows if r["epoch"] == epoch]
-    depths = sorted({r["layers"] for r in mine})
+def table(rows: list[dict], gaps: list[dict], when: tuple[int, int], column: str) -> list[str]:
+    """One measure's table for the rows of ``when`` (epoch, steps): layers down, networks across;
+    a cell without a measure says why."""
+    mine = [r for r in rows if (r["epoch"], r["steps"]) == when]
+    holes = [g for g in gaps if (g["epoch"], g["steps"]) == when]
+    depths = sorted({r["layers"] for r in mine + holes})
     cells = {(r["layers"], r["block"]): number(r[column]) for r in mine}
-    blocks = [b for b in BLOCKS if any(r["block"] == b for r in mine)]
+    cells.update({(g["layers"], g["block"]): g["why"] for g in holes})
+    blocks = [b for b in BLOCKS if any(r["block"] == b for r in mine + holes)]
     lines = ["| layers | " + " | ".join(blocks) + " |", "|---|" + "---|" * len(blocks)]
     for d in depths:
-        lines.append(f"| {d} | " + " | ".join(cells.get((d, b), "not measured") for b in blocks) + " |")
+        lines.append(f"| {d} | " + " | ".join(cells.get((d, b), "not run") for b in blocks) + " |")
     return lines
 
 
-def write_markdown(rows: list[dict], refused: list[str], sources: list[Path], path: Path) -> None:
-    steps = sorted({int(r["steps"]) for r in rows if r["epoch"] == 1})
+def write_markdown(rows: list[dict], gaps: list[dict], refused: list[str], sources: list[Path], path: Path) -> None:
     lines = [
         "# Signal propagation across depth",
         "",
@@ -119,30 +123,61 @@ def write_markdown(rows: list[dict], refused: list[str], sources: list[Path], pa
         "first unit's input over that at the last unit's (above 1: the gradient grows on its way back).",
         "",
     ]
-    for epoch, when in EPOCHS.items():
-        if not any(r["epoch"] == epoch for r in rows):
-            continue
-        label = when if epoch == 0 else f"after {', '.join(map(str, steps))} steps of batch 32 (SGD lr 0.1)"
+    for when in sorted({(r["epoch"], r["steps"]) for r in rows + gaps}):
+        label = "at initialisation" if when[0] == 0 else f"after {when[1]} step{'s' * (when[1] != 1)} of batch 32 (SGD lr 0.1)"
         for column, title in (("forward_ratio", "Forward ratio"), ("backward_ratio", "Backward ratio")):
-            lines += [f"## {title}, {label}", "", *table(rows, epoch, column), ""]
+            lines += [f"## {title}, {label}", "", *table(rows, gaps, when, column), ""]
+    lines += ["## What the records show", "", *findings(rows, gaps), ""]
     if refused:
         lines += ["## Not used", "", *[f"- {r}" for r in refused], ""]
     path.write_text("\n".join(lines))
 
 
+def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
+    """Sentences made from the rows: each compares two networks' ratio at every depth where both
+    were measured, and counts; the networks that could not be measured, and why."""
+    out = []
+
+    def compare(a: str, b: str, column: str, when: tuple[int, int], word: str) -> None:
+        mine = {(r["layers"], r["block"]): r[column] for r in rows if (r["epoch"], r["steps"]) == when}
+        depths = sorted(d for d, blk in mine if blk == a and (d, b) in mine)
+        if not depths:
+            return
+        below = [d for d in depths if mine[d, a] < mine[d, b]]
+        label = "at initialisation" if when[0] == 0 else f"after {when[1]} steps"
+        ratios = ", ".join(f"{d}: {number(mine[d, a])} against {number(mine[d, b])}" for d in depths)
+        out.append(f"- {word} {label}: `{a}`'s is below `{b}`'s at {len(below)} of {len(depths)} depths ({ratios}).")
+
+    steps = max((r["steps"] for r in rows if r["epoch"] == 1), default=0)
+    for when in ((0, 0), (1, steps)):
+        compare("pre", "post", "backward_ratio", when, "Backward ratio")
+        compare("post", "bn_after_add", "backward_ratio", when, "Backward ratio")
+        for block in ("post", "pre"):
+            compare(block, "plain", "backward_ratio", when, "Backward ratio")
+    for g in gaps:
+        label = "at initialisation" if g["epoch"] == 0 else f"after {g['steps']} step{'s' * (g['steps'] != 1)}"
+        out.append(f"- `{g['block']}` at {g['layers']} layers, {label}: {g['why']}.")
+    return out
+
+
 def plot(rows: list[dict], path: Path) -> None:
+    """The ratios against depth at initialisation and after the most steps measured (the networks
+    trained that long), and the per-unit profile of the deepest of those."""
     colours = dict(zip(BLOCKS, ("black", "tab:blue", "tab:red", "tab:orange", "tab:purple", "tab:green")))
+    most = max((r["steps"] for r in rows if r["epoch"] == 1), default=0)
+    panels = {"at initialisation": [r for r in rows if r["epoch"] == 0],
+              f"after {most} steps": [r for r in rows if r["epoch"] == 1 and r["steps"] == most]}  # fmt: skip
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
     for r_i, (column, label) in enumerate((("forward_ratio", "forward ratio"), ("backward_ratio", "backward ratio"))):
-        for c_i, epoch in enumerate(EPOCHS):
+        for c_i, (when, mine) in enumerate(panels.items()):
             ax = axes[r_i, c_i]
             for block in BLOCKS:
-                mine = [r for r in rows if r["epoch"] == epoch and r["block"] == block]
-                if mine:
-                    ax.plot([r["layers"] for r in mine], [r[column] for r in mine], "o-", color=colours[block], label=block)
-            ax.set(xscale="log", yscale="log", xlabel="layers", ylabel=label, title=f"{label}, {EPOCHS[epoch]}")
+                line = [r for r in mine if r["block"] == block]
+                if line:
+                    ax.plot([r["layers"] for r in line], [r[column] for r in line], "o-", color=colours[block], label=block)
+            ax.set(xscale="log", yscale="log", xlabel="layers", ylabel=label, title=f"{label}, {when}")
             ax.axhline(1, color="grey", lw=0.5)
-        trained = [r for r in rows if r["epoch"] == 1]
+        trained = panels[f"after {most} steps"]
         ax = axes[r_i, 2]
         if trained:
             deepest = max(r["layers"] for r in trained)
@@ -151,7 +186,7 @@ def plot(rows: list[dict], path: Path) -> None:
                 if r["layers"] == deepest:
                     ax.plot([u[key] for u in r["profile"]], color=colours.get(r["block"], "grey"), label=r["block"])
             ax.set(yscale="log", xlabel="residual unit (input to output)", ylabel=key,
-                   title=f"{key} per unit, {deepest} layers, {EPOCHS[1]}")  # fmt: skip
+                   title=f"{key} per unit, {deepest} layers, after {most} steps")  # fmt: skip
     axes[0, 0].legend(fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -167,16 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows, refused = rows_of(jobs)
+    rows, gaps, refused = rows_of(jobs)
     if not rows:
-        print("error: no job has signal rows to use: " + "; ".join(refused), file=sys.stderr)
+        print("error: no job has signal rows to use: " + "; ".join(refused + [g["why"] for g in gaps]), file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "signal_depth.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
-    write_markdown(rows, refused, args.sweeps, args.out / "signal_depth.md")
+        writer.writerows(rows + gaps)  # a network without a measure: its row says why
+    write_markdown(rows, gaps, refused, args.sweeps, args.out / "signal_depth.md")
     plot(rows, args.out / "signal_depth.png")
     for line in refused:
         print(f"not used: {line}", file=sys.stderr)
