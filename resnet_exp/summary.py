@@ -20,7 +20,7 @@ from resnet_exp.training.build import network
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_exp.summary", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--size", type=int, default=None, help="input height and width (default: data.resize, else the data set's own size)",
+        "--size", type=int, default=None, help="input height and width (default: data.resize, else the data set's)"
     )
     parser.add_argument("overrides", nargs="*", help="config overrides, as for resnet_exp.run")
     args = parser.parse_args(argv)

@@ -270,6 +270,17 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
         )
 
 
+def check_cluster(launcher: DictConfig) -> None:
+    """Under SLURM, refuse a request the cluster can never meet (``runs/slurm.request_problem``), before
+    anything is queued."""
+    if str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        from resnet_exp.runs.slurm import request_problem  # the SLURM launcher's plugin: installed here
+
+        problem = request_problem(launcher)
+        if problem:
+            fail(problem)
+
+
 class SweepCallback(Callback):
     """Checks before the first job, sums up after the last one. In a run on several processes only
     the first process does either; the others are started by it (or by SLURM) to run their share."""
@@ -334,6 +345,7 @@ class SweepCallback(Callback):
                 check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
         check_data(cfgs)
         check_parts(cfgs)
+        check_cluster(config.hydra.launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}
         info.update(

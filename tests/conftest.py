@@ -166,3 +166,32 @@ TINY = (
 # A few more batches, with the default config's loader settings (data.num_workers is left alone).
 SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "diagnostics.probe_size=16", "evaluation.precise_bn_batches=2")
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")
+
+
+SLURM_LOCAL = ROOT / "tools" / "slurm-local.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> dict[str, str]:
+    """The one-node SLURM cluster of tools/slurm-local.sh, running (started here, once for all the
+    suite's workers, where it is not): the environment a command needs to reach it (SLURM_CONF).
+    Where it cannot run here (no SLURM and no apt-get as root to install it), the test is skipped
+    with the script's one-line reason; ``.ci/run`` starts it before the suite, so CI runs them."""
+    import fcntl
+
+    lock = Path(os.environ.get("SLURM_LOCAL_DIR", "/tmp/resnet-exp-slurm") + ".lock")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # one worker starts it; the other waits, then finds it running
+        if subprocess.run([SLURM_LOCAL, "status"], capture_output=True).returncode != 0:
+            started = subprocess.run([SLURM_LOCAL, "start"], capture_output=True, text=True)
+            if started.returncode != 0:
+                reason = (started.stderr.strip().splitlines() or ["tools/slurm-local.sh start failed"])[-1]
+                pytest.skip(f"no SLURM cluster here: {reason}")
+    env = subprocess.run([SLURM_LOCAL, "env"], capture_output=True, text=True, check=True).stdout
+    key, _, value = env.strip().removeprefix("export ").partition("=")
+    return {key: value}
+
+
+def slurm_cmd(*args: str, env: dict[str, str]) -> str:
+    """A SLURM command (squeue, sacct, scontrol, scancel) against the test cluster; its stdout."""
+    return subprocess.run(list(args), env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout

@@ -22,7 +22,8 @@ from resnet_exp.data.sampling import EpochShuffle, Shard, per_process_batch, val
 
 
 class ImageDataModule(pl.LightningDataModule):
-    """The data set ``name`` (``resnet_exp.data.DATA_SETS``) at ``resize`` pixels (None: its own size): the train set shuffled anew each epoch (from the seed and
+    """The data set ``name`` (``resnet_exp.data.DATA_SETS``) at ``resize`` pixels (None: its own
+    size): the train set shuffled anew each epoch (from the seed and
     the epoch, see ``EpochShuffle``), the test set evaluated each epoch. With ``val_size`` > 0 that
     many training images are held out (``validation_split``, the same for every seed) and evaluated
     each epoch too: ``val_dataloader`` then gives two loaders, validation first, test second.

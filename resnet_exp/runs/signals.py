@@ -5,6 +5,9 @@ The first signal stops the job at the end of the training batch under way, with 
 exactly that point (``StopOnSignal``); the same signal a second time stops it at once. After the
 checkpoint the preemption signal goes on to submitit's own handler, which requeues the job: it
 starts again and resumes from that checkpoint (also when SIGTERM came first).
+
+Requeueing has one owner, submitit: inside a SLURM job Lightning's own auto-requeue is off
+(``runs/slurm.cluster_environment``).
 """
 
 from __future__ import annotations
@@ -61,7 +64,11 @@ class Signals:
         else stop as Ctrl-C does."""
         if self.handover is not None:
             signum, handler = self.handover
-            handler(signum, None)
+            try:
+                handler(signum, None)
+            except Exception as e:  # submitit did not requeue (out of requeues: max_num_timeout): a stop
+                self.received = f"{self.received}; submitit: {str(e).rstrip('.')}"
+                raise KeyboardInterrupt(self.received) from e
         raise KeyboardInterrupt(self.received or "stopped with the other processes of the run")
 
 

@@ -87,6 +87,15 @@ def wandb_logger(
     return None
 
 
+def add_config(logger: Logger, values: dict[str, Any]) -> None:
+    """Add ``values`` to the W&B run's config, replacing what an earlier attempt of the job put there
+    (a requeued or resumed job runs in another SLURM job); a W&B failure is a one-line warning."""
+    try:
+        logger.experiment.config.update(values, allow_val_change=True)
+    except Exception as e:  # W&B mirrors the job's records: never the reason a job cannot go on
+        log.warning("W&B could not record %s (%s); status.json has it", ", ".join(values), describe(e))
+
+
 class SafeWandbLogger(WandbLogger):
     """A WandbLogger that W&B failing in the middle of a run cannot stop: the first error is
     reported in one line and W&B is left alone from then on; metrics.csv stays complete."""

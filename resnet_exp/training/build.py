@@ -46,11 +46,16 @@ def build(cfg: Mapping[str, Any]) -> tuple[ImageDataModule, Classifier]:
 def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:
     """The Trainer's arguments from ``trainer.*``, with the project's ``auto`` values decided for
     this machine: ``precision=auto`` (``hardware.auto_precision``) and the progress bar (default:
-    where the console is a terminal)."""
+    where the console is a terminal); and the cluster environment (``runs.slurm.cluster_environment``:
+    SLURM's without Lightning's own requeue) in ``plugins``, where it is not Lightning's to detect."""
     from resnet_exp.runs.console import console_is_terminal
+    from resnet_exp.runs.slurm import cluster_environment
     from resnet_exp.training.hardware import auto_precision
 
     args = plain(trainer)
+    environment = cluster_environment()
+    if environment is not None:
+        args["plugins"] = [environment]
     if args.get("precision") == "auto":
         args["precision"] = auto_precision(trainer)
     if args.get("enable_progress_bar") is None:
@@ -78,6 +83,7 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
 
     from resnet_exp.config import TrainerConfig, processes
     from resnet_exp.runs.records import describe
+    from resnet_exp.runs.slurm import cluster_environment
     from resnet_exp.training.hardware import accelerator_problem
 
     lightning_defaults = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
@@ -125,7 +131,9 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
             # the jobs from it), and the accelerator, devices and precision are checked already
             stand_in = {"accelerator": "cpu", "devices": 1, "precision": "32-true", "enable_progress_bar": False,
                         "enable_model_summary": False, "enable_checkpointing": False}  # fmt: skip
-            pl.Trainer(**{**args, **stand_in}, logger=False, default_root_dir=scratch, use_distributed_sampler=False)
+            environment = [e for e in [cluster_environment()] if e is not None]
+            pl.Trainer(**{**args, **stand_in}, plugins=environment, logger=False, default_root_dir=scratch,
+                       use_distributed_sampler=False)  # fmt: skip
     except Exception as e:
         explicit = {k: v for k, v in trainer.items() if v is not None and v != lightning_defaults.get(k)}
         refuse("trainer", explicit, e)

@@ -46,8 +46,9 @@ from resnet_exp.runs.records import (
     resume_plan,
 )
 from resnet_exp.runs.signals import Signals, StopOnSignal
+from resnet_exp.runs.slurm import slurm_job
 from resnet_exp.tracking import identity
-from resnet_exp.tracking.logger import replay, wandb_logger
+from resnet_exp.tracking.logger import add_config, replay, wandb_logger
 from resnet_exp.training.build import build, plain, trainer_args
 from resnet_exp.training.classifier import Classifier
 from resnet_exp.training.diagnostics import SignalPropagation
@@ -143,6 +144,7 @@ def _prepare(
             loggers.append(wandb)
     folder = job.dir / CHECKPOINTS
     args = trainer_args(cfg.trainer)
+    environment = args.pop("plugins", [])  # SLURM's, where the job runs in one (runs/slurm.py)
     kept_signal = resume.epochs if resume.checkpoint is not None else None  # from scratch: none kept
     trainer = pl.Trainer(
         **args,
@@ -159,14 +161,19 @@ def _prepare(
             ),
             *([progress_bar()] if args["enable_progress_bar"] else []),
         ],
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *environment],
         default_root_dir=str(job.dir),
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )
     # What every status record of this attempt carries: the W&B run, what precision=auto and
-    # data.pipeline=auto became here.
+    # data.pipeline=auto became here, and the SLURM job it runs in (the W&B run's config too).
     if wandb is not None:
         job.fields["wandb_id"] = wandb.version
+    slurm = slurm_job()
+    if slurm is not None:
+        job.fields["slurm_job"] = slurm
+        if wandb is not None:
+            add_config(wandb, {"slurm_job": slurm})
     job.fields.update(
         precision=str(trainer.precision),
         pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),

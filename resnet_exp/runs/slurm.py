@@ -1,0 +1,238 @@
+"""SLURM in one room: the launcher of ``hydra/launcher=slurm``, a sweep's request checked against the
+cluster, and what a job running inside SLURM tells Lightning and its records.
+
+``hydra/launcher=slurm`` is hydra-submitit-launcher's SLURM launcher (a sweep as one SLURM job
+array, each job requeued by submitit when its time limit nears or it is preempted) with one change:
+it waits for every job of the array. The plugin collects the jobs' results in order and stops at
+the first that SLURM ended without one (``scancel``, a node failure, a job out of requeues): the
+command would end there with a traceback, without waiting for or summing up the others, which go on
+running. Here such a job's end is written into its record (SLURM's state, with the job's own record
+of what it saved) and the sweep goes on, so the sweep's summary names it and its resume command
+finishes just that one; and a resumed sweep does not queue its completed jobs again. The plugin has
+no hook for this last step, so ``launch`` is its ``launch`` (hydra-submitit-launcher 1.2) with the
+collection changed; everything else is the plugin's. Hydra takes launchers only from its
+``hydra_plugins`` namespace: the class it instantiates is ``hydra_plugins/resnet_exp``'s, which
+hands ``launch`` to this module.
+
+``request_problem`` asks the cluster (``sinfo``, then ``sbatch --test-only``, which queues nothing)
+whether it can ever run what ``hydra.launcher.*`` requests, so that a request no node meets (more
+CPUs, memory or GPUs than a node has, a partition that does not exist) is refused in one line
+naming the key before anything is queued, instead of pending forever.
+
+Inside a job, ``cluster_environment`` gives Lightning SLURM's environment with Lightning's own
+auto-requeue off: requeueing has one owner, submitit (``runs/signals.py`` hands it the preemption
+signal once the checkpoint is saved), and Lightning only reads its ranks from SLURM. ``slurm_job``
+names the SLURM job a process runs in, for its status.json and its W&B run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf
+
+from resnet_exp.runs.records import FINISHED, read_status, write_status
+
+log = logging.getLogger(__name__)
+
+# How often the launcher asks SLURM (one sacct call) about the jobs it waits for. submitit alone asks
+# at most every 10 minutes once a job is old, so a job that SLURM ended without a result (killed,
+# cancelled, failed) was noticed up to 10 minutes late; a job's result file is seen at once anyway.
+POLL_S = 10
+
+
+def slurm_job() -> str | None:
+    """The SLURM job this process runs in, as squeue and sacct name it (``123_4`` for task 4 of array
+    job 123, else ``123``); None outside SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def cluster_environment() -> Any:
+    """The cluster environment Lightning's Trainer gets (``plugins``), chosen here rather than by
+    Lightning's detection: inside a SLURM job's tasks (started by srun, as submitit starts them),
+    ``SLURMEnvironment(auto_requeue=False)``: ranks from SLURM, requeueing left to submitit; where
+    ``srun`` is on the PATH outside a job (a cluster's login node), Lightning's plain environment,
+    which is what its detection would choose too, without the multi-line hint to prepend ``srun``
+    that the detection prints on every run there; elsewhere (torchrun's, or no cluster) None:
+    Lightning detects it."""
+    from lightning_fabric.plugins.environments import (
+        LightningEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    if TorchElasticEnvironment.detect():
+        return None
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")  # Lightning's own rule
+    if "SLURM_NTASKS" in os.environ and not interactive:
+        return SLURMEnvironment(auto_requeue=False)
+    if shutil.which("srun"):
+        return LightningEnvironment()
+    return None
+
+
+def record_slurm_end(job_dir: Path, job_id: str, state: str) -> None:
+    """Write into a job's status.json that SLURM ended it (job ``job_id``, ``state`` as sacct gives
+    it) without a result: kept with the job's own record where it wrote one (``interrupted`` after
+    the checkpoint it saved on SLURM's SIGTERM), else ``stopped``; a job that finished keeps its
+    record."""
+    status = read_status(job_dir)
+    if status.get("status") in FINISHED:
+        return
+    said = f"SLURM ended job {job_id} as {state}"
+    if status.get("status") == "interrupted":
+        write_status(job_dir, **{**status, "error": f"{status.get('error', 'interrupted')}; {said}", "slurm": state})
+    else:
+        fields = {k: v for k, v in status.items() if k not in ("status", "error", "traceback")}
+        write_status(job_dir, status="stopped", **fields, error=f"{said} before the job recorded its end; resume it",
+                     slurm=state)  # fmt: skip
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    """hydra-submitit-launcher's ``launch`` (1.2) for ``launcher``, its ``SlurmLauncher``, as it is
+    up to the collection of the results: every job waited for (see above)."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    assert launcher.config is not None
+    assert len(job_overrides) > 0
+    params = launcher.params
+    init_params = {"folder": launcher.params["submitit_folder"]}
+    specific_init_keys = {"max_num_timeout"}
+    init_params.update(**{f"{launcher._EXECUTOR}_{x}": y for x, y in params.items() if x in specific_init_keys})
+    init_keys = specific_init_keys | {"submitit_folder"}
+    executor = submitit.AutoExecutor(cluster=launcher._EXECUTOR, **init_params)
+    baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
+    params = {x if x in baseparams else f"{launcher._EXECUTOR}_{x}": y for x, y in params.items() if x not in init_keys}
+    executor.update_parameters(**params)
+    log.info(f"Submitit '{launcher._EXECUTOR}' sweep output dir : {launcher.config.hydra.sweep.dir}")
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in launcher.config.hydra.sweep:
+        os.chmod(sweep_dir, mode=int(str(launcher.config.hydra.sweep.mode), 8))
+    job_params: list[Any] = []
+    returns: dict[int, JobReturn] = {}
+    for idx, overrides in enumerate(job_overrides):
+        idx = initial_job_idx + idx
+        # changed: a job that completed before (a sweep resumed) is not queued again
+        if read_status(sweep_dir / str(idx)).get("status") == "completed":
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}: completed before, not queued")
+            returns[idx] = ended(overrides)
+            continue
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+    jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
+    # changed: every job waited for, SLURM asked every POLL_S seconds; one that SLURM ended without a
+    # result is recorded as such
+    while not all(job.done() for job in jobs):
+        time.sleep(POLL_S)
+        jobs[0].watcher.update()  # one sacct call for every job of the array
+    for (overrides, _, idx, *_), job in zip(job_params, jobs):
+        try:
+            returns[idx] = job.results()[0]
+        except submitit.core.utils.UncompletedJobError:
+            job_dir = sweep_dir / str(idx)
+            state = job.get_info().get("State") or job.state
+            record_slurm_end(job_dir, job.job_id, state)
+            log.warning("job %s (SLURM job %s) ended without a result: %s", job_dir, job.job_id, state)
+            returns[idx] = ended(job_overrides[idx - initial_job_idx])
+    return [returns[idx] for idx in sorted(returns)]
+
+
+def ended(overrides: Sequence[str]) -> JobReturn:
+    """A job's return where the job has none to give (skipped, or ended by SLURM): its record says
+    what happened, as for a job that failed under the default launcher (``run.main`` returns None)."""
+    job = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+    job.return_value = None
+    return job
+
+
+# --- the request, against the cluster ---------------------------------------------------------
+
+
+def _sinfo() -> list[dict[str, Any]]:
+    """The cluster's partitions and their largest node: name, default, CPUs, memory (MB), GPUs."""
+    out = subprocess.run(["sinfo", "-h", "-e", "-o", "%P|%c|%m|%G"], capture_output=True, text=True, check=True)
+    parts: dict[str, dict[str, Any]] = {}
+    for line in out.stdout.splitlines():
+        name, cpus, mem, gres = line.split("|")
+        default = name.endswith("*")
+        name = name.rstrip("*")
+        gpus = sum(int(g.split(":")[-1].split("(")[0]) for g in gres.split(",") if g.startswith("gpu"))
+        p = parts.setdefault(name, {"name": name, "default": default, "cpus": 0, "mem_mb": 0, "gpus": 0})
+        p["cpus"] = max(p["cpus"], int(cpus.rstrip("+")))
+        p["mem_mb"] = max(p["mem_mb"], int(mem.rstrip("+")))
+        p["gpus"] = max(p["gpus"], gpus)
+    return list(parts.values())
+
+
+def request_problem(launcher: Any) -> str | None:
+    """What keeps the cluster from ever running ``hydra.launcher.*``'s request, in one line naming
+    the key, or None. Needs SLURM's commands (the login node's)."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return ("hydra/launcher=slurm needs SLURM's commands (sinfo, sbatch), and they are not on the PATH here; "
+                "run the sweep on the cluster's login node")  # fmt: skip
+    try:
+        partitions = _sinfo()
+    except (subprocess.CalledProcessError, ValueError) as e:
+        said = (getattr(e, "stderr", "") or str(e)).strip().splitlines()
+        return f"hydra/launcher=slurm: the cluster does not answer sinfo ({said[-1] if said else e})"
+    names = [p["name"] for p in partitions]
+    key = "hydra.launcher."
+    if launcher.get("partition"):
+        mine = [p for p in partitions if p["name"] == launcher.partition]
+        if not mine:
+            return f"{key}partition={launcher.partition} is not a partition of this cluster; it has: {', '.join(names)}"
+    else:
+        mine = [p for p in partitions if p["default"]]
+        if not mine:
+            return (
+                f"{key}partition is unset and this cluster has no default partition; choose one of: {', '.join(names)}"
+            )
+    part = mine[0]
+    tasks = int(launcher.get("tasks_per_node") or 1)
+    cpus = int(launcher.get("cpus_per_task") or 1)
+    if cpus * tasks > part["cpus"]:
+        return (
+            f"{key}cpus_per_task={cpus} x {key}tasks_per_node={tasks} CPUs, but the nodes of partition "
+            f"{part['name']} have at most {part['cpus']}; ask for at most {part['cpus'] // tasks} per task"
+        )
+    mem_gb = launcher.get("mem_gb")
+    if mem_gb is not None and int(mem_gb) * 1024 > part["mem_mb"]:
+        most = part["mem_mb"] // 1024
+        return (
+            f"{key}mem_gb={mem_gb}, but the nodes of partition {part['name']} have at most {most} GB "
+            f"({part['mem_mb']} MB) for jobs; ask for at most {most}"
+        )
+    gpus = int(launcher.get("gpus_per_node") or 0)
+    if gpus > part["gpus"]:
+        have = f"at most {part['gpus']} GPUs" if part["gpus"] else "no GPUs"
+        hint = f"at most {part['gpus']}" if part["gpus"] else "0 to train on its CPUs"
+        return f"{key}gpus_per_node={gpus}, but the nodes of partition {part['name']} have {have}; ask for {hint}"
+    # the rest (accounts, QOS, time limits): the cluster's own judgement, without queueing anything
+    test = ["sbatch", "--test-only", f"--partition={part['name']}", f"--nodes={launcher.get('nodes') or 1}",
+            f"--ntasks-per-node={tasks}", f"--cpus-per-task={cpus}", f"--time={launcher.get('timeout_min') or 60}",
+            "--wrap=true", "--output=/dev/null"]  # fmt: skip
+    if mem_gb is not None:
+        test.append(f"--mem={int(mem_gb)}G")
+    if gpus:
+        test.append(f"--gpus-per-node={gpus}")
+    for name in ("account", "qos"):
+        if launcher.get(name):
+            test.append(f"--{name}={launcher.get(name)}")
+    out = subprocess.run(test, capture_output=True, text=True)
+    if out.returncode != 0:
+        said = [line for line in out.stderr.splitlines() if line.strip()]
+        return f"the cluster refuses hydra.launcher's request: {said[-1] if said else 'sbatch --test-only failed'}"
+    return None

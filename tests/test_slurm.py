@@ -1,0 +1,303 @@
+"""The SLURM path against a real SLURM cluster: tools/slurm-local.sh's one node on this machine
+(slurmctld, slurmd, slurmdbd with accounting), through the real CLI with ``hydra/launcher=slurm``:
+sbatch, job arrays, SLURM's own time-limit signal, ``scontrol requeue``, ``scancel``, srun-started
+DDP processes, and the cluster's refusals. Marked ``slurm``: skipped, with the reason, where the
+cluster cannot run (no SLURM and no apt-get as root to install it).
+
+SLURM holds a requeued job for about two minutes before it may start again (its BeginTime); the
+tests let it start at once (``scontrol update StartTime=now``, an administrator's command) once they
+have seen it requeued: what is tested is that it was requeued and resumes exactly, not SLURM's wait.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from resnet_exp.tracking.offline import read_run
+from tests.conftest import (
+    RESULTS,
+    TINY,
+    rows,
+    run_cli,
+    run_cli_here,
+    slurm_cmd,
+    start,
+    status,
+    wait_for_epoch,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slurm
+
+# What the one node can give a job: one CPU (of two), 2 GB, no GPU.
+NODE = (
+    "hydra/launcher=slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+    "hydra.launcher.gpus_per_node=0",
+)
+# Long enough that SLURM's time-limit signal (sent 20-50 s into a job with a limit of one minute and a
+# warning 10 s before it: slurmctld checks limits every 30 s) finds it training: 480 batches of 16.
+LONG = (
+    "seed=7",
+    "trainer.max_epochs=3",
+    "trainer.limit_train_batches=160",
+    "trainer.limit_val_batches=2",
+    "data.batch_size=16",
+    "diagnostics.probe_size=16",
+    "evaluation.precise_bn_batches=2",
+    "logger.wandb.mode=disabled",
+)
+# Two epochs of 60 batches: a stop in the middle of epoch 2 is easy to catch.
+SHORT = (
+    "seed=7",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=60",
+    "trainer.limit_val_batches=2",
+    "data.batch_size=16",
+    "diagnostics.probe_size=16",
+    "evaluation.precise_bn_batches=2",
+    "logger.wandb.mode=disabled",
+)
+
+
+def results(job: Path) -> list[dict[str, str]]:
+    return [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(job)]
+
+
+def glance(stdout: str) -> list[str]:
+    """The closing table's lines, without the sweep's folder."""
+    lines = stdout.splitlines()
+    start_at = next(i for i, line in enumerate(lines) if line.startswith("Final test accuracy"))
+    return [re.sub(r"\S*/(basic|slurm)\S*", "SWEEP", line) for line in lines[start_at:]]
+
+
+def job_state(job: str, env: dict[str, str]) -> str:
+    """SLURM's state of a job, and why it waits where it does: ``PENDING BeginTime``."""
+    return slurm_cmd("squeue", "-h", "-j", job, "-o", "%T %r", env=env).strip()
+
+
+def release_when_requeued(job: str, proc: subprocess.Popen, env: dict[str, str]) -> None:
+    """Wait until SLURM has requeued ``job`` (pending until its BeginTime), then let it start now."""
+    wait_until(lambda: job_state(job, env) == "PENDING BeginTime", proc)
+    slurm_cmd("scontrol", "update", f"JobId={job}", "StartTime=now", env=env)
+
+
+def test_a_sweep_is_a_slurm_array_and_ends_as_under_the_basic_launcher(tmp_path, data_dir, slurm):
+    """The post/pre sweep as SLURM job array N_0, N_1 (sacct: completed), the same closing table
+    and metrics.csv as the default launcher's, nothing on stderr with srun on the PATH, and each
+    job's W&B offline run in the sweep's group with its SLURM job in the config and status.json."""
+    args = ["resnet_exp.run", "-m", "block.order=post,pre", *TINY]
+    basic = start([*args, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path, env=slurm)
+    r = run_cli(*args, *NODE, f"hydra.sweep.dir={tmp_path / 'slurm'}", cwd=tmp_path, env=slurm)
+    out, _ = basic.communicate()
+    assert basic.returncode == 0, out[-3000:]
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr == ""  # no Lightning hint to prepend srun, no sacct warnings
+    assert glance(r.stdout) == glance(out)
+    ids = [status(tmp_path / "slurm" / n)["slurm_job"] for n in ("0", "1")]
+    array = ids[0].split("_")[0]
+    assert ids == [f"{array}_0", f"{array}_1"]
+    states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", array, env=slurm).split()
+    assert states == [f"{array}_0|COMPLETED", f"{array}_1|COMPLETED"]
+    group = OmegaConf.load(tmp_path / "slurm" / "sweep.yaml").group
+    for n, job_id in zip(("0", "1"), ids):
+        assert results(tmp_path / "slurm" / n) == results(tmp_path / "basic" / n)
+        (run_dir,) = (tmp_path / "slurm" / n / "wandb").glob("offline-run-*")
+        run = read_run(run_dir)
+        assert run.group == group and run.config["slurm_job"] == job_id
+        log = (tmp_path / "slurm" / n / "run.log").read_text()
+        assert "SLURM auto-requeueing enabled" not in log  # submitit alone requeues
+
+
+@pytest.mark.long
+def test_time_limit_and_preemption_resume_exactly(tmp_path, data_dir, slurm):
+    """SLURM's time-limit signal (timeout_min=1): the job saves interrupted.ckpt, submitit requeues
+    it, it resumes; the time limit again, with no requeue left (max_num_timeout=1), ends it with a
+    record that says so and a resume command that finishes it. ``scontrol requeue`` in the middle of
+    an epoch (a preemption): SLURM's SIGTERM, the same checkpoint, requeued by SLURM, resumed. Both
+    end as the same job under the default launcher, never stopped."""
+    timed = tmp_path / "timed"
+    timed_args = [
+        "resnet_exp.run",
+        "-m",
+        *NODE,
+        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.signal_delay_s=10",
+        "hydra.launcher.max_num_timeout=1",
+        *LONG,
+        f"hydra.sweep.dir={timed}",
+    ]
+    preempted = tmp_path / "preempted"
+    timed_proc = start(timed_args, tmp_path, env=slurm)
+    preempted_proc = start(["resnet_exp.run", "-m", *NODE, *LONG, f"hydra.sweep.dir={preempted}"], tmp_path, env=slurm)
+    never_stopped = start(["resnet_exp.run", "-m", *LONG, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path)
+
+    # preemption: scontrol requeue once epoch 1 is checkpointed (the next batch to end is in epoch 2)
+    job = preempted / "0"
+    wait_for_epoch(job, preempted_proc, 1)
+    slurm_id = status(job)["slurm_job"]
+    slurm_cmd("scontrol", "requeue", slurm_id, env=slurm)
+    release_when_requeued(slurm_id, preempted_proc, slurm)
+
+    # the time limit: SLURM's own signal, a checkpoint, submitit's requeue
+    job = timed / "0"
+    wait_until(lambda: (job / "checkpoints" / "interrupted.ckpt").is_file(), timed_proc)
+    slurm_id = status(job)["slurm_job"]
+    release_when_requeued(slurm_id, timed_proc, slurm)
+    # resumed, inside trainer.fit (Lightning has restored the checkpoint): the time limit again,
+    # whether SLURM's timer comes first or this signal, as SLURM sends it; no requeue is left
+    restored = "Restored all states from the checkpoint"
+    wait_until(
+        lambda: (job / "run.log").read_text().count(restored) == 1 or status(job)["status"] != "running", timed_proc
+    )
+    if status(job)["status"] == "running":
+        slurm_cmd("scancel", "--signal=USR2", slurm_id, env=slurm)
+    out, _ = timed_proc.communicate()
+    assert timed_proc.returncode == 1, out[-3000:]
+    record = status(job)
+    assert record["status"] == "interrupted"
+    assert record["error"].startswith("signal SIGUSR2; submitit: Job not requeued because: timed-out too many times")
+    logs = {
+        kind: "".join(p.read_text() for p in (timed / ".submitit").rglob(f"*_log.{kind}")) for kind in ("out", "err")
+    }
+    assert logs["err"].count("this job is timed-out") == 2 and "Requeued job" in logs["out"]
+    assert f"  {job}: interrupted: signal SIGUSR2; submitit: Job not requeued" in out
+    resume = out.split("To resume the ones that failed or were interrupted: ")[1].splitlines()[0]
+    assert resume.split()[1:] == ["-m", "resnet_exp.run", *timed_args[1:]]
+    # the printed command, with a longer time limit, finishes it
+    done = subprocess.run(
+        [*resume.split(), "hydra.launcher.timeout_min=5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **slurm, "WANDB_MODE": "offline"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    out, _ = preempted_proc.communicate()
+    assert preempted_proc.returncode == 0, out[-3000:]
+    out, _ = never_stopped.communicate()
+    assert never_stopped.returncode == 0, out[-3000:]
+    reference = results(tmp_path / "basic" / "0")
+    for job in (timed / "0", preempted / "0"):
+        assert status(job)["status"] == "completed"
+        assert (job / "checkpoints" / "interrupted.ckpt").is_file()
+        assert results(job) == reference
+    assert (
+        "signal SIGTERM" in (preempted / "0" / "run.log").read_text()
+        or status(preempted / "0")["resumed_after_epoch"] >= 1
+    )
+
+
+def test_a_cancelled_job_is_named_and_its_rerun_finishes_only_it(tmp_path, data_dir, slurm):
+    """``scancel`` of task 0 of the array: task 1 goes on and completes, the sweep's summary names
+    task 0 with what SLURM did, and the same command again queues task 0 alone, which resumes and
+    ends exactly as task 1 (the same job)."""
+    sweep = tmp_path / "sweep"
+    args = ["resnet_exp.run", "-m", *NODE, *SHORT, "seed=7,7", f"hydra.sweep.dir={sweep}"]
+    proc = start(args, tmp_path, env=slurm)
+    wait_for_epoch(sweep / "0", proc, 1)
+    slurm_id = status(sweep / "0")["slurm_job"]
+    slurm_cmd("scancel", slurm_id, env=slurm)
+    out, _ = proc.communicate()
+    assert proc.returncode == 1, out[-3000:]
+    assert status(sweep / "1")["status"] == "completed"
+    assert f"  {sweep / '0'}: interrupted: signal SIGTERM; SLURM ended job {slurm_id} as CANCELLED" in out
+    again = subprocess.run(
+        [*out.split("were interrupted: ")[1].splitlines()[0].split()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **slurm, "WANDB_MODE": "offline"},
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "#1 : " in again.stdout + again.stderr and "completed before, not queued" in again.stdout + again.stderr
+    rerun = status(sweep / "0")["slurm_job"]
+    assert "_" not in rerun  # task 0 alone: one job, not an array
+    assert slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", rerun, env=slurm).split() == [
+        f"{rerun}|COMPLETED"
+    ]
+    assert results(sweep / "0") == results(sweep / "1")
+
+
+@pytest.mark.long
+def test_ddp_processes_started_by_slurm_match_those_lightning_starts(tmp_path, data_dir, slurm):
+    """trainer=ddp with two SLURM tasks (srun starts both processes; Lightning reads its ranks from
+    SLURM): the metrics of the two-process run the default launcher starts. Tasks and devices that
+    disagree are refused before sbatch: nothing reaches the queue."""
+    ddp = [
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.sync_batchnorm=false",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=3",
+        "data.batch_size=32",
+        "logger.wandb.mode=disabled",
+    ]
+    basic = start(["resnet_exp.run", "-m", *ddp, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path)
+    r = run_cli(
+        "resnet_exp.run",
+        "-m",
+        *NODE,
+        "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.mem_gb=4",
+        *ddp,
+        f"hydra.sweep.dir={tmp_path / 'slurm'}",
+        cwd=tmp_path,
+        env=slurm,
+    )
+    out, _ = basic.communicate()
+    assert basic.returncode == 0, out[-3000:]
+    assert r.returncode == 0, r.stderr[-3000:]
+    job = tmp_path / "slurm" / "0"
+    slurm_id = status(job)["slurm_job"]
+    steps = slurm_cmd("sacct", "-n", "-P", "-o", "JobID,NTasks", "-j", slurm_id, env=slurm).split()
+    assert f"{slurm_id}.0|2" in steps  # one job step of two tasks: srun started both processes
+    assert not (job / "train_ddp_process_1.log").exists()  # Lightning started none
+    assert results(job) == results(tmp_path / "basic" / "0")
+
+
+def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(
+    tmp_path, data_dir, slurm, monkeypatch, capfd
+):
+    """One line naming the key, exit status 2, no job queued (sacct knows no job of that name)."""
+    cpus = os.cpu_count()
+    name = f"refused-{tmp_path.name}"
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    cases = {
+        f"hydra.launcher.cpus_per_task={cpus + 1}": f"error: hydra.launcher.cpus_per_task={cpus + 1} x "
+        f"hydra.launcher.tasks_per_node=1 CPUs, but the nodes of partition debug have at most {cpus}; ask for at "
+        f"most {cpus} per task",
+        "hydra.launcher.mem_gb=100000": "error: hydra.launcher.mem_gb=100000, but the nodes of partition debug have "
+        "at most",
+        "hydra.launcher.partition=gpu": "error: hydra.launcher.partition=gpu is not a partition of this cluster; it "
+        "has: debug",
+        "hydra.launcher.gpus_per_node=1": "error: hydra.launcher.gpus_per_node=1, but the nodes of partition debug "
+        "have no GPUs; ask for 0 to train on its CPUs",
+        "trainer=ddp trainer.devices=2 trainer.accelerator=cpu trainer.sync_batchnorm=false": "error: "
+        "trainer.devices=2 x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
+        "hydra.launcher.nodes=1 SLURM tasks; SLURM starts one process per device",
+    }
+    for override, message in cases.items():
+        code, err = run_cli_here(
+            "-m",
+            *NODE,
+            *override.split(),
+            f"hydra.launcher.name={name}",
+            "trainer.limit_train_batches=1",
+            cwd=tmp_path,
+            monkeypatch=monkeypatch,
+            capfd=capfd,
+        )
+        assert code == 2 and len(err.splitlines()) == 1 and err.startswith(message), (override, err)
+    assert slurm_cmd("sacct", "-n", "-X", "--name", name, "-S", "now-1hour", env=slurm).strip() == ""
+    assert not (tmp_path / "outputs").exists()
