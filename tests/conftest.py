@@ -134,21 +134,22 @@ def wait_until(happened: Callable[[], bool], proc: subprocess.Popen) -> None:
         time.sleep(0.05)  # polling interval
 
 
-def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
-    """Wait until ``job`` has ``epochs`` epochs logged and checkpointed (``wait_until``)."""
+def checkpointed(job: Path, epochs: int) -> bool:
+    """Whether ``job`` has ``epochs`` epochs logged and checkpointed (``last.ckpt``)."""
     import torch
 
     ckpt = job / "checkpoints" / "last.ckpt"
+    if not ((job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file()):
+        return False
+    try:
+        return torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs
+    except Exception:  # replaced right now
+        return False
 
-    def checkpointed() -> bool:
-        if not ((job / "metrics.csv").is_file() and len(rows(job)) >= epochs and ckpt.is_file()):
-            return False
-        try:
-            return torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"] + 1 >= epochs
-        except Exception:  # replaced right now
-            return False
 
-    wait_until(checkpointed, proc)
+def wait_for_epoch(job: Path, proc: subprocess.Popen, epochs: int) -> None:
+    """Wait until ``job`` has ``epochs`` epochs logged and checkpointed (``wait_until``)."""
+    wait_until(lambda: checkpointed(job, epochs), proc)
 
 
 # A few batches of the real data: enough to exercise every path in seconds on a CPU. Loader and

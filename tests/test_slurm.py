@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,13 @@ from resnet_exp.tracking.offline import read_run
 from tests.conftest import (
     RESULTS,
     TINY,
+    checkpointed,
     rows,
     run_cli,
     run_cli_here,
     slurm_cmd,
     start,
     status,
-    wait_for_epoch,
     wait_until,
 )
 
@@ -117,12 +118,11 @@ def test_a_sweep_is_a_slurm_array_and_ends_as_under_the_basic_launcher(tmp_path,
 
 
 @pytest.mark.long
-def test_time_limit_and_preemption_resume_exactly(tmp_path, data_dir, slurm):
+def test_the_time_limit_requeues_and_resumes_exactly_until_no_requeue_is_left(tmp_path, data_dir, slurm):
     """SLURM's time-limit signal (timeout_min=1): the job saves interrupted.ckpt, submitit requeues
     it, it resumes; the time limit again, with no requeue left (max_num_timeout=1), ends it with a
-    record that says so and a resume command that finishes it. ``scontrol requeue`` in the middle of
-    an epoch (a preemption): SLURM's SIGTERM, the same checkpoint, requeued by SLURM, resumed. Both
-    end as the same job under the default launcher, never stopped."""
+    record that says so and a resume command that finishes it, as the same job under the default
+    launcher, never stopped."""
     timed = tmp_path / "timed"
     timed_args = [
         "resnet_exp.run",
@@ -134,17 +134,8 @@ def test_time_limit_and_preemption_resume_exactly(tmp_path, data_dir, slurm):
         *LONG,
         f"hydra.sweep.dir={timed}",
     ]
-    preempted = tmp_path / "preempted"
     timed_proc = start(timed_args, tmp_path, env=slurm)
-    preempted_proc = start(["resnet_exp.run", "-m", *NODE, *LONG, f"hydra.sweep.dir={preempted}"], tmp_path, env=slurm)
     never_stopped = start(["resnet_exp.run", "-m", *LONG, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path)
-
-    # preemption: scontrol requeue once epoch 1 is checkpointed (the next batch to end is in epoch 2)
-    job = preempted / "0"
-    wait_for_epoch(job, preempted_proc, 1)
-    slurm_id = status(job)["slurm_job"]
-    slurm_cmd("scontrol", "requeue", slurm_id, env=slurm)
-    release_when_requeued(slurm_id, preempted_proc, slurm)
 
     # the time limit: SLURM's own signal, a checkpoint, submitit's requeue
     job = timed / "0"
@@ -154,10 +145,8 @@ def test_time_limit_and_preemption_resume_exactly(tmp_path, data_dir, slurm):
     # resumed, inside trainer.fit (Lightning has restored the checkpoint): the time limit again,
     # whether SLURM's timer comes first or this signal, as SLURM sends it; no requeue is left
     restored = "Restored all states from the checkpoint"
-    wait_until(
-        lambda: (job / "run.log").read_text().count(restored) == 1 or status(job)["status"] != "running", timed_proc
-    )
-    if status(job)["status"] == "running":
+    wait_until(lambda: (job / "run.log").read_text().count(restored) == 1, timed_proc)
+    if status(job)["status"] == "running":  # not stopped by SLURM's timer already
         slurm_cmd("scancel", "--signal=USR2", slurm_id, env=slurm)
     out, _ = timed_proc.communicate()
     assert timed_proc.returncode == 1, out[-3000:]
@@ -180,51 +169,66 @@ def test_time_limit_and_preemption_resume_exactly(tmp_path, data_dir, slurm):
         env={**os.environ, **slurm, "WANDB_MODE": "offline"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-
-    out, _ = preempted_proc.communicate()
-    assert preempted_proc.returncode == 0, out[-3000:]
     out, _ = never_stopped.communicate()
     assert never_stopped.returncode == 0, out[-3000:]
-    reference = results(tmp_path / "basic" / "0")
-    for job in (timed / "0", preempted / "0"):
-        assert status(job)["status"] == "completed"
-        assert (job / "checkpoints" / "interrupted.ckpt").is_file()
-        assert results(job) == reference
-    assert (
-        "signal SIGTERM" in (preempted / "0" / "run.log").read_text()
-        or status(preempted / "0")["resumed_after_epoch"] >= 1
+    assert status(job)["status"] == "completed"
+    assert results(job) == results(tmp_path / "basic" / "0")
+
+
+def rerun(out: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The resume command a sweep's summary printed, run."""
+    command = out.split("To resume the ones that failed or were interrupted: ")[1].splitlines()[0]
+    return subprocess.run(
+        command.split(), cwd=cwd, capture_output=True, text=True, env={**os.environ, **env, "WANDB_MODE": "offline"}
     )
 
 
-def test_a_cancelled_job_is_named_and_its_rerun_finishes_only_it(tmp_path, data_dir, slurm):
-    """``scancel`` of task 0 of the array: task 1 goes on and completes, the sweep's summary names
-    task 0 with what SLURM did, and the same command again queues task 0 alone, which resumes and
-    ends exactly as task 1 (the same job)."""
-    sweep = tmp_path / "sweep"
-    args = ["resnet_exp.run", "-m", *NODE, *SHORT, "seed=7,7", f"hydra.sweep.dir={sweep}"]
-    proc = start(args, tmp_path, env=slurm)
-    wait_for_epoch(sweep / "0", proc, 1)
-    slurm_id = status(sweep / "0")["slurm_job"]
-    slurm_cmd("scancel", slurm_id, env=slurm)
-    out, _ = proc.communicate()
-    assert proc.returncode == 1, out[-3000:]
-    assert status(sweep / "1")["status"] == "completed"
-    assert f"  {sweep / '0'}: interrupted: signal SIGTERM; SLURM ended job {slurm_id} as CANCELLED" in out
-    again = subprocess.run(
-        [*out.split("were interrupted: ")[1].splitlines()[0].split()],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **slurm, "WANDB_MODE": "offline"},
+@pytest.mark.long
+def test_preemption_resumes_exactly_and_a_cancelled_job_is_named_and_rerun_alone(tmp_path, data_dir, slurm):
+    """``scontrol requeue`` in the middle of epoch 2 (a preemption): SLURM's SIGTERM, a checkpoint,
+    requeued by SLURM, resumed. ``scancel`` of task 0 of an array of two: task 1 goes on and
+    completes, the sweep's summary names task 0 with what SLURM did, and the same command again
+    queues task 0 alone, which resumes. All three end as task 1, the same job never stopped."""
+    cancelled, preempted = tmp_path / "cancelled", tmp_path / "preempted"
+    array = start(
+        ["resnet_exp.run", "-m", *NODE, *SHORT, "seed=7,7", f"hydra.sweep.dir={cancelled}"], tmp_path, env=slurm
     )
+    one = start(["resnet_exp.run", "-m", *NODE, *SHORT, f"hydra.sweep.dir={preempted}"], tmp_path, env=slurm)
+
+    # each stopped as soon as its epoch 1 is checkpointed (the next batch to end is in epoch 2),
+    # whichever SLURM started first (the node runs two jobs at once)
+    stops = {"scancel": (cancelled / "0", array), "requeue": (preempted / "0", one)}
+    ids = {}
+    while stops:
+        for action, (job, proc) in list(stops.items()):
+            assert proc.poll() is None, proc.stdout.read()
+            if checkpointed(job, 1):
+                ids[action] = status(job)["slurm_job"]
+                slurm_cmd(*(["scancel"] if action == "scancel" else ["scontrol", "requeue"]), ids[action], env=slurm)
+                del stops[action]
+        time.sleep(0.05)  # polling interval
+    cancelled_id, preempted_id = ids["scancel"], ids["requeue"]
+    release_when_requeued(preempted_id, one, slurm)
+
+    out, _ = array.communicate()
+    assert array.returncode == 1, out[-3000:]
+    assert status(cancelled / "1")["status"] == "completed"
+    assert f"  {cancelled / '0'}: interrupted: signal SIGTERM; SLURM ended job {cancelled_id} as CANCELLED" in out
+    again = rerun(out, tmp_path, slurm)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "#1 : " in again.stdout + again.stderr and "completed before, not queued" in again.stdout + again.stderr
-    rerun = status(sweep / "0")["slurm_job"]
-    assert "_" not in rerun  # task 0 alone: one job, not an array
-    assert slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", rerun, env=slurm).split() == [
-        f"{rerun}|COMPLETED"
-    ]
-    assert results(sweep / "0") == results(sweep / "1")
+    rerun_id = status(cancelled / "0")["slurm_job"]
+    assert "_" not in rerun_id  # task 0 alone: one job, not an array
+    states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", rerun_id, env=slurm).split()
+    assert states == [f"{rerun_id}|COMPLETED"]
+
+    out, _ = one.communicate()
+    assert one.returncode == 0, out[-3000:]
+    assert status(preempted / "0")["slurm_job"] == preempted_id  # the same SLURM job, requeued
+    assert status(preempted / "0")["resumed_after_epoch"] >= 1
+    for job in (cancelled / "0", preempted / "0"):
+        assert status(job)["status"] == "completed" and (job / "checkpoints" / "interrupted.ckpt").is_file()
+        assert results(job) == results(cancelled / "1")
 
 
 @pytest.mark.long
@@ -281,6 +285,11 @@ def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(
         "at most",
         "hydra.launcher.partition=gpu": "error: hydra.launcher.partition=gpu is not a partition of this cluster; it "
         "has: debug",
+        # the cluster's own refusals (sbatch --test-only): accounting is enforced, as on a real cluster
+        "hydra.launcher.qos=bogus": "error: hydra.launcher.qos=bogus: the cluster refuses it (allocation failure: "
+        "Invalid qos specification)",
+        "hydra.launcher.account=bogus": "error: hydra.launcher.account=bogus: the cluster refuses it (allocation "
+        "failure: Invalid account or account/partition combination specified)",
         "hydra.launcher.gpus_per_node=1": "error: hydra.launcher.gpus_per_node=1, but the nodes of partition debug "
         "have no GPUs; ask for 0 to train on its CPUs",
         "trainer=ddp trainer.devices=2 trainer.accelerator=cpu trainer.sync_batchnorm=false": "error: "

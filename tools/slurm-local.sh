@@ -15,7 +15,9 @@
 # checks that it takes jobs and returns; stop on a stopped one does nothing.
 # One node, named after this host, with its CPUs (nproc) and memory (free, less 1 GB for the
 # daemons), partition "debug"; ProctrackType=proctrack/linuxproc and TaskPlugin=task/none (no
-# cgroups); accounting through slurmdbd into MariaDB, so sacct answers as on a real cluster.
+# cgroups); accounting through slurmdbd into MariaDB, so sacct answers as on a real cluster, and
+# enforced (account resnetexp, with root and the user who ran sudo): an unknown account or QOS is
+# refused as a real cluster refuses it.
 set -euo pipefail
 
 dir=${SLURM_LOCAL_DIR:-/tmp/resnet-exp-slurm}
@@ -85,6 +87,7 @@ SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
+AccountingStorageEnforce=associations,limits,qos
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 JobCompType=jobcomp/none
@@ -165,6 +168,17 @@ start() {
     if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list cluster format=cluster)" ]; then
         SLURM_CONF=$conf sacctmgr -i add cluster resnetexp >/dev/null
     fi
+    # as on a real cluster, a job needs an account its user belongs to (AccountingStorageEnforce):
+    # account resnetexp, with root and the user who ran sudo
+    if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list account resnetexp format=account)" ]; then
+        SLURM_CONF=$conf sacctmgr -i add account resnetexp cluster=resnetexp >/dev/null
+    fi
+    local user
+    for user in root ${SUDO_USER:-}; do
+        if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list user "$user" format=user)" ]; then
+            SLURM_CONF=$conf sacctmgr -i add user "$user" account=resnetexp >/dev/null
+        fi
+    done
     start_daemon slurmctld slurmctld -f "$conf"
     start_daemon slurmd slurmd -f "$conf"
     wait_for "the node (sinfo: idle, or running jobs)" node_up

@@ -233,6 +233,13 @@ def request_problem(launcher: Any) -> str | None:
             test.append(f"--{name}={launcher.get(name)}")
     out = subprocess.run(test, capture_output=True, text=True)
     if out.returncode != 0:
-        said = [line for line in out.stderr.splitlines() if line.strip()]
-        return f"the cluster refuses hydra.launcher's request: {said[-1] if said else 'sbatch --test-only failed'}"
+        said = ([line.strip() for line in out.stderr.splitlines() if line.strip()] or ["sbatch --test-only failed"])[-1]
+        for word, name in REFUSED_KEYS:
+            if word in said.lower():
+                return f"{key}{name}={launcher.get(name)}: the cluster refuses it ({said})"
+        return f"the cluster refuses hydra.launcher's request ({said})"
     return None
+
+
+# The key of hydra.launcher a refusal of sbatch names, by a word of its message.
+REFUSED_KEYS = (("qos", "qos"), ("account", "account"), ("partition", "partition"), ("time limit", "timeout_min"))
