@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, ReportError, read_sweeps, select
-from resnet_exp.analysis.references import HE_ET_AL, SEED
+from resnet_exp.analysis.references import HE_2015_CIFAR, HE_ET_AL, SEED
 from resnet_exp.analysis.stats import Estimate, compare
 
 HERE = Path(__file__).resolve().parent
@@ -157,7 +157,42 @@ def tables(experiments: Path = HERE) -> str:
             )
         n = (f"{c.n_a}" if c.paired else f"unpaired, {c.n_a} and {c.n_b}") + (f" ({waiting})" if waiting else "")
         lines.append(f"| {label} | {n} | {' | '.join(cells)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *depth_table(experiments)]) + "\n"
+
+
+# experiments/depth: He et al.'s CIFAR network at 28 px, the seed's recipe in fp32; its planned networks
+DEPTH_NETWORKS = (("plain", 20), ("post", 20), ("pre", 20), ("bn_after_add", 20),
+                  ("plain", 56), ("post", 56), ("pre", 56), ("bn_after_add", 56))  # fmt: skip
+
+
+def depth_table(experiments: Path) -> list[str]:
+    """Each network of experiments/depth (its block at 6n+2 layers): completed jobs, final training
+    loss and test accuracy on both measures, beside He et al.'s test error for the same depth."""
+    lines = [
+        "| depth: network | layers | n | final training loss | final, precise BN | final, running "
+        "| He et al.: test error % (CIFAR-10) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    folder = experiments / "depth" / "jobs"
+    jobs = read_sweeps([folder]) if folder.is_dir() else []
+    by: dict[tuple[str, int], list[Job]] = {}
+    for job in jobs:
+        if job.status in ("not started", "unreadable"):
+            continue
+        block = "plain" if job.config.get("block.shortcut") == "none" else str(job.config.get("block.order"))
+        layers = 2 * sum(int(n) for n in str(job.config["model.blocks"]).strip("[]").split(",")) + 2
+        by.setdefault((block, layers), []).append(job)
+    for block, layers in DEPTH_NETWORKS:
+        mine = by.get((block, layers), [])
+        done = [j for j in mine if j.status == "completed"]
+        he = f"{HE_2015_CIFAR[layers]:.2f}" if block == "post" and layers in HE_2015_CIFAR else ""
+        n = f"{len(done)}" + (f" ({len(mine) - len(done)} not completed)" if len(mine) > len(done) else "")
+        lines.append(
+            f"| {block} ([`depth`](experiments/depth/)) | {layers} | {n} | "
+            f"{loss_cell([j.curve('train/loss')[-1] for j in done])} | {cell([j.final_of(PRECISE) for j in done])} | "
+            f"{cell([j.final_of(RUNNING) for j in done])} | {he} |"
+        )
+    return lines
 
 
 def common_seeds(pre: Group, post: Group) -> tuple[Group, Group, str]:

@@ -225,3 +225,74 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     diff = np.mean([pre_finals[s] - f for s, f in zip((1, 2, 6), finals)])
     assert paired[0].split(" | ")[2].startswith(f"{100 * diff:+.2f} [")
     assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == committed
+
+
+@pytest.mark.long
+def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tables(tmp_path, data_dir):
+    """depth/run.sh narrowed to ResNet-20, the plain and pre networks and one seed, a batch each:
+    its three sweeps through experiment=depth (the GPU preset's jobs, on the CPU), the signal tables
+    and figure, and the depth table from the seed-recipe sweep's records. (Resuming is common.sh's,
+    which the other scripts' tests run twice.)"""
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        # later values of a key replace the script's: one depth, two networks, one seed
+        "EXPERIMENT_OVERRIDES": " ".join(
+            [*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger.wandb.mode=disabled",
+             "model=cifar_resnet20", "block=plain,pre", "seed=1"]  # fmt: skip
+        ),
+        "EXPERIMENT_OUT": str(reports),
+    }
+    script = ROOT / "experiments" / "depth" / "run.sh"
+    r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    recipe = runs / "depth_seed_recipe"
+    configs = [OmegaConf.load(recipe / str(n) / "config.yaml") for n in range(2)]
+    assert [(c.seed, c.block.shortcut, c.block.order) for c in configs] == [(1, "none", "post"), (1, "projection", "pre")]
+    assert all(c.data.resize is None and c.model.stem == "small" and list(c.model.blocks) == [3, 3, 3] for c in configs)
+    assert all(status(recipe / str(n))["status"] == "completed" for n in range(2))
+    out = reports / "depth"
+    signal = (out / "signal_depth.md").read_text()
+    assert "| layers | plain | pre |" in signal and "## What the records show" in signal
+    assert (out / "signal_depth.png").is_file()
+    table = (out / "depth_table.md").read_text()
+    assert "| `plain` | 20 | " in table and "| `pre` | 20 | " in table and "(n=1)" in table
+    assert sorted(p.name for p in (out / "jobs").iterdir() if p.name.isdigit()) == ["0", "1"]
+
+
+def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():
+    """experiment=depth: every ordering and the plain network at 20, 56, 110 and 164 layers, five
+    seeds, at 28 px; experiment=depth_he_schedule: the same on He et al.'s schedule in epochs of
+    Fashion-MNIST at batch 128 (136 epochs: 63,784 steps, the divisions by 10 after epochs 68 and 102)."""
+    from resnet_exp.config import compose_config
+
+    cfg = compose_config(["experiment=depth"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert params.model == "cifar_resnet20,cifar_resnet56,cifar_resnet110,cifar_resnet164"
+    assert params.block == "plain,post,bn_after_add,relu_before_add,relu_only_pre,pre" and params.seed == "1,2,3,4,5"
+    assert cfg.data.resize is None and cfg.hydra.mode.name == "MULTIRUN"
+    he = compose_config(["experiment=depth_he_schedule"], return_hydra_config=True)
+    assert he.hydra.sweeper.params == params
+    assert (he.optim.momentum, he.optim.weight_decay, he.data.batch_size, he.trainer.max_epochs) == (0.9, 1e-4, 128, 136)
+    assert he.scheduler._target_ == "torch.optim.lr_scheduler.MultiStepLR" and list(he.scheduler.milestones) == [68, 102]
+    steps = -(-60_000 // 128)
+    assert (steps * 136, steps * 68, steps * 102) == (63_784, 31_892, 47_838)
+
+
+def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp_path):
+    """The plan in experiments/depth/README.md and cost.md are plan.py's from the measurements; the
+    committed signal tables are signal_depth.py's from the committed records, byte for byte."""
+    depth = ROOT / "experiments" / "depth"
+    r = subprocess.run([sys.executable, str(depth / "plan.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [sys.executable, str(depth / "signal_depth.py"), "experiments/depth/signal_init_jobs",
+         "experiments/depth/signal_steps_jobs", "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name in ("signal_depth.md", "signal_depth.csv"):
+        assert (tmp_path / name).read_text() == (depth / name).read_text(), name

@@ -29,8 +29,8 @@ def test_dry_run_lists_the_stages_and_checks_the_environment(tmp_path, data_dir)
     env = json.loads(r.stdout.splitlines()[0].removeprefix("environment: "))
     assert env["torch"] == torch.__version__ and env["data"] == str(data_dir)
     names = [line.split()[0] for line in r.stdout.splitlines() if line.startswith("  ")]
-    assert names == ["environment:", "gpu-tests", "bench-default", "bench-fast", "bench-compile", "sweep-default",
-                     "sweep-parallel", "reports", "reports"]  # fmt: skip
+    assert names == ["environment:", "gpu-tests", "bench-default", "bench-fast", "bench-compile", "bench-depth-110",
+                     "bench-depth-164", "sweep-default", "sweep-parallel", "reports", "reports"]  # fmt: skip
     assert "block.order=post,pre seed=1,2,3,4,5" in r.stdout and f"data.root={data_dir}" in r.stdout
     assert "within 300 s" in r.stdout and not (tmp_path / "outputs").exists()
 

@@ -1,6 +1,7 @@
 """The depth experiment's cost table and plan, from measurements (before any long run).
 
-    python experiments/depth/plan.py [--out cost.md]
+    python experiments/depth/plan.py            # write cost.md and the plan into README.md, between its markers
+    python experiments/depth/plan.py --check    # exit 1 if either is not what the measurements make now
 
 Reads ``cost/*.json`` (cost.sh: ``python -m resnet_exp.bench`` of He et al.'s CIFAR network at 20,
 56 and 110 layers on Fashion-MNIST at 28 px, and of the seed network at 96 px, fp32 and bf16, on this
@@ -18,6 +19,7 @@ import argparse
 import csv
 import json
 import statistics
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,10 +45,13 @@ def overhead() -> tuple[float, list[str]]:
     return statistics.median(ratios), seen
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "cost.md")
-    args = parser.parse_args()
+README = HERE / "README.md"
+BEGIN = "<!-- plan: made by python experiments/depth/plan.py; do not edit by hand -->"
+END = "<!-- /plan -->"
+
+
+def cost_page() -> tuple[str, str]:
+    """(cost.md's text, the README's plan region) from the measurements."""
     factor, seen = overhead()
     bench = {}
     for model in MODELS:
@@ -79,16 +84,47 @@ def main() -> None:
             e = epoch[model, precision]
             lines.append(f"| {LAYERS[model]} | {name} | {speed:,.0f} | {e:,.0f} | {EPOCHS * e / 60:,.0f} | {up} |")
     total = 0.0
-    lines += ["", "## The plan", "", "| network | precision | networks | seeds | jobs | CPU-hours |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## The plan",
+        "",
+        "| network | precision | networks | seeds | jobs | CPU-hours |",
+        "|---|---|---|---|---|---|",
+    ]
     for model, precision, networks, seeds in PLAN:
         hours = networks * seeds * EPOCHS * epoch[model, precision] / 3600
         total += hours
-        lines.append(f"| {LAYERS[model]} | {PRECISIONS[precision]} | {networks} | {seeds} | {networks * seeds} | {hours:.1f} |")
+        lines.append(
+            f"| {LAYERS[model]} | {PRECISIONS[precision]} | {networks} | {seeds} | {networks * seeds} | {hours:.1f} |"
+        )
     jobs = sum(n * s for _, _, n, s in PLAN)
-    lines += ["", f"In all: {jobs} jobs, about {total:.1f} hours of this machine (both cores), against a budget of about 12.", ""]
-    args.out.write_text("\n".join(lines))
-    print(f"written: {args.out}")
+    total_line = f"In all: {jobs} jobs, about {total:.1f} hours of this machine (both cores), against a budget of about 12."
+    lines += ["", total_line, ""]
+    plan_start = lines.index("## The plan")
+    region = "\n".join([BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", END])
+    return "\n".join(lines), region
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan is stale")
+    args = parser.parse_args()
+    page, region = cost_page()
+    readme = README.read_text()
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    new_readme = readme[:start] + region + readme[end:]
+    cost = HERE / "cost.md"
+    if args.check:
+        stale = [p.name for p, text in ((cost, page), (README, new_readme)) if p.read_text() != text]
+        if stale:
+            print(f"stale: {', '.join(stale)}; run python experiments/depth/plan.py", file=sys.stderr)
+            return 1
+        return 0
+    cost.write_text(page)
+    README.write_text(new_readme)
+    print(f"written: {cost}, {README} (the plan)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,5 +28,5 @@ sweep depth_seed_recipe experiment=depth seed=1,2,3 model=cifar_resnet20,cifar_r
     block=plain,post,pre,bn_after_add trainer.precision=32-true
 keep_records depth_seed_recipe
 report "$out/jobs" --title "Ordering against depth, with a plain network beside: He et al.'s CIFAR network at 20 and 56 layers, fp32"
-"$python" "$here/depth_table.py" "$out/summary.csv" > "$out/depth_table.md.part"
+"$python" "$here/depth_table.py" "$out/jobs" > "$out/depth_table.md.part"
 mv "$out/depth_table.md.part" "$out/depth_table.md"

@@ -40,7 +40,8 @@ from resnet_exp.report import shown  # noqa: E402
 
 BLOCKS = ("plain", "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre")
 EPOCHS = (0, 1)  # signal.csv's epochs here: initialisation, and after the job's one epoch of steps
-COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max", "job",
+COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max",
+           "job",
            "why")  # fmt: skip
 
 
@@ -73,7 +74,9 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
             units = sorted(by_epoch.get(epoch, []), key=lambda r: r["depth"])
             if not units:
                 said = job.error if job.status != "completed" else "no signal rows"
-                gaps.append({**at, "why": said if said.startswith(job.status) else f"{job.status}: {said}".rstrip(": ")})
+                gaps.append(
+                    {**at, "why": said if said.startswith(job.status) else f"{job.status}: {said}".rstrip(": ")}
+                )
                 continue
             grads = [u["input_grad_norm"] for u in units]
             if not all(math.isfinite(g) for g in grads) or not all(math.isfinite(u["act_std"]) for u in units):
@@ -124,7 +127,11 @@ def write_markdown(rows: list[dict], gaps: list[dict], refused: list[str], sourc
         "",
     ]
     for when in sorted({(r["epoch"], r["steps"]) for r in rows + gaps}):
-        label = "at initialisation" if when[0] == 0 else f"after {when[1]} step{'s' * (when[1] != 1)} of batch 32 (SGD lr 0.1)"
+        label = (
+            "at initialisation"
+            if when[0] == 0
+            else f"after {when[1]} step{'s' * (when[1] != 1)} of batch 32 (SGD lr 0.1)"
+        )
         for column, title in (("forward_ratio", "Forward ratio"), ("backward_ratio", "Backward ratio")):
             lines += [f"## {title}, {label}", "", *table(rows, gaps, when, column), ""]
     lines += ["## What the records show", "", *findings(rows, gaps), ""]
@@ -174,7 +181,9 @@ def plot(rows: list[dict], path: Path) -> None:
             for block in BLOCKS:
                 line = [r for r in mine if r["block"] == block]
                 if line:
-                    ax.plot([r["layers"] for r in line], [r[column] for r in line], "o-", color=colours[block], label=block)
+                    ax.plot(
+                        [r["layers"] for r in line], [r[column] for r in line], "o-", color=colours[block], label=block
+                    )
             ax.set(xscale="log", yscale="log", xlabel="layers", ylabel=label, title=f"{label}, {when}")
             ax.axhline(1, color="grey", lw=0.5)
         trained = panels[f"after {most} steps"]

@@ -1,0 +1,192 @@
+"""The depth experiment's tables and verdicts, from its jobs' records: the positive control (does a
+deeper plain network train worse, and a deeper residual one not?) and the orderings' gaps at each
+depth beside He et al.'s.
+
+    python experiments/depth/depth_table.py JOBS_DIR... > depth_table.md
+
+Reads every job (config.yaml, metrics.csv, status.json) under the folders given; uses the completed
+ones, and names the others. A network is its ``block`` (``plain``: the post unit without its
+shortcut) at 6n+2 layers. Differences are paired by seed (the same seed gives both networks the same
+data order), with the 95% t-interval of the mean difference (scipy); a comparison with fewer than
+two pairs has no interval and says so. Test error is 100 minus the final test accuracy, on both
+measures (precise BN: the verdicts'; the running averages: the seed's protocol); the training loss
+is the mean over the last epoch's batches (``train/loss`` of epoch 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, ReportError, read_sweeps
+from resnet_exp.analysis.references import HE_2015_CIFAR, HE_ET_AL
+from resnet_exp.report import shown
+
+BLOCKS = ("plain", "post", "pre", "bn_after_add", "relu_before_add", "relu_only_pre")
+
+
+def network(job) -> tuple[str, int]:
+    block = "plain" if job.config.get("block.shortcut") == "none" else str(job.config.get("block.order"))
+    return block, 2 * sum(json.loads(str(job.config["model.blocks"]))) + 2
+
+
+def measures(job) -> dict[str, float]:
+    """What a completed job is judged on: its final training loss, epoch-1 training loss and test error."""
+    loss = job.curve("train/loss")
+    return {
+        "train_loss": loss[-1],
+        "first_loss": loss[0],
+        "error_precise": 100 * (1 - job.final_of(PRECISE)),
+        "error_running": 100 * (1 - job.final_of(RUNNING)),
+    }
+
+
+def paired(a: dict, b: dict) -> tuple[int, float, float, float]:
+    """(pairs, mean of a - b, 95% CI low, high) over the seeds both have; nan bounds below 2 pairs."""
+    seeds = sorted(set(a) & set(b), key=str)
+    if not seeds:
+        return 0, math.nan, math.nan, math.nan
+    d = np.array([a[s] - b[s] for s in seeds])
+    if len(d) < 2:
+        return 1, float(d[0]), math.nan, math.nan
+    if np.ptp(d) == 0:
+        return len(d), float(d[0]), float(d[0]), float(d[0])
+    ci = stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).confidence_interval(0.95)
+    return len(d), float(d.mean()), float(ci.low), float(ci.high)
+
+
+def interval(n: int, mean: float, low: float, high: float, digits: int = 2) -> str:
+    if n == 0:
+        return "no pair"
+    if math.isnan(low):
+        return f"{mean:+.{digits}f} (1 pair, no interval)"
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}] ({n} pairs)"
+
+
+def sign(n: int, low: float, high: float) -> str:
+    """What an interval says of a difference: above 0, below 0, or not resolved."""
+    if n < 2 or math.isnan(low):
+        return "not resolved (fewer than 2 pairs)"
+    if low > 0:
+        return "higher"
+    if high < 0:
+        return "lower"
+    return "not resolved (the interval includes 0)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("jobs", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        jobs = read_sweeps(args.jobs)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    by: dict[tuple[str, int], dict[str, dict]] = defaultdict(dict)  # (block, layers) -> seed -> measures
+    left_out = []
+    for job in jobs:
+        if job.status != "completed":
+            left_out.append(f"`{job.name}` ({job.status}{': ' + job.error if job.error else ''})")
+            continue
+        key = network(job)
+        if job.seed in by[key]:
+            print(f"error: {job.name}: seed {job.seed} of {key[0]} at {key[1]} layers twice", file=sys.stderr)
+            return 2
+        by[key][job.seed] = measures(job)
+    depths = sorted({d for _, d in by})
+    blocks = [b for b in BLOCKS if any(k[0] == b for k in by)]
+
+    def values(block: str, layers: int, what: str) -> dict:
+        return {s: m[what] for s, m in by.get((block, layers), {}).items()}
+
+    def cell(block: str, layers: int, what: str, digits: int = 2) -> str:
+        v = list(values(block, layers, what).values())
+        if not v:
+            return "not run"
+        if len(v) == 1:
+            return f"{v[0]:.{digits}f} (n=1)"
+        ci = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
+        return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}] (n={len(v)})"
+
+    out = [
+        "# Ordering against depth, beside a positive control",
+        "",
+        f"Made by `depth_table.py` from {', '.join(f'`{shown(p)}`' for p in args.jobs)}: He et al.'s CIFAR network "
+        "(3x3 stem, 16-32-64 channels, 6n+2 layers) on Fashion-MNIST at 28 px, the seed's recipe (SGD lr 0.1, "
+        "batch 256, 10 epochs). Mean ± std [95% CI of the mean] over seeds; differences paired by seed, with "
+        "their 95% CI.",
+        "",
+        "## Each network",
+        "",
+        "| network | layers | epoch-1 training loss | final training loss | test error %, precise BN | "
+        "test error %, running averages | He et al., test error % (CIFAR-10) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for layers in depths:
+        for block in blocks:
+            if (block, layers) not in by:
+                continue
+            he = "-"
+            if block == "post" and layers in HE_2015_CIFAR:
+                he = f"{HE_2015_CIFAR[layers]:.2f} (2015, Table 6)"
+            if layers == 110 and block in HE_ET_AL:
+                he = f"{HE_ET_AL[block][1]:.2f} (2016, Table 2)"
+            out.append(
+                f"| `{block}` | {layers} | {cell(block, layers, 'first_loss', 3)} | {cell(block, layers, 'train_loss', 3)} "
+                f"| {cell(block, layers, 'error_precise')} | {cell(block, layers, 'error_running')} | {he} |"
+            )
+    out += ["", "## The positive control: does depth hurt the plain network, and not the residual one?", ""]
+    if len(depths) >= 2:
+        shallow, deep = depths[0], depths[-1]
+        for block in ("plain", "post"):
+            if (block, shallow) not in by or (block, deep) not in by:
+                continue
+            for what, label in (("train_loss", "final training loss"), ("error_precise", "test error, precise BN"),
+                                ("error_running", "test error, running averages")):  # fmt: skip
+                n, mean, low, high = paired(values(block, deep, what), values(block, shallow, what))
+                out.append(
+                    f"- `{block}`, {label}: {deep} minus {shallow} layers {interval(n, mean, low, high, 3)}: "
+                    f"at {deep} layers {sign(n, low, high)}."
+                )
+        plain = paired(values("plain", deep, "train_loss"), values("plain", shallow, "train_loss"))
+        post = paired(values("post", deep, "train_loss"), values("post", shallow, "train_loss"))
+        if plain[0] and post[0]:
+            shown_ = sign(plain[0], plain[2], plain[3]) == "higher" and sign(post[0], post[2], post[3]) != "higher"
+            out += [
+                "",
+                f"**Verdict (final training loss, {min(plain[0], post[0])} pairs):** "
+                + (
+                    f"the degradation problem is reproduced: the plain network trains worse at {deep} layers than at "
+                    f"{shallow}, the residual one does not."
+                    if shown_
+                    else f"the degradation problem is not shown by these records: plain {deep} minus {shallow} is "
+                    f"{sign(*plain[:1], *plain[2:])}, residual {sign(*post[:1], *post[2:])}."
+                ),
+            ]
+    out += ["", "## The orderings at each depth (minus post, paired by seed)", ""]
+    out += ["| ordering | layers | test error, precise BN | test error, running averages | final training loss "
+            "| epoch-1 training loss | He et al. at 110 layers |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for layers in depths:
+        for block in blocks:
+            if block in ("post", "plain") or (block, layers) not in by:
+                continue
+            cells = [interval(*paired(values(block, layers, w), values("post", layers, w)), 2 if "error" in w else 3)
+                     for w in ("error_precise", "error_running", "train_loss", "first_loss")]  # fmt: skip
+            he = f"{HE_ET_AL[block][1] - HE_ET_AL['post'][1]:+.2f}" if block in HE_ET_AL else "-"
+            out.append(f"| `{block}` | {layers} | {' | '.join(cells)} | {he} |")
+    if left_out:
+        out += ["", "Not used (not completed): " + ", ".join(left_out) + "."]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
