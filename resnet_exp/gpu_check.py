@@ -10,7 +10,7 @@ On a CUDA machine it runs, in order, within ``--budget`` seconds of wall time (d
 3. ``bench-default``, ``bench-fast`` and ``bench-compile``: ``python -m resnet_exp.bench``, the
    default path (fp32), ``trainer.precision=auto`` (bf16 where the GPU has it) and
    ``compile=reduce-overhead``, each against the torchvision reference in the same run; and
-   ``bench-depth-110`` and ``-164``: He et al.'s CIFAR network at 110 and 164 layers (28 px,
+   ``bench-depth-110`` and ``-164``: He et al.'s small-image network at 110 and 164 layers (28 px,
    ``precision=auto``), what ``experiment=depth``'s jobs cost on this GPU;
 4. ``sweep-default``: the default sweep ``python -m resnet_exp.run -m block.order=post,pre``, timed
    from process start to exit;
@@ -87,7 +87,7 @@ def stages(python: str, out: Path, runs: Path, data: list[str], jobs: int) -> li
         bench("bench-default", [], 30),
         bench("bench-fast", ["trainer.precision=auto"], 30),  # the bf16 fast path, opt-in since fp32 is the default
         bench("bench-compile", ["compile=reduce-overhead"], 90),
-        # experiment=depth's deepest networks (He et al.'s CIFAR network at 28 px): what its 120 jobs cost here
+        # experiment=depth's deepest networks (He et al.'s small-image network at 28 px): what its jobs cost here
         bench("bench-depth-110", ["model=cifar_resnet110", "data.resize=null", "trainer.precision=auto"], 30),
         bench("bench-depth-164", ["model=cifar_resnet164", "data.resize=null", "trainer.precision=auto"], 30),
         Stage(

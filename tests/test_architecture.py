@@ -128,7 +128,10 @@ def test_nothing_outside_the_data_wing_names_a_data_set():
     for path in (ROOT / "resnet_exp").rglob("*.py"):
         if path.parent.name == "data":
             continue
-        lines = [line for line in path.read_text().splitlines() if any(n.lower() in line.lower() for n in names)]
+        # the model presets of He et al.'s network for small images (model=cifar_resnet20) name a
+        # network, not a data set: what they train on is data.name's
+        text = path.read_text().replace("cifar_resnet", "")
+        lines = [line for line in text.splitlines() if any(n.lower() in line.lower() for n in names)]
         expected = ['    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)']
         assert lines == (expected if path.name == "config.py" else []), path
 

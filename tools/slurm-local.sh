@@ -9,28 +9,35 @@
 #   tools/slurm-local.sh status    each daemon's pid, the node's state; exit 0 if it takes jobs
 #   tools/slurm-local.sh env       the line to eval: export SLURM_CONF=...
 #
-# Everything it writes is under SLURM_LOCAL_DIR (default /tmp/resnet-exp-slurm): slurm.conf,
-# slurmdbd.conf, the MariaDB data, the daemons' logs (log/) and pid files (run/). It never touches
+# What it writes is under SLURM_LOCAL_DIR (default /tmp/resnet-exp-slurm): slurm.conf,
+# slurmdbd.conf, MariaDB's data and socket (its own server, on port SLURM_LOCAL_DB_PORT, default
+# 3307: a MariaDB already on the machine is left alone), the daemons' logs (log/) and pid files
+# (run/); outside it only munge's own places (/run/munge, and /etc/munge/munge.key where there is
+# none), and only where no munged already answers (then that one is used). It never touches
 # /etc/slurm: commands find this cluster through SLURM_CONF. Idempotent: start on a running cluster
-# checks that it takes jobs and returns; stop on a stopped one does nothing.
+# checks that it takes jobs and returns; stop on a stopped one does nothing. Start as root; status
+# and env work for any user.
 # One node, named after this host, with its CPUs (nproc) and memory (free, less 1 GB for the
 # daemons), partition "debug"; ProctrackType=proctrack/linuxproc and TaskPlugin=task/none (no
 # cgroups); accounting through slurmdbd into MariaDB, so sacct answers as on a real cluster, and
 # enforced (account resnetexp, with root and the user who ran sudo): an unknown account or QOS is
 # refused as a real cluster refuses it.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin  # the daemons, for a user whose PATH lacks them
 
 dir=${SLURM_LOCAL_DIR:-/tmp/resnet-exp-slurm}
 conf=$dir/slurm.conf
+db_port=${SLURM_LOCAL_DB_PORT:-3307}
+db_socket=$dir/mariadb/mysqld.sock
 packages=(slurm-wlm munge slurmdbd mariadb-server)
 wait_s=${SLURM_LOCAL_WAIT_S:-120}  # how long start waits for each daemon before it gives up
 
 say() { echo "slurm-local: $*"; }
 fail() { echo "slurm-local: error: $*" >&2; exit 1; }
 
-alive() {  # alive NAME: the daemon NAME's pid file names a running process
+alive() {  # alive NAME: the daemon NAME's pid file names a running process (of any user)
     local f=$dir/run/$1.pid
-    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+    [ -r "$f" ] && [ -s "$f" ] && [ -d "/proc/$(cat "$f")" ]
 }
 
 wait_for() {  # wait_for WHAT COMMAND...: poll COMMAND until it succeeds, at most wait_s seconds
@@ -64,7 +71,8 @@ write_config() {
     host=$(hostname -s)
     cpus=$(nproc)
     mem_mb=$(( $(free -m | awk '/^Mem:/ {print $2}') - 1024 ))
-    mkdir -p "$dir"/{log,run,state,spool,mysql}
+    mkdir -p "$dir"/{log,run,state,spool,mariadb/data,munge}
+    chmod 755 "$dir" "$dir/run" "$dir/log"
     cat > "$conf.new" <<EOF
 # Written by tools/slurm-local.sh for $host: one node, accounting through slurmdbd.
 ClusterName=resnetexp
@@ -98,51 +106,58 @@ NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "$conf.new" "$conf"
-    cat > "$dir/slurmdbd.conf" <<EOF
-# Written by tools/slurm-local.sh: slurmdbd into the MariaDB server it starts.
+    local pass=$dir/mariadb/slurm.pass
+    [ -s "$pass" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$pass")
+    (umask 077 && cat > "$dir/slurmdbd.conf" <<EOF
+# Written by tools/slurm-local.sh: slurmdbd into the MariaDB server it starts (TCP, its own port).
 AuthType=auth/munge
 DbdHost=localhost
 SlurmUser=root
 LogFile=$dir/log/slurmdbd.log
 PidFile=$dir/run/slurmdbd.pid
 StorageType=accounting_storage/mysql
-StorageHost=localhost
-StoragePort=3306
-StorageUser=root
+StorageHost=127.0.0.1
+StoragePort=$db_port
+StorageUser=slurm
+StoragePass=$(cat "$pass")
 StorageLoc=slurm_acct_db
 EOF
-    chmod 600 "$dir/slurmdbd.conf"
+    )
 }
 
 start_munge() {
     alive munged && return
-    mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null || true
+    if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then  # a munged of the machine's own answers: use it
+        rm -f "$dir/run/munged.pid"
+        return
+    fi
     [ -s /etc/munge/munge.key ] || { mungekey --create 2>/dev/null || create-munge-key -f; }
-    # as the munge user, as Debian's service runs it; its pid file is where the script looks
-    rm -f "$dir/run/munged.pid"
-    runuser -u munge -- munged --pid-file="$dir/run/munged.pid.munge" --log-file="$dir/log/munged.log" 2>/dev/null \
-        || munged --force --pid-file="$dir/run/munged.pid.munge" --log-file="$dir/log/munged.log"
-    wait_for munged test -s "$dir/run/munged.pid.munge"
-    cp "$dir/run/munged.pid.munge" "$dir/run/munged.pid"
+    mkdir -p /run/munge && chown munge:munge /run/munge "$dir/munge"
+    # as the munge user, as Debian's service runs it, its pid file and log in a folder it owns
+    runuser -u munge -- munged --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log"
+    wait_for munged test -s "$dir/munge/munged.pid"
+    cp "$dir/munge/munged.pid" "$dir/run/munged.pid"
     wait_for munged sh -c 'munge -n | unmunge'
 }
 
+mariadb_client() { mariadb --socket="$db_socket" -u root "$@"; }
+
 start_mariadb() {
     alive mariadb && return
-    mkdir -p "$dir/log/mariadb" /run/mysqld
-    chown -R mysql:mysql "$dir/mysql" "$dir/log/mariadb" /run/mysqld
-    if [ ! -d "$dir/mysql/mysql" ]; then
-        mariadb-install-db --user=mysql --datadir="$dir/mysql" --auth-root-authentication-method=socket \
-            --skip-test-db > "$dir/log/mariadb/install.log" 2>&1 \
-            || fail "MariaDB's data folder could not be made: $dir/log/mariadb/install.log"
+    chown -R mysql:mysql "$dir/mariadb"
+    if [ ! -d "$dir/mariadb/data/mysql" ]; then
+        mariadb-install-db --user=mysql --datadir="$dir/mariadb/data" --auth-root-authentication-method=socket \
+            --skip-test-db > "$dir/log/mariadb-install.log" 2>&1 \
+            || fail "MariaDB's data folder could not be made: $dir/log/mariadb-install.log"
     fi
-    rm -f /run/mysqld/mysqld.sock /run/mysqld/resnet-exp.pid
-    # the default socket, where slurmdbd (StorageHost=localhost) finds the server
-    mariadbd --user=mysql --datadir="$dir/mysql" --socket=/run/mysqld/mysqld.sock --bind-address=127.0.0.1 \
-        --port=3306 --pid-file=/run/mysqld/resnet-exp.pid --log-error="$dir/log/mariadb/error.log" \
+    rm -f "$db_socket"
+    mariadbd --user=mysql --datadir="$dir/mariadb/data" --socket="$db_socket" --bind-address=127.0.0.1 \
+        --port="$db_port" --pid-file="$dir/mariadb/mariadb.pid" --log-error="$dir/mariadb/error.log" \
         --innodb-buffer-pool-size=64M > /dev/null 2>&1 &
-    wait_for MariaDB mariadb -u root -e 'select 1'
-    cp /run/mysqld/resnet-exp.pid "$dir/run/mariadb.pid"
+    wait_for "MariaDB (log: $dir/mariadb/error.log)" mariadb_client -e 'select 1'
+    cp "$dir/mariadb/mariadb.pid" "$dir/run/mariadb.pid" && chmod 644 "$dir/run/mariadb.pid"
+    mariadb_client -e "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$(cat "$dir/mariadb/slurm.pass")';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
 }
 
 start_daemon() {  # start_daemon NAME COMMAND...: a SLURM daemon, unless its pid file names a live one
@@ -154,10 +169,26 @@ start_daemon() {  # start_daemon NAME COMMAND...: a SLURM daemon, unless its pid
 }
 
 node_state() { SLURM_CONF=$conf sinfo -h -o %T 2>/dev/null | head -1; }
-node_idle() { [ "$(node_state)" = idle ]; }
 node_up() { case "$(node_state)" in idle | mixed | allocated | completing) return 0 ;; *) return 1 ;; esac; }
 
+accounts() {  # the cluster, its account and users in the accounting database (once)
+    local user
+    if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list cluster format=cluster)" ]; then
+        SLURM_CONF=$conf sacctmgr -i add cluster resnetexp >/dev/null
+    fi
+    # as on a real cluster, a job needs an account its user belongs to (AccountingStorageEnforce)
+    if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list account resnetexp format=account)" ]; then
+        SLURM_CONF=$conf sacctmgr -i add account resnetexp cluster=resnetexp >/dev/null
+    fi
+    for user in root ${SUDO_USER:-}; do
+        if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list user "$user" format=user)" ]; then
+            SLURM_CONF=$conf sacctmgr -i add user "$user" account=resnetexp >/dev/null
+        fi
+    done
+}
+
 start() {
+    [ "$(id -u)" = 0 ] || fail "start needs root (it starts munged, MariaDB and SLURM's daemons): sudo $0 start"
     install
     write_config
     start_munge
@@ -165,36 +196,28 @@ start() {
     # slurmdbd reads the slurmdbd.conf beside SLURM_CONF
     start_daemon slurmdbd env SLURM_CONF="$conf" slurmdbd
     wait_for slurmdbd env SLURM_CONF="$conf" sacctmgr -n list cluster
-    if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list cluster format=cluster)" ]; then
-        SLURM_CONF=$conf sacctmgr -i add cluster resnetexp >/dev/null
-    fi
-    # as on a real cluster, a job needs an account its user belongs to (AccountingStorageEnforce):
-    # account resnetexp, with root and the user who ran sudo
-    if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list account resnetexp format=account)" ]; then
-        SLURM_CONF=$conf sacctmgr -i add account resnetexp cluster=resnetexp >/dev/null
-    fi
-    local user
-    for user in root ${SUDO_USER:-}; do
-        if [ -z "$(SLURM_CONF=$conf sacctmgr -n -P list user "$user" format=user)" ]; then
-            SLURM_CONF=$conf sacctmgr -i add user "$user" account=resnetexp >/dev/null
-        fi
-    done
+    accounts
     start_daemon slurmctld slurmctld -f "$conf"
     start_daemon slurmd slurmd -f "$conf"
+    # a node that an earlier run left drained or down (its state is kept in state/) takes jobs again
+    wait_for "the node's registration" sh -c "SLURM_CONF='$conf' sinfo -h -o %T | grep -q ."
+    case "$(node_state)" in
+        drain* | drng | down*) SLURM_CONF=$conf scontrol update NodeName="$(hostname -s)" State=RESUME ;;
+    esac
     wait_for "the node (sinfo: idle, or running jobs)" node_up
     say "running: $(SLURM_CONF=$conf sinfo -h -o '%P %D %T %c CPUs %m MB' | head -1); slurm $(slurmctld -V | awk '{print $2}')"
     echo "export SLURM_CONF=$conf"
 }
 
 stop() {
-    local name pid
+    local name pid start
     for name in slurmd slurmctld slurmdbd mariadb munged; do
         if alive "$name"; then
             pid=$(cat "$dir/run/$name.pid")
-            kill "$pid"
+            kill "$pid" 2>/dev/null || true  # gone between the check and now: nothing to stop
             # wait for it to go (a daemon that will not, after wait_s, is killed)
-            local start=$SECONDS
-            while kill -0 "$pid" 2>/dev/null; do
+            start=$SECONDS
+            while [ -d "/proc/$pid" ]; do
                 if (( SECONDS - start > wait_s )); then kill -9 "$pid" 2>/dev/null || true; fi
                 sleep 0.1
             done
@@ -207,7 +230,14 @@ stop() {
 status() {
     local name ok=0
     for name in munged mariadb slurmdbd slurmctld slurmd; do
-        if alive "$name"; then say "$name: running ($(cat "$dir/run/$name.pid"))"; else say "$name: not running"; ok=1; fi
+        if alive "$name"; then
+            say "$name: running ($(cat "$dir/run/$name.pid"))"
+        elif [ "$name" = munged ] && munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+            say "munged: the machine's own"
+        else
+            say "$name: not running"
+            ok=1
+        fi
     done
     if [ $ok = 0 ] && node_up; then say "node: $(SLURM_CONF=$conf sinfo -h -o '%n %T' | head -1)"; else ok=1; fi
     return $ok

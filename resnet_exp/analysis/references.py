@@ -34,6 +34,7 @@ HE_ET_AL = {
 }
 
 # He et al. 2015, "Deep Residual Learning for Image Recognition", Table 6: the test error (%) of their
-# CIFAR-10 network with the original (post) unit, by depth (6n+2 layers); at 110 layers Table 2 of
-# the 2016 paper above gives the same unit's mean (6.61). Their plain networks have no table (Fig. 6).
-HE_2015_CIFAR = {20: 8.75, 56: 6.97}
+# network for small images with the original (post) unit on their data set (not this project's
+# default), by depth (6n+2 layers); at 110 layers Table 2 above gives the same unit's mean (6.61).
+# Their plain networks have no table (Fig. 6).
+HE_2015_BY_DEPTH = {20: 8.75, 56: 6.97}

@@ -52,6 +52,8 @@ class Signals:
 
     def handle(self, signum: int, frame: Any) -> None:
         name = f"signal {signal.Signals(signum).name}"
+        if self.received.startswith(name) and signum == preemption_signal():
+            return  # SLURM's warning again (its timer, and a scancel --signal): the stop is arranged
         if self.received == name:
             raise KeyboardInterrupt(name)
         self.received = self.received or name

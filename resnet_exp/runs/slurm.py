@@ -125,9 +125,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     returns: dict[int, JobReturn] = {}
     for idx, overrides in enumerate(job_overrides):
         idx = initial_job_idx + idx
-        # changed: a job that completed before (a sweep resumed) is not queued again
-        if read_status(sweep_dir / str(idx)).get("status") == "completed":
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}: completed before, not queued")
+        # changed: a job that finished before (a sweep resumed) is not queued again (it would be skipped)
+        if read_status(sweep_dir / str(idx)).get("status") in FINISHED:
+            said = read_status(sweep_dir / str(idx))["status"]
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}: {said} before, not queued")
             returns[idx] = ended(overrides)
             continue
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
@@ -161,6 +162,12 @@ def ended(overrides: Sequence[str]) -> JobReturn:
 # --- the request, against the cluster ---------------------------------------------------------
 
 
+def gpu_count(gres: str) -> int:
+    """The GPUs of one of sinfo's GRES entries: ``gpu:4``, ``gpu:a100:4``, ``gpu:a100:4(S:0-1)``."""
+    count = gres.split("(")[0].split(":")[-1]
+    return int(count) if count.isdigit() else 0
+
+
 def _sinfo() -> list[dict[str, Any]]:
     """The cluster's partitions and their largest node: name, default, CPUs, memory (MB), GPUs."""
     out = subprocess.run(["sinfo", "-h", "-e", "-o", "%P|%c|%m|%G"], capture_output=True, text=True, check=True)
@@ -169,7 +176,7 @@ def _sinfo() -> list[dict[str, Any]]:
         name, cpus, mem, gres = line.split("|")
         default = name.endswith("*")
         name = name.rstrip("*")
-        gpus = sum(int(g.split(":")[-1].split("(")[0]) for g in gres.split(",") if g.startswith("gpu"))
+        gpus = sum(gpu_count(g) for g in gres.split(",") if g.startswith("gpu"))
         p = parts.setdefault(name, {"name": name, "default": default, "cpus": 0, "mem_mb": 0, "gpus": 0})
         p["cpus"] = max(p["cpus"], int(cpus.rstrip("+")))
         p["mem_mb"] = max(p["mem_mb"], int(mem.rstrip("+")))
@@ -191,16 +198,22 @@ def request_problem(launcher: Any) -> str | None:
     names = [p["name"] for p in partitions]
     key = "hydra.launcher."
     if launcher.get("partition"):
-        mine = [p for p in partitions if p["name"] == launcher.partition]
-        if not mine:
-            return f"{key}partition={launcher.partition} is not a partition of this cluster; it has: {', '.join(names)}"
+        asked = str(launcher.partition).split(",")  # SLURM takes a list: the job runs in the first that can
+        unknown = [p for p in asked if p not in names]
+        if unknown:
+            which = "" if unknown == asked else f" ({', '.join(unknown)})"
+            return (
+                f"{key}partition={launcher.partition}{which} is not a partition of this cluster; it has: "
+                f"{', '.join(names)}"
+            )
+        mine = [p for p in partitions if p["name"] in asked]
     else:
         mine = [p for p in partitions if p["default"]]
         if not mine:
             return (
                 f"{key}partition is unset and this cluster has no default partition; choose one of: {', '.join(names)}"
             )
-    part = mine[0]
+    part = max(mine, key=lambda p: (p["cpus"], p["mem_mb"], p["gpus"]))  # of several, the largest nodes
     tasks = int(launcher.get("tasks_per_node") or 1)
     cpus = int(launcher.get("cpus_per_task") or 1)
     if cpus * tasks > part["cpus"]:
@@ -235,7 +248,7 @@ def request_problem(launcher: Any) -> str | None:
     if out.returncode != 0:
         said = ([line.strip() for line in out.stderr.splitlines() if line.strip()] or ["sbatch --test-only failed"])[-1]
         for word, name in REFUSED_KEYS:
-            if word in said.lower():
+            if word in said.lower() and launcher.get(name) is not None:  # a key the user set
                 return f"{key}{name}={launcher.get(name)}: the cluster refuses it ({said})"
         return f"the cluster refuses hydra.launcher's request ({said})"
     return None
