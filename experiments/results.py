@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, ReportError, read_sweeps, select
-from resnet_exp.analysis.references import HE_2015_CIFAR, HE_ET_AL, SEED
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, ReportError, network, read_sweeps, select
+from resnet_exp.analysis.references import HE_2015_BY_DEPTH, HE_ET_AL, SEED
 from resnet_exp.analysis.stats import Estimate, compare
 
 HERE = Path(__file__).resolve().parent
@@ -179,13 +179,11 @@ def depth_table(experiments: Path) -> list[str]:
     for job in jobs:
         if job.status in ("not started", "unreadable"):
             continue
-        block = "plain" if job.config.get("block.shortcut") == "none" else str(job.config.get("block.order"))
-        layers = 2 * sum(int(n) for n in str(job.config["model.blocks"]).strip("[]").split(",")) + 2
-        by.setdefault((block, layers), []).append(job)
+        by.setdefault(network(job), []).append(job)
     for block, layers in DEPTH_NETWORKS:
         mine = by.get((block, layers), [])
         done = [j for j in mine if j.status == "completed"]
-        he = f"{HE_2015_CIFAR[layers]:.2f}" if block == "post" and layers in HE_2015_CIFAR else ""
+        he = f"{HE_2015_BY_DEPTH[layers]:.2f}" if block == "post" and layers in HE_2015_BY_DEPTH else ""
         n = f"{len(done)}" + (f" ({len(mine) - len(done)} not completed)" if len(mine) > len(done) else "")
         lines.append(
             f"| {block} ([`depth`](experiments/depth/)) | {layers} | {n} | "
@@ -200,9 +198,7 @@ def common_seeds(pre: Group, post: Group) -> tuple[Group, Group, str]:
     not, and what was left out ("" where nothing was): pairs are compared by seed, not mixed with
     the seeds of one ordering whose pair has not completed."""
     shared = {j.seed for j in pre.done} & {j.seed for j in post.done}
-    alone = {
-        g.label: sorted((j.seed for j in g.done if j.seed not in shared), key=str) for g in (pre, post)
-    }
+    alone = {g.label: sorted((j.seed for j in g.done if j.seed not in shared), key=str) for g in (pre, post)}
     if len(shared) < 2 or not any(alone.values()):
         return pre, post, ""
     left = "; ".join(

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,22 +16,28 @@ from omegaconf import OmegaConf
 
 from tests.conftest import RESULTS, ROOT, TINY, status
 
+# A batch of each job, the rest as TINY; a later value of a key replaces the script's.
+ONE_BATCH = (*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger.wandb.mode=disabled")
 
-@pytest.mark.long
-def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_and_pairs_the_seeds(tmp_path, data_dir):
-    runs, reports = tmp_path / "runs", tmp_path / "reports"
-    env = {
+
+def experiment_env(overrides: list[str], reports: Path, **more: str) -> dict[str, str]:
+    """The environment of an experiment's run.sh here: this interpreter, W&B offline, ``overrides``
+    added to every sweep (EXPERIMENT_OVERRIDES), reports and kept records under ``reports``."""
+    return {
         **os.environ,
         "PYTHON": sys.executable,
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
-        "EXPERIMENT_OVERRIDES": " ".join(
-            # seeds 1 and 2 of each sweep (a later value of a key replaces the script's)
-            [*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger.wandb.mode=disabled",
-             "seed=1,2"]  # fmt: skip
-        ),
+        "EXPERIMENT_OVERRIDES": " ".join(overrides),
         "EXPERIMENT_OUT": str(reports),
+        **more,
     }
+
+
+@pytest.mark.long
+def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_and_pairs_the_seeds(tmp_path, data_dir):
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    env = experiment_env([*ONE_BATCH, "seed=1,2"], reports)  # seeds 1 and 2 of each sweep
 
     def run() -> subprocess.CompletedProcess:
         script = ROOT / "experiments" / "bf16_vs_fp32_full_step" / "run.sh"
@@ -234,18 +241,8 @@ def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tabl
     and figure, and the depth table from the seed-recipe sweep's records. (Resuming is common.sh's,
     which the other scripts' tests run twice.)"""
     runs, reports = tmp_path / "runs", tmp_path / "reports"
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        # later values of a key replace the script's: one depth, two networks, one seed
-        "EXPERIMENT_OVERRIDES": " ".join(
-            [*TINY, "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "logger.wandb.mode=disabled",
-             "model=cifar_resnet20", "block=plain,pre", "seed=1"]  # fmt: skip
-        ),
-        "EXPERIMENT_OUT": str(reports),
-    }
+    # one depth, two networks, one seed
+    env = experiment_env([*ONE_BATCH, "model=cifar_resnet20", "block=plain,pre", "seed=1"], reports)
     script = ROOT / "experiments" / "depth" / "run.sh"
     r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

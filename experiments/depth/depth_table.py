@@ -16,7 +16,6 @@ is the mean over the last epoch's batches (``train/loss`` of epoch 10).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import defaultdict
@@ -25,16 +24,11 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, ReportError, read_sweeps
-from resnet_exp.analysis.references import HE_2015_CIFAR, HE_ET_AL
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, ReportError, network, read_sweeps
+from resnet_exp.analysis.references import HE_2015_BY_DEPTH, HE_ET_AL
 from resnet_exp.report import shown
 
 BLOCKS = ("plain", "post", "pre", "bn_after_add", "relu_before_add", "relu_only_pre")
-
-
-def network(job) -> tuple[str, int]:
-    block = "plain" if job.config.get("block.shortcut") == "none" else str(job.config.get("block.order"))
-    return block, 2 * sum(json.loads(str(job.config["model.blocks"]))) + 2
 
 
 def measures(job) -> dict[str, float]:
@@ -114,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(v) == 1:
             return f"{v[0]:.{digits}f} (n=1)"
         ci = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
-        return f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}] (n={len(v)})"
+        mean, std = f"{np.mean(v):.{digits}f}", f"{np.std(v, ddof=1):.{digits}f}"
+        return f"{mean} ± {std} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}] (n={len(v)})"
 
     out = [
         "# Ordering against depth, beside a positive control",
@@ -135,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             if (block, layers) not in by:
                 continue
             he = "-"
-            if block == "post" and layers in HE_2015_CIFAR:
-                he = f"{HE_2015_CIFAR[layers]:.2f} (2015, Table 6)"
+            if block == "post" and layers in HE_2015_BY_DEPTH:
+                he = f"{HE_2015_BY_DEPTH[layers]:.2f} (2015, Table 6)"
             if layers == 110 and block in HE_ET_AL:
                 he = f"{HE_ET_AL[block][1]:.2f} (2016, Table 2)"
             out.append(
-                f"| `{block}` | {layers} | {cell(block, layers, 'first_loss', 3)} | {cell(block, layers, 'train_loss', 3)} "
+                f"| `{block}` | {layers} | {cell(block, layers, 'first_loss', 3)} "
+                f"| {cell(block, layers, 'train_loss', 3)} "
                 f"| {cell(block, layers, 'error_precise')} | {cell(block, layers, 'error_running')} | {he} |"
             )
     out += ["", "## The positive control: does depth hurt the plain network, and not the residual one?", ""]

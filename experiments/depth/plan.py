@@ -98,7 +98,9 @@ def cost_page() -> tuple[str, str]:
             f"| {LAYERS[model]} | {PRECISIONS[precision]} | {networks} | {seeds} | {networks * seeds} | {hours:.1f} |"
         )
     jobs = sum(n * s for _, _, n, s in PLAN)
-    total_line = f"In all: {jobs} jobs, about {total:.1f} hours of this machine (both cores), against a budget of about 12."
+    total_line = (
+        f"In all: {jobs} jobs, about {total:.1f} hours of this machine (both cores), against a budget of about 12."
+    )
     lines += ["", total_line, ""]
     plan_start = lines.index("## The plan")
     region = "\n".join([BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", END])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from collections import defaultdict
@@ -35,7 +34,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from resnet_exp.analysis.jobs import ReportError, read_sweeps  # noqa: E402
+from resnet_exp.analysis.jobs import ReportError, network, read_sweeps  # noqa: E402
 from resnet_exp.report import shown  # noqa: E402
 
 BLOCKS = ("plain", "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre")
@@ -43,16 +42,6 @@ EPOCHS = (0, 1)  # signal.csv's epochs here: initialisation, and after the job's
 COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backward_ratio", "grad_min", "grad_max",
            "job",
            "why")  # fmt: skip
-
-
-def block_of(config: dict) -> str:
-    return "plain" if config.get("block.shortcut") == "none" else str(config.get("block.order"))
-
-
-def layers_of(config: dict) -> int:
-    """6n + 2 for He et al.'s network (3x3 stem, two convs per unit, the linear layer)."""
-    blocks = json.loads(str(config["model.blocks"]))  # the report's flat config writes lists as text
-    return 2 * sum(blocks) + 2
 
 
 def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
@@ -68,7 +57,8 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
             if row["kind"] == "unit":
                 by_epoch[int(row["epoch"])].append(row)
         steps = int(job.config.get("trainer.limit_train_batches"))
-        where = {"layers": layers_of(job.config), "block": block_of(job.config), "job": job.name}
+        block, layers = network(job)
+        where = {"layers": layers, "block": block, "job": job.name}
         for epoch in EPOCHS:
             at = {**where, "epoch": epoch, "steps": 0 if epoch == 0 else steps}
             units = sorted(by_epoch.get(epoch, []), key=lambda r: r["depth"])

@@ -170,6 +170,15 @@ def read_job(path: Path, name: str) -> Job:
     )
 
 
+def network(job: Job) -> tuple[str, int]:
+    """What a job trained, by its config: its residual unit (``plain`` where it had no shortcut, else
+    its ordering) and its depth in weighted layers (the stem's convolution, two per unit, the linear
+    layer: 14 for the seed's network, 6n+2 for He et al.'s network for small images)."""
+    block = "plain" if job.config.get("block.shortcut") == "none" else str(job.config.get("block.order"))
+    blocks = [int(n) for n in str(job.config["model.blocks"]).strip("[]").split(",")]  # a list, as text
+    return block, 2 * sum(blocks) + 2
+
+
 def read_signal(job_dir: Path) -> list[dict[str, Any]]:
     """A job's signal.csv (signal propagation per unit and stage), numbers as floats; [] if none."""
     path = Path(job_dir) / SIGNAL_FILE
