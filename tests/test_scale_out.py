@@ -23,6 +23,13 @@ def files(job: Path) -> set[str]:
     return {str(p.relative_to(job)) for p in job.rglob("*") if p.is_file()}
 
 
+# One step of a batch of 32 on two processes (16 each, gloo on the CPU, fp32) and three test batches.
+DDP_RUN = ("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.sync_batchnorm=false",
+           "trainer.precision=32-true", "trainer.max_epochs=1", "trainer.limit_train_batches=1",
+           "trainer.limit_val_batches=3", "data.batch_size=32", "data.num_workers=0",
+           "trainer.enable_progress_bar=false", "logger.wandb.mode=disabled")  # fmt: skip
+
+
 @pytest.mark.long
 def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
     """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
@@ -31,16 +38,19 @@ def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_bot
     be those of both halves together, recomputed here in one process. (In fp32, which this check
     recomputes to 1e-5; the bf16 fast path's rounding depends on how a batch is split.)"""
     sweep = tmp_path / "sweep"
-    r = run_cli(
-        "resnet_exp.run", "-m", "block.order=post,pre", "trainer=ddp", "trainer.devices=2",
-        "trainer.accelerator=cpu", "trainer.sync_batchnorm=false", "trainer.precision=32-true", "trainer.max_epochs=1",
-        "trainer.limit_train_batches=1", "trainer.limit_val_batches=3", "data.batch_size=32",
-        "data.num_workers=0", "trainer.enable_progress_bar=false", "logger.wandb.mode=disabled",
-        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
-    )  # fmt: skip
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *DDP_RUN, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     for job in (sweep / "0", sweep / "1"):  # Lightning's set-up messages are in each job's log
         assert "Starting with 2 processes" in (job / "run.log").read_text()
+    for job in (sweep / "0", sweep / "1"):
+        assert (job / "train_ddp_process_1.log").is_file()  # the second process ran as part of this job
+        assert_two_process_metrics(job, data_dir)
+
+
+def assert_two_process_metrics(job: Path, data_dir: Path) -> None:
+    """A completed job of DDP_RUN (two processes, each on its half of the batch of 32 and of the first
+    96 test images): its logged metrics are those of both halves together, recomputed here in one
+    process from the seeded initial weights and the job's last checkpoint."""
     train_x, train_y = load_split(data_dir, "train")
     test_x, test_y = load_split(data_dir, "test")
 
@@ -48,39 +58,37 @@ def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_bot
         return resize_batch(images, 96).contiguous(memory_format=torch.channels_last)
 
     first_batch = list(EpochShuffle(60_000, seed=0))[:32]  # the one-process run's first batch
-    for job in (sweep / "0", sweep / "1"):
-        assert status(job)["status"] == "completed"
-        assert (job / "train_ddp_process_1.log").is_file()  # the second process ran as part of this job
-        cfg = OmegaConf.load(job / "config.yaml")
-        logged = {k: float(v) for k, v in rows(job)[0].items()}
+    assert status(job)["status"] == "completed"
+    cfg = OmegaConf.load(job / "config.yaml")
+    logged = {k: float(v) for k, v in rows(job)[0].items()}
 
-        # Training, one step from the seeded initial weights: process r on positions r, r+2, ...
-        pl.seed_everything(0, verbose=False)
-        net = ResNet(**cfg.block, **cfg.model).train()  # BatchNorm over each process's 16 images
-        net = net.to(memory_format=torch.channels_last)
-        losses, correct = [], 0
-        with torch.no_grad():
-            for rank in (0, 1):
-                idx = first_batch[rank::2]
-                logits = net(resize(train_x[idx]))
-                losses.append(float(F.cross_entropy(logits, train_y[idx])))
-                correct += int((logits.argmax(1) == train_y[idx]).sum())
-        assert losses[0] != losses[1]  # the halves differ, so one half alone would not pass
-        assert logged["train/loss"] == pytest_approx(sum(losses) / 2)
-        assert logged["train/acc"] == pytest_approx(correct / 32)
+    # Training, one step from the seeded initial weights: process r on positions r, r+2, ...
+    pl.seed_everything(0, verbose=False)
+    net = ResNet(**cfg.block, **cfg.model).train()  # BatchNorm over each process's 16 images
+    net = net.to(memory_format=torch.channels_last)
+    losses, correct = [], 0
+    with torch.no_grad():
+        for rank in (0, 1):
+            idx = first_batch[rank::2]
+            logits = net(resize(train_x[idx]))
+            losses.append(float(F.cross_entropy(logits, train_y[idx])))
+            correct += int((logits.argmax(1) == train_y[idx]).sum())
+    assert losses[0] != losses[1]  # the halves differ, so one half alone would not pass
+    assert logged["train/loss"] == pytest_approx(sum(losses) / 2)
+    assert logged["train/acc"] == pytest_approx(correct / 32)
 
-        # Test set: the trained weights on the first 96 images, gathered from both processes.
-        state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-        net.eval()
-        with torch.no_grad():
-            logits = net(resize(test_x[:96]))
-        hits = logits.argmax(1) == test_y[:96]
-        assert logged["test/acc"] == pytest_approx(float(hits.float().mean()))
-        assert logged["test/loss"] == pytest_approx(float(F.cross_entropy(logits, test_y[:96])))
-        assert float(hits[0::2].float().mean()) != float(hits.float().mean()) or float(
-            F.cross_entropy(logits[0::2], test_y[:96:2])
-        ) != pytest_approx(logged["test/loss"])
+    # Test set: the trained weights on the first 96 images, gathered from both processes.
+    state = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    net.eval()
+    with torch.no_grad():
+        logits = net(resize(test_x[:96]))
+    hits = logits.argmax(1) == test_y[:96]
+    assert logged["test/acc"] == pytest_approx(float(hits.float().mean()))
+    assert logged["test/loss"] == pytest_approx(float(F.cross_entropy(logits, test_y[:96])))
+    assert float(hits[0::2].float().mean()) != float(hits.float().mean()) or float(
+        F.cross_entropy(logits[0::2], test_y[:96:2])
+    ) != pytest_approx(logged["test/loss"])
 
 
 def pytest_approx(x: float):

@@ -33,6 +33,7 @@ from tests.conftest import (
     status,
     wait_until,
 )
+from tests.test_scale_out import DDP_RUN, assert_two_process_metrics
 
 pytestmark = pytest.mark.slurm
 
@@ -232,42 +233,21 @@ def test_preemption_resumes_exactly_and_a_cancelled_job_is_named_and_rerun_alone
 
 
 @pytest.mark.long
-def test_ddp_processes_started_by_slurm_match_those_lightning_starts(tmp_path, data_dir, slurm):
+def test_ddp_processes_started_by_slurm_report_metrics_over_both(tmp_path, data_dir, slurm):
     """trainer=ddp with two SLURM tasks (srun starts both processes; Lightning reads its ranks from
-    SLURM): the metrics of the two-process run the default launcher starts. Tasks and devices that
-    disagree are refused before sbatch: nothing reaches the queue."""
-    ddp = [
-        "trainer=ddp",
-        "trainer.devices=2",
-        "trainer.accelerator=cpu",
-        "trainer.sync_batchnorm=false",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=1",
-        "trainer.limit_val_batches=3",
-        "data.batch_size=32",
-        "logger.wandb.mode=disabled",
-    ]
-    basic = start(["resnet_exp.run", "-m", *ddp, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path)
+    SLURM, starts none): the run test_scale_out checks with the processes Lightning starts, and the
+    same check: the logged metrics are those of both processes' halves, recomputed in one process."""
     r = run_cli(
-        "resnet_exp.run",
-        "-m",
-        *NODE,
-        "hydra.launcher.tasks_per_node=2",
-        "hydra.launcher.mem_gb=4",
-        *ddp,
-        f"hydra.sweep.dir={tmp_path / 'slurm'}",
-        cwd=tmp_path,
-        env=slurm,
-    )
-    out, _ = basic.communicate()
-    assert basic.returncode == 0, out[-3000:]
+        "resnet_exp.run", "-m", *NODE, "hydra.launcher.tasks_per_node=2", "hydra.launcher.mem_gb=4", *DDP_RUN,
+        f"hydra.sweep.dir={tmp_path / 'slurm'}", cwd=tmp_path, env=slurm,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     job = tmp_path / "slurm" / "0"
     slurm_id = status(job)["slurm_job"]
     steps = slurm_cmd("sacct", "-n", "-P", "-o", "JobID,NTasks", "-j", slurm_id, env=slurm).split()
     assert f"{slurm_id}.0|2" in steps  # one job step of two tasks: srun started both processes
     assert not (job / "train_ddp_process_1.log").exists()  # Lightning started none
-    assert results(job) == results(tmp_path / "basic" / "0")
+    assert_two_process_metrics(job, data_dir)
 
 
 def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(

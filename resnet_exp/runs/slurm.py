@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # How often the launcher asks SLURM (one sacct call) about the jobs it waits for. submitit alone asks
 # at most every 10 minutes once a job is old, so a job that SLURM ended without a result (killed,
-# cancelled, failed) was noticed up to 10 minutes late; a job's result file is seen at once anyway.
+# cancelled, failed) was noticed up to 10 minutes late; a job's result file is looked for every second.
 POLL_S = 10
 
 
@@ -136,9 +136,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
     # changed: every job waited for, SLURM asked every POLL_S seconds; one that SLURM ended without a
     # result is recorded as such
-    while not all(job.done() for job in jobs):
-        time.sleep(POLL_S)
-        jobs[0].watcher.update()  # one sacct call for every job of the array
+    asked = time.monotonic()
+    while not all(job.done() for job in jobs):  # a result file is seen at once
+        time.sleep(1)
+        if time.monotonic() - asked >= POLL_S:
+            jobs[0].watcher.update()  # one sacct call for every job of the array
+            asked = time.monotonic()
     for (overrides, _, idx, *_), job in zip(job_params, jobs):
         try:
             returns[idx] = job.results()[0]
