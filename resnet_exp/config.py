@@ -314,6 +314,67 @@ def with_hint(message: str, overrides: list[str]) -> str:
     return f"Could not override '{name}': there is no such config group or key; did you mean {suggestion}?"
 
 
+def config_groups() -> list[str]:
+    """The config groups of conf/ (``model``, ``experiment``, ``hydra/launcher``, ...), from its folders."""
+    import importlib.resources
+
+    path = config_path()
+    root = importlib.resources.files(path.removeprefix("pkg://")) if path.startswith("pkg://") else Path(path)
+    groups = []
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.name.startswith(("_", ".")):
+            groups += (
+                [f"{entry.name}/{sub.name}" for sub in entry.iterdir() if sub.is_dir()]
+                if entry.name == "hydra"
+                else [entry.name]
+            )
+    return sorted(groups)
+
+
+def group_options(group: str) -> list[str]:
+    """The options Hydra has for config group ``group`` (conf/'s, a --config-dir's, the plugins')."""
+    from hydra import initialize_config_dir, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    path = config_path()
+    init = (
+        initialize_config_module(path.removeprefix("pkg://"), version_base="1.3")
+        if path.startswith("pkg://")
+        else initialize_config_dir(path, version_base="1.3")
+    )
+    with init:
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+def path_choice(overrides: list[str]) -> str | None:
+    """The one-line error for a config group's choice that is a path (``experiment=../../tmp/x``,
+    ``model=/tmp/x``): Hydra would load that file as the group's option. A choice is a name of the
+    group's folder, or of the group's folder in a ``--config-dir`` the user gives; None where every
+    choice is a name."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    groups = config_groups()
+    for arg in overrides:
+        if arg.startswith("-") or "=" not in arg or override_key(arg) not in groups and "/" not in override_key(arg):
+            continue
+        try:
+            (o,) = OverridesParser.create().parse_overrides([arg])
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        except HydraException:  # malformed: Hydra's own message says how
+            continue
+        for value in values:
+            if value.startswith(("/", "~")) or ".." in value.replace("\\", "/").split("/"):
+                key = override_key(arg)
+                return (
+                    f"{key}={value} is a path, not a choice of {key}; choose one of: {', '.join(group_options(key))} "
+                    f"(a preset of your own: --config-dir DIR, with DIR/{key}/NAME.yaml, then {key}=NAME)"
+                )
+    return None
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)

@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from resnet_exp.config import config_path, one_line_error, with_hint
+from resnet_exp.config import config_path, one_line_error, path_choice, with_hint
 from resnet_exp.runs.console import CONSOLE_LOGGER, resume_hint, route_library_logs
 from resnet_exp.runs.records import STATUS_FILE, JobBusy, describe
 
@@ -56,6 +56,10 @@ def cli() -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    path = path_choice(sys.argv[1:])  # before Hydra loads the file a group's choice names
+    if path:
+        print(f"error: {path}", file=sys.stderr)
+        sys.exit(2)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let the errors reach us instead of being printed
     try:
         main()

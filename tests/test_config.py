@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from resnet_exp.config import ConfigError, compose_config, validate
 from resnet_exp.models.blocks import ORDERINGS
@@ -177,6 +178,26 @@ FRESH = pytest.mark.fresh_process
         (
             ["model=resnet99"],
             "In 'config': Could not find 'model/resnet99'; Available options in 'model': cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed",
+        ),
+        # a group's choice is a name, never a path that would load a file from elsewhere
+        pytest.param(
+            ["experiment=../../../../tmp/x"],
+            "experiment=../../../../tmp/x is a path, not a choice of experiment; choose one of: degradation, depth, "
+            "depth_he_schedule, identity_mappings, quick, tuned_orderings (a preset of your own: --config-dir DIR, "
+            "with DIR/experiment/NAME.yaml, then experiment=NAME)",
+            marks=FRESH,
+        ),
+        (
+            ["-m", "model=seed,/tmp/model"],
+            "model=/tmp/model is a path, not a choice of model; choose one of: cifar_resnet110, cifar_resnet164, "
+            "cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed (a preset of your own: "
+            "--config-dir DIR, with DIR/model/NAME.yaml, then model=NAME)",
+        ),
+        (
+            ["hydra/launcher=../../slurm"],
+            "hydra/launcher=../../slurm is a path, not a choice of hydra/launcher; choose one of: basic, joblib, "
+            "parallel, slurm, submitit_local, submitit_slurm (a preset of your own: --config-dir DIR, with "
+            "DIR/hydra/launcher/NAME.yaml, then hydra/launcher=NAME)",
         ),
         (
             ["-m", "block.order=post,pre", "trainer.max_epocs=3"],
@@ -439,3 +460,12 @@ def test_bad_input_is_refused_before_torch_is_imported(tmp_path):
     assert "resnet_exp.config" in imported and "hydra" in imported
     assert not imported & {"torch", "pytorch_lightning", "lightning_fabric", "wandb", "torchvision"}
     assert r.stderr.splitlines()[-1].startswith("error: block.order=bogus is not a known ordering")
+
+
+def test_a_preset_of_ones_own_is_a_choice_by_name_from_a_config_dir(tmp_path):
+    """--config-dir adds a folder whose group folders hold presets of one's own: chosen by name."""
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "short.yaml").write_text("# @package _global_\ntrainer:\n  max_epochs: 3\n")
+    r = run_cli("resnet_exp.run", "--config-dir", str(tmp_path / "mine"), "experiment=short", "--cfg", "job", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert OmegaConf.create(r.stdout).trainer.max_epochs == 3
