@@ -531,6 +531,14 @@ def validate_trainer(t: DictConfig) -> None:
         f"trainer.accelerator={accelerator} is not available here; choose one of: {_choices(ACCELERATORS)}",
     )
     devices = t.devices
+    count = devices if isinstance(devices, int) and not isinstance(devices, bool) else None
+    if isinstance(devices, str) and devices.lstrip("-").isdigit():
+        count = int(devices)
+    _check(
+        count is None or count >= 1 or count == -1,
+        f"trainer.devices={devices} must be at least 1 (or -1 or auto: every device there is, or a list of device "
+        "indices)",
+    )
     if not str(t.strategy).startswith("ddp"):
         _check(
             devices in ("auto", 1, "1", -1, "-1") or (not isinstance(devices, (int, str)) and len(devices) == 1),

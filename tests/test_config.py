@@ -90,6 +90,8 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("trainer.precision=fp7", "trainer.precision=fp7 is not a precision; choose one of: auto, 32-true, bf16-mixed"),
         ("trainer.accelerator=tpu", "trainer.accelerator=tpu is not available here; choose one of: auto, cpu, gpu"),
         ("trainer.devices=5", "trainer.devices=5 needs a run on several processes: use trainer=ddp"),
+        ("trainer.devices=0", "trainer.devices=0 must be at least 1 (or -1 or auto: every device there is"),
+        ("trainer=ddp trainer.devices=-2", "trainer.devices=-2 must be at least 1 (or -1 or auto"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
         ("+data.foo=1", "data.foo is not a config key; the keys there are: name, root, cache_dir, download"),
         (
