@@ -485,6 +485,23 @@ def validate(cfg: DictConfig) -> None:
         f"compile={mode} is not a torch.compile mode; choose one of: {_choices(COMPILE_MODES)} (or null: eager)",
     )
     validate_trainer(cfg.trainer)
+    validate_numbers(cfg)
+
+
+def validate_numbers(cfg: DictConfig) -> None:
+    """One rule for every number of the config (optim.*, scheduler.*, trainer.*, any key a preset
+    adds): NaN and infinity are refused, where a library would take them and train on garbage
+    (``optim.momentum=nan`` trains, and diverges at its third step)."""
+
+    def walk(node: Any, prefix: str) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            name = f"{prefix}.{key}" if isinstance(key, str) else f"{prefix}[{key}]"
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{name.lstrip('.')}={value} must be a finite number")
+            walk(value, name)
+
+    walk({k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}, "")
 
 
 def unknown_key(node: Any, schema: type, prefix: str = "") -> tuple[str, list[str]] | None:

@@ -91,6 +91,11 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("trainer.accelerator=tpu", "trainer.accelerator=tpu is not available here; choose one of: auto, cpu, gpu"),
         ("trainer.devices=5", "trainer.devices=5 needs a run on several processes: use trainer=ddp"),
         ("trainer.devices=0", "trainer.devices=0 must be at least 1 (or -1 or auto: every device there is"),
+        # every number, from one rule: NaN and infinity refused where the library would take them
+        ("optim.momentum=nan", "optim.momentum=nan must be a finite number"),
+        ("optim=adamw optim.weight_decay=inf", "optim.weight_decay=inf must be a finite number"),
+        ("scheduler=step scheduler.gamma=nan", "scheduler.gamma=nan must be a finite number"),
+        ("trainer.gradient_clip_val=-inf", "trainer.gradient_clip_val=-inf must be a finite number"),
         ("trainer=ddp trainer.devices=-2", "trainer.devices=-2 must be at least 1 (or -1 or auto"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
         ("+data.foo=1", "data.foo is not a config key; the keys there are: name, root, cache_dir, download"),
