@@ -281,7 +281,8 @@ def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():
 
 def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp_path):
     """The plan in experiments/depth/README.md and cost.md are plan.py's from the measurements; the
-    committed signal tables are signal_depth.py's from the committed records, byte for byte."""
+    committed signal tables and depth table are signal_depth.py's and depth_table.py's from the
+    committed records, byte for byte."""
     depth = ROOT / "experiments" / "depth"
     r = subprocess.run([sys.executable, str(depth / "plan.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -293,3 +294,7 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
     assert r.returncode == 0, r.stderr
     for name in ("signal_depth.md", "signal_depth.csv"):
         assert (tmp_path / name).read_text() == (depth / name).read_text(), name
+    r = subprocess.run(
+        [sys.executable, str(depth / "depth_table.py"), "experiments/depth/jobs"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0 and r.stdout == (depth / "depth_table.md").read_text(), r.stderr

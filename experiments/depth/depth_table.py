@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {cell(block, layers, 'error_precise')} | {cell(block, layers, 'error_running')} | {he} |"
             )
     out += ["", "## The positive control: does depth hurt the plain network, and not the residual one?", ""]
+    if len(depths) < 2 or not all((b, d) in by for b in ("plain", "post") for d in (depths[0], depths[-1])):
+        out.append("No verdict yet: it needs completed plain and post jobs at two depths.")
     if len(depths) >= 2:
         shallow, deep = depths[0], depths[-1]
         for block in ("plain", "post"):
@@ -178,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                      for w in ("error_precise", "error_running", "train_loss", "first_loss")]  # fmt: skip
             he = f"{HE_ET_AL[block][1] - HE_ET_AL['post'][1]:+.2f}" if block in HE_ET_AL else "-"
             out.append(f"| `{block}` | {layers} | {' | '.join(cells)} | {he} |")
+    waiting = [j.name for j in jobs if j.status == "not started"]
+    left_out = [x for x in left_out if "(not started)" not in x]
+    if waiting:
+        out += ["", f"Not started yet: {len(waiting)} jobs ({waiting[0]} to {waiting[-1]})."]
     if left_out:
         out += ["", "Not used (not completed): " + ", ".join(left_out) + "."]
     print("\n".join(out))
