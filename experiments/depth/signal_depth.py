@@ -69,17 +69,17 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
                 )
                 continue
             grads = [u["input_grad_norm"] for u in units]
-            if not all(math.isfinite(g) for g in grads) or not all(math.isfinite(u["act_std"]) for u in units):
-                gaps.append({**at, "why": "not finite (overflow)"})
-                continue
+            stds = [u["act_std"] for u in units]
+            # each measure on its own: a ratio is NaN where a unit's measure overflowed (not finite)
+            finite = {"act_std": all(map(math.isfinite, stds)), "input_grad_norm": all(map(math.isfinite, grads))}
             rows.append(
                 {
                     **at,
                     "units": len(units),
-                    "forward_ratio": units[-1]["act_std"] / units[0]["act_std"],
-                    "backward_ratio": units[0]["input_grad_norm"] / units[-1]["input_grad_norm"],
-                    "grad_min": min(grads),
-                    "grad_max": max(grads),
+                    "forward_ratio": stds[-1] / stds[0] if finite["act_std"] else math.nan,
+                    "backward_ratio": grads[0] / grads[-1] if finite["input_grad_norm"] else math.nan,
+                    "grad_min": min(grads) if finite["input_grad_norm"] else math.nan,
+                    "grad_max": max(grads) if finite["input_grad_norm"] else math.nan,
                     "profile": units,
                 }
             )
@@ -87,7 +87,12 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
     return sorted(rows, key=key), sorted(gaps, key=key), refused
 
 
+OVERFLOW = "not finite (overflow)"
+
+
 def number(x: float) -> str:
+    if not math.isfinite(x):
+        return OVERFLOW
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
@@ -136,7 +141,11 @@ def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
     out = []
 
     def compare(a: str, b: str, column: str, when: tuple[int, int], word: str) -> None:
-        mine = {(r["layers"], r["block"]): r[column] for r in rows if (r["epoch"], r["steps"]) == when}
+        mine = {
+            (r["layers"], r["block"]): r[column]
+            for r in rows
+            if (r["epoch"], r["steps"]) == when and math.isfinite(r[column])
+        }
         depths = sorted(d for d, blk in mine if blk == a and (d, b) in mine)
         if not depths:
             return
@@ -151,9 +160,14 @@ def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
         compare("post", "bn_after_add", "backward_ratio", when, "Backward ratio")
         for block in ("post", "pre"):
             compare(block, "plain", "backward_ratio", when, "Backward ratio")
-    for g in gaps:
+    for g in gaps + [r for r in rows if not (math.isfinite(r["forward_ratio"]) and math.isfinite(r["backward_ratio"]))]:
         label = "at initialisation" if g["epoch"] == 0 else f"after {g['steps']} step{'s' * (g['steps'] != 1)}"
-        out.append(f"- `{g['block']}` at {g['layers']} layers, {label}: {g['why']}.")
+        why = g.get("why") or ", ".join(
+            f"the {word} ratio is {OVERFLOW}"
+            for word, column in (("forward", "forward_ratio"), ("backward", "backward_ratio"))
+            if not math.isfinite(g[column])
+        )
+        out.append(f"- `{g['block']}` at {g['layers']} layers, {label}: {why}.")
     return out
 
 
