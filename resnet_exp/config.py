@@ -11,9 +11,11 @@ exactly ``ORDERINGS``, ...; the data wing's face holds its own, ``PIPELINES``), 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -332,12 +334,23 @@ def config_groups() -> list[str]:
 
 
 def group_options(group: str) -> list[str]:
-    """The options Hydra has for config group ``group`` (conf/'s, a --config-dir's, the plugins')."""
+    """The options Hydra has for config group ``group`` (conf/'s and the plugins')."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    with hydra_initialized():
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+
+
+@contextlib.contextmanager
+def hydra_initialized() -> Iterator[None]:
+    """Hydra initialised with conf/ for the project's tools and checks outside a Hydra run (as it
+    already is, inside one)."""
     from hydra import initialize_config_dir, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():
-        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+        yield
+        return
     path = config_path()
     init = (
         initialize_config_module(path.removeprefix("pkg://"), version_base="1.3")
@@ -345,7 +358,7 @@ def group_options(group: str) -> list[str]:
         else initialize_config_dir(path, version_base="1.3")
     )
     with init:
-        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+        yield
 
 
 def path_choice(overrides: list[str]) -> str | None:
@@ -595,18 +608,9 @@ register()
 
 def compose_config(overrides: list[str] | tuple[str, ...] = (), return_hydra_config: bool = False) -> DictConfig:
     """The composed config for ``overrides``, outside a Hydra run (for tools and tests)."""
-    from hydra import compose, initialize_config_dir, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
 
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
-    path = config_path()
-    init = (
-        initialize_config_module(path.removeprefix("pkg://"), version_base="1.3")
-        if path.startswith("pkg://")
-        else initialize_config_dir(path, version_base="1.3")
-    )
-    with init:
+    with hydra_initialized():
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
