@@ -539,6 +539,21 @@ def unknown_key(node: Any, schema: type, prefix: str = "") -> tuple[str, list[st
 def validate_trainer(t: DictConfig) -> None:
     """What Lightning's Trainer would refuse once the job has started, refused here instead."""
     epochs = t.max_epochs
+    for key in ("max_epochs", "min_epochs", "max_steps", "min_steps", "num_sanity_val_steps", "log_every_n_steps",
+                "check_val_every_n_epoch", "reload_dataloaders_every_n_epochs"):  # fmt: skip
+        value = t.get(key)
+        _check(
+            value is None or (isinstance(value, int) and not isinstance(value, bool)),
+            f"trainer.{key}={value} must be a whole number",
+        )
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                "overfit_batches", "val_check_interval", "gradient_clip_val"):  # fmt: skip
+        value = t.get(key)
+        _check(
+            value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
+            f"trainer.{key}={value} must be a number"
+            + ("" if key == "gradient_clip_val" else " (a count of batches, or a fraction of them)"),
+        )
     _check(epochs is None or epochs == -1 or epochs >= 1, f"trainer.max_epochs={epochs} must be at least 1")
     batches = t.limit_train_batches
     _check(

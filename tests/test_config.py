@@ -96,6 +96,9 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("optim=adamw optim.weight_decay=inf", "optim.weight_decay=inf must be a finite number"),
         ("scheduler=step scheduler.gamma=nan", "scheduler.gamma=nan must be a finite number"),
         ("trainer.gradient_clip_val=-inf", "trainer.gradient_clip_val=-inf must be a finite number"),
+        # a word where a number is: named, not a comparison's TypeError
+        ("trainer.max_epochs=abc", "trainer.max_epochs=abc must be a whole number"),
+        ("trainer.limit_train_batches=abc", "trainer.limit_train_batches=abc must be a number (a count of batches"),
         ("trainer=ddp trainer.devices=-2", "trainer.devices=-2 must be at least 1 (or -1 or auto"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
         ("+data.foo=1", "data.foo is not a config key; the keys there are: name, root, cache_dir, download"),
@@ -185,6 +188,12 @@ FRESH = pytest.mark.fresh_process
         (
             ["model=resnet99"],
             "In 'config': Could not find 'model/resnet99'; Available options in 'model': cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed",
+        ),
+        (["optim.momentum=abc"], "optim.momentum=abc must be a number (torch.optim.SGD's momentum)"),
+        (["optim.nesterov=abc"], "optim.nesterov=abc must be true or false (torch.optim.SGD's nesterov)"),
+        (
+            ["scheduler=step", "scheduler.step_size=abc"],
+            "scheduler.step_size=abc must be a whole number (torch.optim.lr_scheduler.StepLR's step_size)",
         ),
         # a group's choice is a name, never a path that would load a file from elsewhere
         pytest.param(

@@ -74,6 +74,7 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     Trainer from ``trainer.*`` (on the CPU, writing nothing: no logger, no checkpoints; CUDA is not
     started). Raises PartRefused naming the part and the library's own words."""
     import dataclasses
+    import inspect
     import logging
     import tempfile
     import warnings
@@ -93,7 +94,31 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         target = args.get("_target_", "pytorch_lightning.Trainer")
         raise PartRefused(f"{target} refuses {part}: {describe(e)} (given: {given or 'no arguments'})") from None
 
+    def check_types(part: str, args: Mapping[str, Any], signature: Any) -> None:
+        """A value of another kind than the argument's default (a word where a number is): refused
+        naming the key, before the library compares it with a number."""
+        for name, value in args.items():
+            param = signature.parameters.get(name)
+            if param is None:
+                continue
+            default, kind = param.default, param.annotation
+            target = args.get("_target_", part)
+            if isinstance(default, bool) or kind in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise PartRefused(f"{part}.{name}={value} must be true or false ({target}'s {name})")
+                continue
+            whole = kind in (int, "int") or (isinstance(default, int) and kind is inspect.Parameter.empty)
+            numeric = isinstance(default, (int, float)) or kind in (int, float, "int", "float")
+            if numeric and (isinstance(value, (str, bool)) or value is None):
+                takes = "a whole number" if whole else "a number"
+                raise PartRefused(f"{part}.{name}={value} must be {takes} ({target}'s {name})")
+
+    from hydra.utils import get_class
+
     optim, scheduler = cfg["optim"], cfg.get("scheduler") or None
+    for part, args in (("optim", optim), ("scheduler", scheduler)):
+        if args and "_target_" in args:
+            check_types(part, args, inspect.signature(get_class(args["_target_"])))
     try:
         optimizer = instantiate(optim, params=[torch.nn.Parameter(torch.zeros(1))])
     except Exception as e:  # InstantiationException wraps the optimizer's own error
