@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -388,6 +389,22 @@ def path_choice(overrides: list[str]) -> str | None:
     return None
 
 
+def machine_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} PB"
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -443,6 +460,17 @@ def validate(cfg: DictConfig) -> None:
     _check(
         d.pipeline in PIPELINES, f"data.pipeline={d.pipeline} is not a pipeline; choose one of: {_choices(PIPELINES)}"
     )
+    if d.pipeline != "torchvision":  # the data set resized once, held whole (uint8) where it trains
+        size = d.resize or spec.size
+        need = (spec.train_images + spec.test_images) * spec.channels * size * size
+        have = machine_memory()
+        _check(
+            have is None or need <= have,
+            f"data.resize={d.resize} needs {_bytes(need)} to hold {spec.title}'s "
+            f"{spec.train_images + spec.test_images:,} images resized once (data.pipeline={d.pipeline}), and this "
+            f"machine has {_bytes(have or 0)}; choose a smaller data.resize (the seed uses 96), or "
+            "data.pipeline=torchvision (each batch resized as it is served)",
+        )
     _check(d.num_workers >= 0, f"data.num_workers={d.num_workers} must be 0 (load in the main process) or more")
     m = cfg.model
     _check(

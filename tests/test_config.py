@@ -98,6 +98,9 @@ def test_optimizer_and_scheduler_are_config_choices():
         ("trainer.gradient_clip_val=-inf", "trainer.gradient_clip_val=-inf must be a finite number"),
         # a word where a number is: named, not a comparison's TypeError
         ("trainer.max_epochs=abc", "trainer.max_epochs=abc must be a whole number"),
+        # memory the config alone says it needs: the data set resized once, held whole
+        ("data.resize=100000", "data.resize=100000 needs 636.6 TB to hold Fashion-MNIST's 70,000 images resized once "
+         "(data.pipeline=auto), and this machine has"),  # fmt: skip
         ("trainer.limit_train_batches=abc", "trainer.limit_train_batches=abc must be a number (a count of batches"),
         ("trainer=ddp trainer.devices=-2", "trainer.devices=-2 must be at least 1 (or -1 or auto"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
