@@ -372,7 +372,8 @@ def path_choice(overrides: list[str]) -> str | None:
 
     groups = config_groups()
     for arg in overrides:
-        if arg.startswith("-") or "=" not in arg or override_key(arg) not in groups and "/" not in override_key(arg):
+        key = override_key(arg)
+        if arg.startswith("-") or "=" not in arg or key not in groups and "/" not in key:
             continue
         try:
             (o,) = OverridesParser.create().parse_overrides([arg])
@@ -381,7 +382,6 @@ def path_choice(overrides: list[str]) -> str | None:
             continue
         for value in values:
             if value.startswith(("/", "~")) or ".." in value.replace("\\", "/").split("/"):
-                key = override_key(arg)
                 return (
                     f"{key}={value} is a path, not a choice of {key}; choose one of: {', '.join(group_options(key))} "
                     f"(a preset of your own: --config-dir DIR, with DIR/{key}/NAME.yaml, then {key}=NAME)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -420,16 +421,22 @@ def test_records_never_lie_after_a_lost_row_or_a_broken_checkpoint(tmp_path, dat
 
 
 def test_a_job_that_fails_before_training_is_recorded_with_the_reason(tmp_path, data_dir):
-    """The data set resized to 20,000 px a side would take 24 TB: the device pipeline cannot hold it
-    when the job sets up its data, before the first training step, and the job's record says why.
-    (A value a library refuses outright, trainer.strategy=bogus, is refused before any job starts:
-    test_config.)"""
+    """The job's process group cannot listen on its MASTER_PORT (another program holds it, as where
+    two jobs on one node were given the same port): it fails while Lightning sets up the strategy,
+    before the first training step, and the job's record says why. (A value a library refuses
+    outright, trainer.strategy=bogus, is refused before any job starts: test_config.)"""
     run = tmp_path / "run"
-    r = run_cli("resnet_exp.run", "trainer.max_epochs=1", *SMALL, "data.resize=20000", "logger.wandb.mode=disabled",
-                f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = run_cli("resnet_exp.run", "trainer.max_epochs=1", *SMALL, "trainer.strategy=ddp", "trainer.devices=1",
+                    "logger.wandb.mode=disabled", f"hydra.run.dir={run}", cwd=tmp_path,
+                    env={"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})  # fmt: skip
     assert r.returncode == 1
     s = status(run)
-    assert s["status"] == "failed" and "can't allocate memory" in s["error"]
+    assert s["status"] == "failed" and s["error"].startswith("DistNetworkError: ")
+    assert f"port: {port}" in s["error"] and "address already in use" in s["error"]
     assert not (run / "metrics.csv").exists()  # nothing trained
     assert f"{run}: {s['error']} (details in {run}/status.json)" in r.stdout + r.stderr
     assert f"  {run}: failed: {s['error']}" in r.stderr.splitlines()

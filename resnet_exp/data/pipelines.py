@@ -71,8 +71,9 @@ class ResizedImages:
 
     def __init__(self, images: torch.Tensor, size: int | None, device: torch.device) -> None:
         source = images.to(device)
-        self.lazy = torch.device(device).type == "cpu" and not keeps_size(images, size)
-        if keeps_size(images, size):
+        kept = keeps_size(images, size)
+        self.lazy = torch.device(device).type == "cpu" and not kept
+        if kept:
             self.resized = source
         elif self.lazy:
             self.source = source

@@ -126,9 +126,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     for idx, overrides in enumerate(job_overrides):
         idx = initial_job_idx + idx
         # changed: a job that finished before (a sweep resumed) is not queued again (it would be skipped)
-        if read_status(sweep_dir / str(idx)).get("status") in FINISHED:
-            said = read_status(sweep_dir / str(idx))["status"]
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}: {said} before, not queued")
+        before = read_status(sweep_dir / str(idx)).get("status")
+        if before in FINISHED:
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}: {before} before, not queued")
             returns[idx] = ended(overrides)
             continue
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
@@ -150,7 +150,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             state = job.get_info().get("State") or job.state
             record_slurm_end(job_dir, job.job_id, state)
             log.warning("job %s (SLURM job %s) ended without a result: %s", job_dir, job.job_id, state)
-            returns[idx] = ended(job_overrides[idx - initial_job_idx])
+            returns[idx] = ended(overrides)
     return [returns[idx] for idx in sorted(returns)]
 
 
