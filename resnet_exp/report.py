@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from resnet_exp.analysis.jobs import ReportError, read_sweeps, read_wandb, read_wandb_offline, select
-from resnet_exp.analysis.report import report
+from resnet_exp.analysis.report import left_out, report
 
 
 def default_out(args: argparse.Namespace) -> Path:
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             jobs, sources = read_sweeps(args.sweeps), [shown(d) for d in args.sweeps]
         jobs = select(jobs, args.where) if args.where else jobs
+        for job in left_out(jobs):
+            print(f"warning: {job.name} ({job.path}): {job.error}; left out of every statistic", file=sys.stderr)
         path = report(jobs, sources, args.out or default_out(args), args.title)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -34,6 +34,7 @@ from resnet_exp.runs.records import (
     SWEEP_FILE,
     JobError,
     atomic_write,
+    config_edited,
     describe,
     job_config,
     read_status,
@@ -195,9 +196,13 @@ def check_resolves(cfg: DictConfig, where: str = "") -> None:
 
 
 def check_resume(job_dir: Path, cfg: DictConfig, overrides: list[str], directory_key: str = "hydra.sweep.dir") -> None:
-    """Refuse to resume ``job_dir`` where the command line's ``overrides`` set a value other than the
-    one it ran with, or where its saved config cannot be read. Values that differ only because a
+    """Refuse to resume ``job_dir``, or to skip it as finished, where its config.yaml was changed
+    since the job wrote it (``records.config_edited``), where the command line's ``overrides`` set
+    a value other than the one it ran with, or where its saved config cannot be read. Values that differ only because a
     default changed are no reason: the job keeps the ones it ran with (``fit.train``)."""
+    edited = config_edited(job_dir)
+    if edited:
+        fail(edited)
     try:
         changes = resume_plan(job_dir, cfg, overrides).conflicts
     except JobError as e:

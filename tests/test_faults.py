@@ -66,11 +66,60 @@ def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):
     (s / "1" / "metrics.csv").write_text("epoch,test/acc\n1.0,not a number\n")
     (s / "2" / "config.yaml").write_text("block: !!python/object:os.system {}\n")
     assert report_main([str(s), "--out", str(tmp_path / "r")]) == 0
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    number = "cannot be read: ValueError: could not convert string to float: 'not a number'"
+    assert err[0] == f"warning: sweep/1 ({s}/1): {number}; left out of every statistic"
+    assert err[1].startswith(f"warning: sweep/2 ({s}/2): cannot be read: ") and len(err) == 2
     text = (tmp_path / "r" / "report.md").read_text()
-    assert "| sweep/1 | unreadable | 0 | cannot be read: ValueError: could not convert string to float: 'not a number' |" in text
+    top = text.split("## What was swept")[0]  # said before anything else
+    assert "**Left out of every statistic: 2 jobs whose records cannot be read or trusted:**" in top
+    assert f"- `sweep/1`: {number}" in top and "- `sweep/2`: cannot be read: " in top
+    assert f"| sweep/1 | unreadable | 0 | {number} |" in text
     assert "| sweep/2 | unreadable | 0 | cannot be read: " in text
     assert "| all jobs | 1 | running averages | 80.00 (one run) |" in text  # the readable job alone
+    # nothing readable left: one line, exit 2, no report written
+    (s / "0" / "metrics.csv").write_text("epoch,test/acc\n1.0,0.5\n2.0,oops\n")
+    assert report_main([str(s), "--out", str(tmp_path / "r3")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("error: no job's records can be read (sweep/0: cannot be read: ValueError: ")
+    assert err[-1].endswith("; nothing to report") and "sweep/2: cannot be read: " in err[-1]
+    assert not (tmp_path / "r3").exists()
+
+
+def test_a_config_changed_after_its_job_wrote_it_is_refused_by_the_resume_and_named_by_the_report(tmp_path, data_dir):
+    """A completed job's config.yaml edited by hand (optim.lr 0.1 -> 0.2): the sweep's command again
+    refuses in one line naming the file, the key and both values, before any work, leaving every
+    record as it was, and the report leaves the job out, saying why. A change that keeps the
+    config (a comment) is no reason: the sweep goes on, skipping both jobs."""
+    from tests.conftest import TINY
+
+    sweep = tmp_path / "sweep"
+    args = ["resnet_exp.run", "-m", "block.order=post,pre", *TINY, f"hydra.sweep.dir={sweep}"]
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    config = sweep / "0" / "config.yaml"
+    trained = config.read_text()
+    assert "  lr: 0.1\n" in trained
+    config.write_text(trained.replace("  lr: 0.1\n", "  lr: 0.2\n"))
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr == (
+        f"error: {config} was changed after its job wrote it: optim.lr is 0.2 there but the job trained with 0.1 "
+        f"(checkpoints/last.ckpt); restore it, or delete {sweep / '0'} to train the job anew\n"
+    )
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+
+    assert report_main([str(sweep), "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert f"- `sweep/0`: cannot be trusted: {config} was changed after its job wrote it: optim.lr is 0.2" in text
+    assert "| all jobs | 1 |" in text  # job 1 alone
+
+    config.write_text("# read again by hand\n" + trained)
+    resumed = run_cli(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("completed before: skipped") == 2
 
 
 def test_a_completed_job_whose_status_json_was_damaged_is_recorded_true_again(tmp_path, data_dir):

@@ -434,6 +434,8 @@ def test_a_half_finished_sweep_names_what_it_swept_and_the_jobs_not_started(tmp_
     text, groups = render(read_sweeps([s]), [s])
     assert f"- `block.order`: swept by `{s}` (its sweep.yaml lists 2 jobs), but only one value has a started job yet" in text
     assert "- nothing:" not in text
+    assert "| `block.order` |" not in text  # swept, not held fixed, though one value has started
+    assert "| `optim.lr` | 0.1 |" in text
     assert "| sweep/1 | not started | 0 |  |" in text and "2 jobs;" in text
     assert [g.label for g in groups] == ["all jobs"] and [j.name for j in groups[0].jobs] == ["sweep/0"]
     assert glance(s).splitlines()[2] == "  and 1 job not started yet"

@@ -20,6 +20,7 @@ from resnet_exp.runs.records import (
     METRICS,
     NOT_RECIPE,
     SIGNAL_FILE,
+    config_edited,
     describe,
     flatten,
     implied_defaults,
@@ -147,8 +148,12 @@ def late_range(accs: Sequence[float], first_epoch: int | None = None) -> float:
 
 
 def read_job(path: Path, name: str) -> Job:
-    """A job directory as a Job; one whose config.yaml or metrics.csv cannot be read is listed as
+    """A job directory as a Job; one whose config.yaml or metrics.csv cannot be read, or whose
+    config.yaml was changed after the job wrote it (``records.config_edited``), is listed as
     ``unreadable`` with the reason (and left out of the statistics), not a traceback."""
+    edited = config_edited(path)
+    if edited:  # not the config the job trained with: its numbers would be filed under the wrong recipe
+        return Job(name, path, {}, [], UNREADABLE, f"cannot be trusted: {edited}")
     try:
         config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
         config.update(presets(path))

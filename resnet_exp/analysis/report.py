@@ -18,6 +18,7 @@ from resnet_exp.analysis.jobs import (
     MEASURES,
     PRECISE,
     RUNNING,
+    UNREADABLE,
     Group,
     Job,
     ReportError,
@@ -156,8 +157,17 @@ def measures_note(groups: Sequence[Group]) -> list[str]:
     ]
 
 
+def left_out(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs whose records cannot be read or trusted: named, and left out of every statistic."""
+    return [j for j in jobs if j.status == UNREADABLE]
+
+
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
     everything, jobs = jobs, started(jobs)
+    bad = left_out(everything)
+    if not jobs:
+        named = "; ".join(f"{j.name}: {j.error}" for j in bad) or "no job has started"
+        raise ReportError(f"no job's records can be read ({named}); nothing to report")
     keys = swept_keys(jobs)
     groups = group_jobs(jobs, keys)
     shared = common_measures(groups)
@@ -166,6 +176,13 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         holm(found)
     lines = [f"# {title or 'Sweep report'}", ""]
     lines += ["Read from: " + ", ".join(f"`{d}`" for d in sources), ""]
+    if bad:
+        lines += [
+            f"**Left out of every statistic: {plural(len(bad), 'job')} whose records cannot be read or trusted:**",
+            "",
+            *(f"- `{j.name}`: {j.error}" for j in bad),
+            "",
+        ]
     lines += ["## What was swept", ""]
     seeds = sorted({j.seed for j in jobs}, key=str)
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]
@@ -192,7 +209,8 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
         lines.append(f"- nothing: {plural(len(jobs), 'run')} of the same config, seed {seeds[0] if seeds else 'unset'}")
     lines.append("")
     lines += ["## Recipe held fixed", "", "| key | value |", "|---|---|"]
-    lines += [f"| `{k}` | {v} |" for k, v in fixed_recipe(jobs).items()]
+    still_swept = {k for _, k, _ in listed}  # one value so far, but swept: not held fixed
+    lines += [f"| `{k}` | {v} |" for k, v in fixed_recipe(jobs).items() if k not in still_swept]
     lines += [
         "",
         "## Results per group",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -287,6 +288,59 @@ def keep_saved(cfg: DictConfig, plan: Resume, job_dir: Path) -> None:
     for key, value in plan.kept.items():
         found = OmegaConf.select(saved, key, default=_UNSET)
         OmegaConf.update(cfg, key, value if found is _UNSET else found, merge=False, force_add=True)
+
+
+def config_digest(text: str | bytes) -> str:
+    """The digest of a config.yaml's bytes that its job records beside it (status.json's
+    ``config_sha256``), before it writes the file."""
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def trained_config(job_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The config a job's newest readable checkpoint was trained with (the LightningModule's one
+    hyperparameter), flattened, and that checkpoint; None where the job has none readable. Reads
+    the checkpoint memory-mapped: its tensors stay on disk (imports torch)."""
+    folder = Path(job_dir) / CHECKPOINTS
+    found = [folder / n for n in (LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT) if (folder / n).is_file()]
+    import torch
+
+    for path in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return path, flatten(checkpoint["hyper_parameters"]["config"])
+        except Exception:  # cut short or not a checkpoint of this project: the next one
+            continue
+    return None
+
+
+def config_edited(job_dir: Path) -> str | None:
+    """Why ``job_dir``'s config.yaml is not the config the job trained with, in one line, or None.
+    A job records the digest of the config.yaml it writes (``config_digest``, in status.json); a
+    file that no longer matches was changed by something else, by hand say. The keys it changed
+    are named from the newest checkpoint's config where one can be read (the file agreeing with
+    it: trustworthy after all). A job recorded before digests were: nothing to tell."""
+    job_dir = Path(job_dir)
+    path = job_dir / CONFIG_FILE
+    recorded = read_status(job_dir).get("config_sha256")
+    if not recorded or not path.is_file() or config_digest(path.read_bytes()) == recorded:
+        return None
+    fix = f"restore it, or delete {job_dir} to train the job anew"
+    trained = trained_config(job_dir)
+    if trained is None:
+        return f"{path} was changed after its job wrote it (its digest differs from the one in status.json); {fix}"
+    ckpt, config = trained
+    try:
+        saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
+    except Exception as e:  # YAML or OmegaConf: a file edited by hand, cut short
+        return f"{path} was changed after its job wrote it and cannot be read ({describe(e)}); {fix}"
+    changed = [
+        f"{k} is {_text(saved.get(k, _UNSET))} there but the job trained with {_text(config.get(k, _UNSET))}"
+        for k in dict.fromkeys([*config, *saved])
+        if not k.startswith(NOT_RECIPE) and saved.get(k, _UNSET) != config.get(k, _UNSET)
+    ]
+    if not changed:
+        return None
+    return f"{path} was changed after its job wrote it: {'; '.join(changed)} ({ckpt.relative_to(job_dir)}); {fix}"
 
 
 def schema_defaults() -> dict[str, Any]:

@@ -39,6 +39,7 @@ from resnet_exp.runs.records import (
     INTERRUPTED_CKPT,
     METRICS,
     atomic_write,
+    config_digest,
     describe,
     flatten,
     job_config,
@@ -121,7 +122,12 @@ def _prepare(
         log.info("%s: resuming after %s from %s", job.dir, where, resume.checkpoint)
     config = plain(cfg)
     if first:
-        atomic_write(job.dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(config)))
+        # its digest recorded first: a kill between the two leaves the old file, which its
+        # checkpoints were trained with (records.config_edited)
+        text = OmegaConf.to_yaml(OmegaConf.create(config))
+        job.fields["config_sha256"] = config_digest(text)
+        job.record("running")
+        atomic_write(job.dir / CONFIG_FILE, text)
     pl.seed_everything(cfg.seed, workers=True, verbose=first)
     keep_freed_memory()
     if cfg.compile:
