@@ -148,27 +148,30 @@ def check_subdir(sweep: DictConfig) -> None:
         )
 
 
-def check_data(cfgs: list[DictConfig]) -> None:
-    """Find and check the data set of every distinct data config, before any job starts."""
+def check_data(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
+    """Find and check the data set of every distinct data config, before any job starts; a refusal
+    names the first job that asks for it (``wheres``: `` (in job ...)`` per config, or nothing)."""
     from resnet_exp.data import DataError, check
 
-    for name, root, cache_dir, download in dict.fromkeys(
-        (c.data.name, c.data.root, c.data.cache_dir, c.data.download) for c in cfgs
-    ):
+    sources = {}
+    for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
+        sources.setdefault((cfg.data.name, cfg.data.root, cfg.data.cache_dir, cfg.data.download), where)
+    for (name, root, cache_dir, download), where in sources.items():
         try:
             check(name, root, cache_dir, download)  # torch: only once the configs are known to be good
         except DataError as e:
-            fail(str(e))
+            fail(f"{e}{where}")
 
 
-def check_parts(cfgs: list[DictConfig]) -> None:
+def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
     """Build each distinct optimizer, scheduler and Trainer on stand-ins (``build.check_parts``):
-    what only their libraries can judge is refused before any job starts."""
+    what only their libraries can judge is refused before any job starts, naming the first job
+    that asks for it (``wheres``, as in ``check_data``)."""
     from resnet_exp.training.build import PartRefused
     from resnet_exp.training.build import check_parts as check  # torch, Lightning: once the configs are good
 
     seen = set()
-    for cfg in cfgs:
+    for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
         parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer")}
         key = repr({k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()})
         if key in seen:
@@ -177,7 +180,7 @@ def check_parts(cfgs: list[DictConfig]) -> None:
         try:
             check(parts)
         except PartRefused as e:
-            fail(str(e))
+            fail(f"{e}{where}")
 
 
 def check_resolves(cfg: DictConfig, where: str = "") -> None:
@@ -253,7 +256,7 @@ def checked(method):
     return wrapper
 
 
-def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
+def check_launcher(launcher: DictConfig, cfg: DictConfig, where: str = "") -> None:
     """Refuse, before any job is queued, a DDP run that the launcher cannot start its processes for:
     under SLURM one task per process; submitit's local executor and the parallel (joblib) launcher
     cannot start them."""
@@ -265,13 +268,13 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig) -> None:
             fail(
                 f"trainer.devices={cfg.trainer.devices} x trainer.num_nodes={cfg.trainer.num_nodes} processes but "
                 f"hydra.launcher.tasks_per_node={launcher.tasks_per_node} x hydra.launcher.nodes={launcher.nodes} "
-                "SLURM tasks; SLURM starts one process per device: make them equal (and gpus_per_node too)"
+                f"SLURM tasks; SLURM starts one process per device: make them equal (and gpus_per_node too){where}"
             )
     elif target.endswith(("LocalLauncher", "JoblibLauncher")) and count != 1:
         name = "submitit_local" if target.endswith("LocalLauncher") else "parallel"
         fail(
             f"trainer.strategy={cfg.trainer.strategy} on {cfg.trainer.devices} devices cannot run under "
-            f"hydra/launcher={name}; use hydra/launcher=slurm (one task per device), or the default launcher"
+            f"hydra/launcher={name}; use hydra/launcher=slurm (one task per device), or the default launcher{where}"
         )
 
 
@@ -338,18 +341,18 @@ class SweepCallback(Callback):
         check_subdir(config.hydra.sweep)
         check_output(sweep_dir, inside=LONGEST_INSIDE + 1 + len(str(len(jobs))))  # + the job's number
         cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
-        for num, (job, cfg) in enumerate(zip(jobs, cfgs)):
-            where = f" (in job {' '.join(job)})" if len(jobs) > 1 else ""
+        wheres = [f" (in job {' '.join(job)})" if len(jobs) > 1 else "" for job in jobs]
+        for num, (job, cfg, where) in enumerate(zip(jobs, cfgs, wheres)):
             check_resolves(cfg, where)
             try:
                 validate(cfg)
             except ConfigError as e:
                 fail(f"{e}{where}")
-            check_launcher(config.hydra.launcher, cfg)
+            check_launcher(config.hydra.launcher, cfg, where)
             if basic:
                 check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
-        check_data(cfgs)
-        check_parts(cfgs)
+        check_data(cfgs, wheres)
+        check_parts(cfgs, wheres)
         check_cluster(config.hydra.launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}

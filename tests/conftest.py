@@ -82,7 +82,9 @@ def run_cli_here(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capfd: 
 
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["resnet_exp.run", *args])
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)  # cli() sets it for its own run: restored after
+    # cli() sets it for its own run; set here first, so that it is restored after (a delenv of a
+    # variable that is not set records nothing to restore: a later test's new process inherited it)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     env = cli_env()
     for key in set(os.environ) - set(env):  # what cli_env leaves out (W&B credentials)
         monkeypatch.delenv(key)

@@ -129,6 +129,29 @@ def test_bad_value_in_any_sweep_job_stops_the_sweep_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("swept", "refused", "message"),
+    [
+        # a library's refusal, found on stand-in parts (build.check_parts)
+        ("optim.momentum=0.9,-1", "optim.momentum=-1",
+         "torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1"),  # fmt: skip
+        # the data set's, found when its files are checked
+        ("data.root=DATA,/nonexistent", "data.root=/nonexistent", "data.root=/nonexistent is not a directory"),
+    ],
+)
+def test_a_refused_sweep_names_the_job_that_carries_the_refused_value(
+    tmp_path, data_dir, monkeypatch, capfd, swept, refused, message
+):
+    """Each job's overrides are named where a check over the sweep's distinct parts refuses one, so
+    that in a sweep of presets the user need not search for it."""
+    out = f"output_dir={tmp_path}/out"
+    args = ["-m", swept.replace("DATA", str(data_dir)), out]
+    code, err = run_cli_here(*args, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {message}") and err.rstrip().endswith(f"(in job {refused} {out})")
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_value_in_single_run_stops_before_any_work(tmp_path):
     r = run_cli("resnet_exp.run", "data.batch_size=0", f"output_dir={tmp_path}/out", cwd=tmp_path)
     assert r.returncode == 2
@@ -236,7 +259,8 @@ FRESH = pytest.mark.fresh_process
         pytest.param(
             ["-m", "seed=1,2", "data.root={broken}/truncated"],
             "{broken}/truncated/t10k-images-idx3-ubyte.gz: cannot be read (Compressed file ended before the "
-            "end-of-stream marker was reached); the file is truncated or corrupt",
+            "end-of-stream marker was reached); the file is truncated or corrupt "
+            "(in job seed=1 data.root={broken}/truncated output_dir={out})",
             marks=FRESH,
         ),
         (
@@ -252,7 +276,8 @@ FRESH = pytest.mark.fresh_process
         pytest.param(
             ["-m", "optim.nesterov=true", "seed=1,2"],
             "torch.optim.SGD refuses optim: ValueError: Nesterov momentum requires a momentum and zero dampening "
-            "(given: optim.lr=0.1 optim.momentum=0.0 optim.weight_decay=0.0 optim.nesterov=True)",
+            "(given: optim.lr=0.1 optim.momentum=0.0 optim.weight_decay=0.0 optim.nesterov=True) "
+            "(in job optim.nesterov=True seed=1 output_dir={out})",
             marks=FRESH,
         ),
         (
@@ -315,7 +340,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
         code, stderr = r.returncode, r.stderr
     else:
         code, stderr = run_cli_here(*args, *out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
-    assert code == 2
+    assert code == 2, stderr[-3000:]
     (line,) = stderr.strip().splitlines()  # one line, no traceback
     if message is None:  # the run directory's name holds the start time
         assert line.startswith(f"error: output directory {broken_data}/file/out/runs/")
@@ -326,7 +351,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, broken_data, args, mess
     elif message.endswith("."):  # the library's message goes on with its own advice
         assert line.startswith("error: " + message)
     else:
-        assert line == "error: " + message.format(broken=broken_data)
+        assert line == "error: " + message.format(broken=broken_data, out=f"{tmp_path}/out")
     assert not (tmp_path / "out").exists()
 
 
