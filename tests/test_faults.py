@@ -19,7 +19,7 @@ from resnet_exp.tracking.offline import read_run
 from tests.conftest import RESULTS, SMALL, rows, run_cli, start, status, wait_for_epoch
 
 
-def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir):
+def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir, capsys):
     job = tmp_path / "run"
     args = ["resnet_exp.run", "trainer.max_epochs=2", "trainer.limit_train_batches=6", *SMALL,
             "logger.wandb.mode=offline", f"hydra.run.dir={job}"]  # fmt: skip
@@ -33,11 +33,14 @@ def test_damaged_mirrors_are_set_aside_and_rebuilt_on_resume(tmp_path, data_dir)
     (job / "metrics.csv").write_bytes(garbage)
     (wandb_file,) = job.glob("wandb/offline-run-*/run-*.wandb")
     wandb_file.write_bytes(wandb_file.read_bytes()[:64] + b"\xff" * 4096)  # a protobuf no reader can parse
-    # a report from W&B's files lists the damaged run in one line
-    assert report_main(["--wandb-offline", str(job), "--out", str(tmp_path / "r")]) == 0
-    assert f"| {wandb_file.parent.name} | unreadable | 0 | cannot be read: DecodeError: " in (
-        tmp_path / "r" / "report.md"
-    ).read_text()
+    # a report from W&B's files names the damaged run, and with nothing else to read refuses in one line
+    assert report_main(["--wandb-offline", str(job), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {wandb_file.parent.name} ({wandb_file.parent}): cannot be read: DecodeError: ")
+    assert err.splitlines()[-1].startswith(
+        f"error: no job's records can be read ({wandb_file.parent.name}: cannot be read: DecodeError: "
+    )
+    assert not (tmp_path / "r").exists()
 
     resumed = run_cli(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -232,7 +235,7 @@ def test_a_kill_during_each_file_the_job_writes_leaves_a_job_that_ends_as_if_nev
     assert run_cli(*common, f"hydra.run.dir={twin}", cwd=tmp_path).returncode == 0
     job = tmp_path / "job"
     args = [*common, f"hydra.run.dir={job}"]
-    for write in ("config.yaml:1", "metrics.csv:1", "last.ckpt:1", "status.json:3"):
+    for write in ("config.yaml:1", "metrics.csv:1", "last.ckpt:1", "status.json:4"):
         killed = run_cli(*args, cwd=tmp_path, env={"PYTHONPATH": str(inject), "KILL_AT_WRITE": write})
         assert killed.returncode == -signal.SIGKILL, (write, killed.stderr[-3000:])
         name = write.split(":")[0]
