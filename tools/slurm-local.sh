@@ -74,9 +74,10 @@ write_config() {
     mkdir -p "$dir"/{log,run,state,spool,mariadb/data,munge}
     chmod 755 "$dir" "$dir/run" "$dir/log"
     cat > "$conf.new" <<EOF
-# Written by tools/slurm-local.sh for $host: one node, accounting through slurmdbd.
+# Written by tools/slurm-local.sh for $host: one node, accounting through slurmdbd; every daemon
+# reached at 127.0.0.1, so that no name lookup of this machine stands between them.
 ClusterName=resnetexp
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -102,7 +103,7 @@ JobCompType=jobcomp/none
 SchedulerParameters=sched_interval=2
 MinJobAge=300
 KillWait=10
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "$conf.new" "$conf"
