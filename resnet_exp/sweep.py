@@ -183,6 +183,37 @@ def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None
             fail(f"{e}{where}")
 
 
+def check_memory(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
+    """Refuse a job whose activations alone (``build.activation_bytes``, a lower bound) would not fit
+    in this machine's memory where it trains on the CPU, before any job starts; the first job of
+    each distinct network, batch and size is measured. (On a GPU its memory is not asked here:
+    that would start CUDA in the sweep's own process.)"""
+    from resnet_exp.config import _bytes, machine_memory
+    from resnet_exp.training.build import activation_bytes
+    from resnet_exp.training.hardware import uses_gpu
+
+    have = machine_memory()
+    if have is None:
+        return
+    seen = set()
+    for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
+        if uses_gpu(cfg.trainer):
+            continue
+        key = repr([OmegaConf.to_container(cfg[k], resolve=True) for k in ("block", "model")])
+        key += repr((cfg.data.name, cfg.data.batch_size, cfg.data.resize, cfg.trainer.precision))
+        if key in seen:
+            continue
+        seen.add(key)
+        need = activation_bytes(cfg)
+        if need > have:
+            fail(
+                f"data.batch_size={cfg.data.batch_size} at data.resize={cfg.data.resize} needs at least {_bytes(need)} "
+                f"for the activations of one training step (model.channels={list(cfg.model.channels)}, "
+                f"model.blocks={list(cfg.model.blocks)}), and this machine has {_bytes(have)}; choose a smaller "
+                f"data.batch_size or data.resize{where}"
+            )
+
+
 def check_resolves(cfg: DictConfig, where: str = "") -> None:
     """Refuse a config with a value that cannot be resolved (``${oc.env:UNSET}``, say)."""
     from resnet_exp.data import DataError
@@ -304,6 +335,7 @@ class SweepCallback(Callback):
         check_resume(run_dir, config, list(config.hydra.overrides.task), "hydra.run.dir")
         check_data([config])
         check_parts([config])
+        check_memory([config])
         print(f"Run directory: {run_dir} (to resume: {resume_command('hydra.run.dir', run_dir)})", flush=True)
 
     @checked
@@ -353,6 +385,7 @@ class SweepCallback(Callback):
                 check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
         check_data(cfgs, wheres)
         check_parts(cfgs, wheres)
+        check_memory(cfgs, wheres)
         check_cluster(config.hydra.launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         info = {"group": sweep_group(sweep_dir)}

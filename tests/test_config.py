@@ -152,6 +152,29 @@ def test_a_refused_sweep_names_the_job_that_carries_the_refused_value(
     assert not (tmp_path / "out").exists()
 
 
+def test_activations_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_path, data_dir, monkeypatch, capfd):
+    """The memory one training step's activations need at least (every convolution's output, from
+    the network run on the meta device) against this machine's: at 1000 px a batch of 60,000 needs
+    terabytes, on any machine. Checked per job of a sweep, named; a batch that fits goes on."""
+    from resnet_exp.config import _bytes, machine_memory
+
+    out = f"output_dir={tmp_path}/out"
+    big = ["data.pipeline=torchvision", "data.resize=1000", "evaluation.precise_bn_batches=1", "trainer.precision=32-true"]
+    code, err = run_cli_here(*big, "data.batch_size=60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    # 60,000 images x 23,500,000 convolution outputs each (the stem alone 32 x 500 x 500) x 4 bytes
+    need = 60000 * (32 * 500 * 500 + 4 * 32 * 250 * 250 + (4 + 1) * 64 * 125 * 125 + (4 + 1) * 128 * 63 * 63) * 4
+    assert (code, err) == (
+        2,
+        f"error: data.batch_size=60000 at data.resize=1000 needs at least {_bytes(need)} for the activations of one "
+        "training step (model.channels=[32, 64, 128], model.blocks=[2, 2, 2]), and this machine has "
+        f"{_bytes(machine_memory())}; choose a smaller data.batch_size or data.resize\n",
+    )
+    code, err = run_cli_here("-m", *big, "data.batch_size=2,60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.endswith(f"(in job {' '.join(big)} data.batch_size=60000 {out})\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_value_in_single_run_stops_before_any_work(tmp_path):
     r = run_cli("resnet_exp.run", "data.batch_size=0", f"output_dir={tmp_path}/out", cwd=tmp_path)
     assert r.returncode == 2

@@ -63,6 +63,41 @@ def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
+def activation_bytes(cfg: Mapping[str, Any]) -> int:
+    """At least the memory one training step's activations take: every convolution's output for a
+    batch of ``data.batch_size`` images at ``data.resize`` (what the normalisation or the sum after
+    it keeps for the backward pass), at two bytes an element where the precision is 16-bit
+    (``auto`` decided for this machine, ``hardware.auto_precision``), else four. Measured by running the network on PyTorch's meta device: shapes
+    only, no memory, milliseconds."""
+    import torch
+
+    from resnet_exp.data import data_set
+    from resnet_exp.runs.records import job_config
+    from resnet_exp.training.hardware import auto_precision
+
+    config = job_config(cfg) if isinstance(cfg, DictConfig) else dict(cfg)  # a run's config has Hydra's node
+    data = config["data"]
+    spec = data_set(data["name"])
+    size = data["resize"] or spec.size
+    with torch.device("meta"):
+        net = network(config)
+    elements = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: elements.append(out.numel()))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    try:
+        net(torch.empty(data["batch_size"], spec.channels, size, size, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    precision = str(config["trainer"]["precision"])
+    if precision == "auto":
+        precision = auto_precision(OmegaConf.create(config["trainer"]))
+    return sum(elements) * (2 if "16" in precision else 4)
+
+
 class PartRefused(ValueError):
     """A part of a config (optimizer, scheduler, Trainer) that its library refuses; one line."""
 
