@@ -237,10 +237,13 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
                 "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
             )
         jobs += [read_job(p, f"{name}/{p.name}") for p in found]
-        # the jobs sweep.yaml lists that have no directory yet: not started, and said so
+        # the jobs sweep.yaml lists that have no config.yaml: not started where there is no folder
+        # either; a folder without one (lost, or deleted) cannot be read, and is said so
         present = {p.name for p in found}
         jobs += [
             Job(f"{name}/{n}", d / str(n), {}, [], NOT_STARTED)
+            if not (d / str(n)).exists()
+            else Job(f"{name}/{n}", d / str(n), {}, [], UNREADABLE, f"cannot be read: it has no {CONFIG_FILE}")
             for n in range(info.get("jobs") or 0)
             if str(n) not in present
         ]

@@ -17,6 +17,7 @@ import numpy as np
 from resnet_exp.analysis.jobs import (
     MEASURES,
     PRECISE,
+    NOT_STARTED,
     RUNNING,
     UNREADABLE,
     Group,
@@ -314,8 +315,11 @@ def glance(sweep_dir: Path) -> str:
         jobs = read_sweeps([sweep_dir])
     except ReportError:
         return ""
-    waiting = len(jobs) - len(started(jobs))
+    waiting = sum(j.status == NOT_STARTED for j in jobs)
+    bad = left_out(jobs)
     jobs = started(jobs)
+    if not jobs:
+        return ""
     groups = group_jobs(jobs, swept_keys(jobs))
     width = max(len(g.label) for g in groups)
     lines = ["Final test accuracy (%), mean ± std over the completed runs:"]
@@ -328,6 +332,8 @@ def glance(sweep_dir: Path) -> str:
         lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {'; '.join(values)}")
     if waiting:
         lines.append(f"  and {plural(waiting, 'job')} not started yet")
+    if bad:
+        lines.append(f"  and {plural(len(bad), 'job')} whose records cannot be read or trusted, left out")
     command = f"{shlex.quote(python_command())} -m resnet_exp.report {shlex.quote(str(sweep_dir))}"
     lines.append(f"Full report (statistics, curves, every job): {command}")
     return "\n".join(lines)
