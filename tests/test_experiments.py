@@ -298,3 +298,38 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
         [sys.executable, str(depth / "depth_table.py"), "experiments/depth/jobs"], capture_output=True, text=True, cwd=ROOT
     )
     assert r.returncode == 0 and r.stdout == (depth / "depth_table.md").read_text(), r.stderr
+
+
+def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):
+    """references.SEED reads the seed's two logs (20 epoch lines as its program printed them); every
+    figure quoted of the seed follows from them: here composed by hand from those lines. The
+    seed_gap tables that set our runs beside the seed's are analyze.py's, from the committed
+    records and the log, and its analysis.md too (a figure typed by hand fails here)."""
+    from resnet_exp.analysis.references import SEED
+
+    post, pre = SEED["post"], SEED["pre"]
+    assert list(SEED) == ["post", "pre"] and len(post.epochs) == len(pre.epochs) == 10
+    assert post.curve == [0.862, 0.900, 0.886, 0.884, 0.901, 0.896, 0.912, 0.917, 0.904, 0.893]
+    assert (post.first_loss, post.final, post.best, post.best_epoch) == (0.5569, 0.893, 0.917, 8)
+    assert (pre.first_loss, pre.final, pre.best, pre.best_epoch) == (1.186, 0.908, 0.917, 9)
+    # largest drops: post 90.0 -> 88.6 after epoch 2; pre 91.7 -> 90.8 after epoch 9
+    assert post.largest_drop[1] == 2 and round(post.largest_drop[0], 3) == 0.014
+    assert pre.largest_drop[1] == 9 and round(pre.largest_drop[0], 3) == 0.009
+    assert round(post.late_range(5), 3) == 0.024 and round(pre.late_range(5), 3) == 0.012
+    assert [e.time_s for e in pre.epochs][:2] == [41.7, 41.5]
+
+    seed_gap = ROOT / "experiments" / "seed_gap"
+    inputs = ["--block-order", "../block_order_full_step/jobs", "--mxnet", "mxnet"]
+    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", "README.md", "--check"],
+                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--probe", "bn_probe.txt", "--remedies", "jobs"],
+                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    assert r.returncode == 0 and r.stdout == (seed_gap / "analysis.md").read_text(), r.stderr
+    assert "| the seed, post (one run) | 1 | 1.4 (epoch 2 to 3) | 2.4 | |" in r.stdout
+    # a figure edited by hand in the README's region is found
+    copy = tmp_path / "README.md"
+    copy.write_text((seed_gap / "README.md").read_text().replace("| 1.4 (epoch 2 to 3) |", "| 1.6 (epoch 2 to 3) |"))
+    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", str(copy), "--check"],
+                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    assert r.returncode == 1 and "analysis regions are not what the records give" in r.stderr

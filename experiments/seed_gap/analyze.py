@@ -15,19 +15,29 @@
 
 Differences are paired (mean, 95% t-interval, p of the paired t-test), in points. A section
 whose input is not given or holds no runs is left out.
+
+    python experiments/seed_gap/analyze.py --block-order DIR --mxnet DIR --readme README.md --write|--check
+
+puts sections 1 and 4, without their headings, into README.md's generated regions
+(``<!-- analysis:swing -->``, ``<!-- analysis:mxnet -->``), or exits 1 where the file's differ.
+Every figure of the seed's own runs comes from its printed log (``references.SEED``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 from scipy import stats
 
 from resnet_exp.analysis.jobs import largest_drop, late_range
+from resnet_exp.analysis.references import SEED
 from resnet_exp.analysis.stats import Estimate
 from resnet_exp.runs.records import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics
 
@@ -35,14 +45,6 @@ PROBE = re.compile(
     r"/(?P<job>\d+)/?: block.order=(?P<order>\w+) seed=(?P<seed>\d+) epoch=(?P<epoch>\d+) test acc "
     r"running averages (?P<running>[\d.]+), recomputed over (?P<batches>\d+) batches (?P<recomputed>[\d.]+)"
 )
-# The seed's post run, as the issue gives it: test accuracy after epochs 1-7, the final (epoch 10)
-# and the best; its largest drop between epochs over all ten, and its epoch-1 training loss. Its
-# range over epochs 5-10 follows: the best (91.7) is epoch 8 or 9, and with no drop above 1.6 no
-# epoch from 5 to 9 can be below the final 89.3 (epochs 5-7 are 90.1, 89.6, 91.2; the epoch of 8-9
-# that is not the best is at least 91.2 - 1.6 or 91.7 - 1.6), so 91.7 - 89.3.
-SEED = {"post": {"curve": [0.862, 0.900, 0.886, 0.884, 0.901, 0.896, 0.912], "final": 0.893, "best": 0.917,
-                 "drop": 0.016, "range": 0.024, "loss1": 0.557},
-        "pre": {"final": 0.908, "best": 0.917, "drop": 0.016, "loss1": 1.186}}  # fmt: skip
 LATE = 5  # the late range: test accuracy's max - min from this epoch on (the issue's epochs 5-10)
 ARMS = {"mean": "default training", "batch_size": "the seed's step scaling"}
 
@@ -87,14 +89,21 @@ def swing_section(block_order: Path) -> None:
         drop, spread_ = largest_drop(acc), late_range(acc, LATE)
         by_order.setdefault(c["block"]["order"], []).append((drop, spread_))
         print(f"| {p.name} | {c['block']['order']} | {c['seed']} | {acc[-1]:.2f} | {drop:.2f} | {spread_:.2f} |")
-    print("\nMean ± std over seeds, against the seed's one run per ordering (largest drop 1.6 in both; range")
-    print("over epochs 5-10 2.4 in post, from its known epochs, its best and its final accuracy):\n")
-    print("| ordering | runs | largest drop | range over epochs 5-10 | runs within 1.6 points |")
+    print("\nMean ± std over seeds, against the seed's one run per ordering (from its printed log), and how")
+    print("many runs fell no further than that ordering's seed run did:\n")
+    print("| ordering | runs | largest drop | range over epochs 5-10 | runs within the seed's largest drop |")
     print("|---|---|---|---|---|")
     for order, values in by_order.items():
-        calm = sum(d <= SEED[order]["drop"] * 100 for d, _ in values)
+        seed_drop = 100 * SEED[order].largest_drop[0]
+        calm = sum(d <= seed_drop + 1e-9 for d, _ in values)
         drops, ranges = spread([d for d, _ in values]), spread([r for _, r in values])
-        print(f"| {order} | {len(values)} | {drops} | {ranges} | {calm} |")
+        print(f"| {order} | {len(values)} | {drops} | {ranges} | {calm} (within {seed_drop:.1f}) |")
+    for order, seed in SEED.items():
+        drop, after = seed.largest_drop
+        print(
+            f"| the seed, {order} (one run) | 1 | {100 * drop:.1f} (epoch {after} to {after + 1}) | "
+            f"{100 * seed.late_range(LATE):.1f} | |"
+        )
     print()
 
 
@@ -219,15 +228,15 @@ def mxnet_section(mxnet: Path) -> None:
     print(f"`mxnet_seed.py` ({runs[0]['framework']}): d2l's network and train_ch5 loop as the seed ran them")
     print("(`step seed`: trainer.step(batch_size), the last batch of 96 takes a 96/256 step) and the same run")
     print("with our full step for that batch (`step mean`). Test accuracy (%) after each epoch, with")
-    print("BatchNorm's moving statistics, against the seed's run; the seed's epochs 8-9 are not known.\n")
+    print("BatchNorm's moving statistics, against the seed's run (its printed log).\n")
     epochs = max(len(r["epochs"]) for r in runs)
     head = [str(e) for e in range(1, epochs + 1)] + ["largest drop", "range over epochs 5-10", "epoch-1 loss"]
     print("| run | " + " | ".join(head) + " |")
     print("|---" * (len(head) + 1) + "|")
     for order, seed in SEED.items():
-        if "curve" in seed and any(r["args"]["order"] == order for r in runs):
-            cells = [f"{a * 100:.1f}" for a in seed["curve"]] + ["?"] * (epochs - len(seed["curve"]) - 1)
-            cells += [f"{seed[k] * 100:.1f}" for k in ("final", "drop", "range")] + [f"{seed['loss1']}"]
+        if any(r["args"]["order"] == order for r in runs):
+            cells = [f"{a * 100:.1f}" for a in seed.curve] + [""] * (epochs - len(seed.curve))
+            cells += [f"{100 * seed.largest_drop[0]:.1f}", f"{100 * seed.late_range(LATE):.1f}", f"{seed.first_loss:.4f}"]
             print(f"| the seed, {order} (2018 GPU) | " + " | ".join(cells) + " |")
     curves = {}
     for r in runs:
@@ -242,8 +251,40 @@ def mxnet_section(mxnet: Path) -> None:
             d = [m - s for m, s in zip(acc, curves[(order, seed, "seed")])]
             cells = [f"{x:+.1f}" for x in d] + [f"mean {sum(d) / len(d):+.2f}", "", ""]
             print("| difference, step mean - step seed | " + " | ".join(cells) + " |")
+    for (order, seed, step), acc in curves.items():
+        if step == "seed":
+            gap = max(abs(a - 100 * s) for a, s in zip(acc, SEED[order].curve))
+            print(f"\nWith the seed's step, MXNet {order} seed {seed} stays within {gap:.1f} points of the seed's run at every epoch.")
     minutes = [sum(e["time_s"] for e in r["epochs"]) / 60 for r in runs]
     print(f"\n{len(runs)} run(s), {min(minutes):.0f}-{max(minutes):.0f} minutes each on the CPU.\n")
+
+
+def section(make, *inputs) -> str:
+    """A section's markdown as it prints it, less its heading."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        make(*inputs)
+    return out.getvalue().split("\n", 1)[1].strip("\n")
+
+
+def readme(args: argparse.Namespace) -> int:
+    """Write or check the README's regions (``<!-- analysis:NAME -->`` ... ``<!-- /analysis:NAME -->``)."""
+    made = {"swing": section(swing_section, args.block_order), "mxnet": section(mxnet_section, args.mxnet)}
+    text = new = args.readme.read_text()
+    for name, body in made.items():
+        begin, end = f"<!-- analysis:{name}: made by analyze.py --write; do not edit by hand -->", f"<!-- /analysis:{name} -->"
+        if begin not in new or end not in new:
+            print(f"error: {args.readme} has no region {begin} ... {end}", file=sys.stderr)
+            return 2
+        head, rest = new.split(begin, 1)
+        new = f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    if args.write:
+        args.readme.write_text(new)
+        return 0
+    if new != text:
+        print(f"{args.readme}'s analysis regions are not what the records give: run analyze.py ... --write", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main() -> None:
@@ -252,7 +293,12 @@ def main() -> None:
     parser.add_argument("--probe", type=Path, help="bn_probe.py's output")
     parser.add_argument("--remedies", type=Path, help="the remedies sweep (or its kept records)")
     parser.add_argument("--mxnet", type=Path, help="the folder of mxnet_seed.py's JSON files")
+    parser.add_argument("--readme", type=Path, help="a README with analysis regions to --write or --check")
+    parser.add_argument("--write", action="store_true", help="with --readme: rewrite its regions")
+    parser.add_argument("--check", action="store_true", help="with --readme: exit 1 where its regions differ")
     args = parser.parse_args()
+    if args.readme:
+        sys.exit(readme(args))
     if args.block_order and args.block_order.is_dir():
         swing_section(args.block_order)
     if args.probe and args.probe.is_file():
