@@ -42,7 +42,7 @@ from torchvision import transforms
 from resnet_exp.config import ConfigError, load_config
 from resnet_exp.data import DataError, check, files
 from resnet_exp.training.build import PartRefused, build, check_parts, network, trainer_args
-from resnet_exp.training.hardware import keep_freed_memory, synced_clock, uses_gpu
+from resnet_exp.training.hardware import ISA, keep_freed_memory, machine, synced_clock, uses_gpu
 
 
 def reference(cfg: Any, device: torch.device, steps: int, warmup: int, eval_batches: int | None) -> dict[str, float]:
@@ -196,11 +196,24 @@ def describe_device(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def machine_line(found: dict[str, Any] | None) -> str:
+    """The machine a result was measured on, in one line (results written before it was kept: so said)."""
+    if not found:
+        return "machine: not recorded"
+    isa = ", ".join(found["isa"]) or "none of " + ", ".join(ISA)
+    gpu = f"; GPU {found['gpu']}" if found.get("gpu") else ""
+    return (
+        f"machine: {found['cpu']} ({isa}; torch kernels {found['kernels']}), {found['cores']} cores, "
+        f"{found['threads']} threads{gpu}"
+    )
+
+
 def table(result: dict[str, Any]) -> str:
     ref, fw = result["reference"], result["framework"]
     lines = [
         f"device: {result['device']}; batch {result['batch_size']}; {result['steps']} timed steps after "
         f"{result['warmup']} warm-up steps; torch {result['versions']['torch']}",
+        machine_line(result.get("machine")),
         "",
         "| path | train images/s | test eval s | start-up s | warm-up steps s (incl. compile) |",
         "|---|---|---|---|---|",
@@ -251,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     fw["ms_per_step"] = 1000 * cfg.data.batch_size / fw["images_per_s"]
     result = {
         "device": describe_device(device),
+        "machine": machine(),  # the CPU's model and instruction sets, threads, torch: ratios by machine kind
         "batch_size": cfg.data.batch_size,
         "steps": args.steps,
         "warmup": args.warmup,

@@ -19,6 +19,7 @@ from resnet_exp.analysis.jobs import read_wandb
 from resnet_exp.report import main as report_main
 from resnet_exp.runs.console import python_command
 from resnet_exp.tracking.offline import read_run
+from resnet_exp.training.hardware import ISA, cpu_model
 from tests.conftest import TINY, run_cli
 
 # the seed's line; by default each accuracy measured with precise BN, the running averages' beside it
@@ -74,6 +75,16 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert status["final"]["test/acc"] == float(row["test/acc"])
         # the default path: the device pipeline, in the seed's fp32
         assert (status["pipeline"], status["precision"]) == ("device", "32-true")
+        # the machine it ran on, to tell costs and pairs of different machine kinds apart
+        assert status["machine"] == {
+            "cpu": cpu_model(),
+            "isa": [n for n in ISA if getattr(torch.cpu, "get_capabilities", dict)().get(n)],
+            "cores": os.cpu_count(),
+            "threads": int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads()),
+            "kernels": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__,
+            **({"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}),
+        }
 
         (run_dir,) = (job / "wandb").glob("offline-run-*")
         run = read_run(run_dir)

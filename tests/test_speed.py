@@ -71,6 +71,13 @@ def test_bench_measures_both_paths_and_writes_json(tmp_path, data_dir):
     assert result["ratio"] == result["framework"]["images_per_s"] / result["reference"]["images_per_s"]
     assert "| reference: torchvision DataLoader (4 workers), fp32 eager |" in r.stdout
     assert f"framework / reference: {result['ratio']:.2f}x training images/s" in r.stdout
+    # the machine it was measured on: ratios of different machine kinds are never mixed
+    from resnet_exp.bench import machine_line
+    from resnet_exp.training.hardware import cpu_model
+
+    assert result["machine"]["cpu"] == cpu_model() and result["machine"]["torch"] == torch.__version__
+    assert machine_line(result["machine"]) in r.stdout.splitlines()
+    assert machine_line(result["machine"]).startswith(f"machine: {cpu_model()} (")
 
 
 def test_bench_refuses_bad_input_in_one_line(capsys):

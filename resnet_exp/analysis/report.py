@@ -16,8 +16,8 @@ import numpy as np
 
 from resnet_exp.analysis.jobs import (
     MEASURES,
-    PRECISE,
     NOT_STARTED,
+    PRECISE,
     RUNNING,
     UNREADABLE,
     Group,

@@ -54,7 +54,7 @@ from resnet_exp.training.build import build, plain, trainer_args
 from resnet_exp.training.classifier import Classifier
 from resnet_exp.training.diagnostics import SignalPropagation
 from resnet_exp.training.guard import DivergenceGuard
-from resnet_exp.training.hardware import keep_freed_memory
+from resnet_exp.training.hardware import keep_freed_memory, machine
 
 log = logging.getLogger(CONSOLE_LOGGER)
 
@@ -172,7 +172,8 @@ def _prepare(
         use_distributed_sampler=False,  # the data module shards the data per process itself
     )
     # What every status record of this attempt carries: the W&B run, what precision=auto and
-    # data.pipeline=auto became here, and the SLURM job it runs in (the W&B run's config too).
+    # data.pipeline=auto became here, the machine, and the SLURM job it runs in (the W&B run's
+    # config too).
     if wandb is not None:
         job.fields["wandb_id"] = wandb.version
     slurm = slurm_job()
@@ -183,6 +184,7 @@ def _prepare(
     job.fields.update(
         precision=str(trainer.precision),
         pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
+        machine=machine(),  # the CPU (model, instruction sets, threads), the GPU, torch: costs by machine kind
     )
     if wandb is not None and resume.epochs and cfg.logger.wandb.mode == "offline":
         try:  # W&B mirrors the checkpoint's rows: never the reason a job cannot go on

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import platform
 import sys
 import time
 from typing import Any
@@ -43,6 +45,41 @@ def auto_precision(trainer: Any) -> str:
     else:
         fast = str(trainer.accelerator) in ("auto", "cpu") and cpu_has_native_bf16()
     return "bf16-mixed" if fast else "32-true"
+
+
+# The instruction sets that decide which kernels a CPU run takes (fp32 and bf16), as torch names them.
+ISA = ("avx2", "avx512_f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the system gives it (``/proc/cpuinfo`` on Linux), else torch's or
+    the platform's name for it."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    capabilities = getattr(torch.cpu, "get_capabilities", lambda: {})()
+    return str(capabilities.get("cpu_name") or platform.processor() or platform.machine())
+
+
+def machine() -> dict[str, Any]:
+    """What a record needs to tell machines apart: the CPU's model, the instruction sets of ``ISA``
+    it has, its logical cores, torch's intra-op threads, the kernels torch dispatches to
+    (``AVX512``, ``AVX2``, ...) and torch's build; and the GPU's name where CUDA is available."""
+    capabilities = getattr(torch.cpu, "get_capabilities", lambda: {})()
+    found = {
+        "cpu": cpu_model(),
+        "isa": [name for name in ISA if capabilities.get(name)],
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        found["gpu"] = torch.cuda.get_device_name()
+    return found
 
 
 def keep_freed_memory() -> bool:
