@@ -47,3 +47,18 @@ def test_readme_results_tables_are_the_records():
     # and the check is not empty: the tables hold the seed's run and today's default's post row
     assert "| post | the seed's (d2l, MXNet) | 1 | 0.557 | | 89.3 | 91.7 | |" in readme
     assert "| post | seed's step, fp32 ([`bf16_vs_fp32`](experiments/bf16_vs_fp32/)" in readme
+
+
+def test_the_cost_table_is_the_records():
+    """experiments/costs.md is what experiments/costs.py makes from the kept records now; the
+    README's cost table points to it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "costs.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    costs = (ROOT / "experiments" / "costs.md").read_text()
+    assert "| `identity_mappings/jobs` | 15 of 15 | 10 |" in costs  # and it is not empty
+    assert "(experiments/costs.md)" in (ROOT / "README.md").read_text()
