@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import shlex
 import sys
@@ -181,6 +182,35 @@ def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None
             check(parts)
         except PartRefused as e:
             fail(f"{e}{where}")
+
+
+def check_sequential(sweeper: DictConfig, overrides: list[str]) -> None:
+    """Refuse a sequential sweep that cannot run as designed, before any job: it chooses the seeds
+    itself, compares at least two settings, and its design's numbers are in range."""
+    if any(override_key(o) == "seed" for o in overrides):
+        fail("seed is chosen by hydra/sweeper=sequential (1, 2, ... one a round); remove seed=... from the command")
+    if len(job_list(overrides)) < 2:
+        fail("hydra/sweeper=sequential compares settings: sweep at least two (e.g. block.order=post,pre)")
+    from resnet_exp.analysis.sequential import first_finite
+
+    for key, whole in (("alpha", False), ("margin", False), ("tau2", False), ("max_seeds", True)):
+        value = sweeper[key]
+        number = isinstance(value, int) if whole else isinstance(value, (int, float)) and math.isfinite(value)
+        if isinstance(value, bool) or not number:
+            fail(f"hydra.sweeper.{key}={value} must be a {'whole number' if whole else 'finite number'}")
+    ok_scale = 0 < sweeper.alpha < 1 and sweeper.tau2 > 0
+    need = first_finite(sweeper.alpha, sweeper.tau2) if ok_scale else 0
+    checks = [
+        ("alpha", 0 < sweeper.alpha < 1, "must be between 0 and 1 (e.g. 0.05)"),
+        ("tau2", sweeper.tau2 > 0, "must be more than 0 (e.g. 3.0)"),
+        ("margin", sweeper.margin > 0, "must be more than 0 points (e.g. 0.5)"),
+        ("max_seeds", sweeper.max_seeds >= need, f"must be at least {need}: the confidence sequence is finite from "
+         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} and hydra.sweeper.tau2={sweeper.tau2}"),
+        ("measure", sweeper.measure in ("auto", "precise", "running"), "must be one of: auto, precise, running"),
+    ]
+    for key, ok, allowed in checks:
+        if not ok:
+            fail(f"hydra.sweeper.{key}={sweeper[key]} {allowed}")
 
 
 def check_memory(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
@@ -365,10 +395,14 @@ class SweepCallback(Callback):
         params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
         overrides = params + list(config.hydra.overrides.task)
         basic = str(config.hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper")
+        sequential = str(config.hydra.sweeper.get("_target_", "")).endswith(".SequentialSweeper")
         # With another sweeper (Optuna, say) the jobs are chosen as the sweep goes: check the config
-        # they share (every value that is not swept) and each job as it starts.
+        # they share (every value that is not swept) and each job as it starts. The sequential
+        # sweeper's jobs are its settings at seeds it chooses: each setting is checked.
         fixed, swept = split_overrides(overrides)
-        jobs = job_list(overrides) if basic else [fixed]
+        if sequential:
+            check_sequential(config.hydra.sweeper, overrides)
+        jobs = job_list(overrides) if basic or sequential else [fixed]
         sweep_dir = Path(config.hydra.sweep.dir)
         check_subdir(config.hydra.sweep)
         check_output(sweep_dir, inside=LONGEST_INSIDE + 1 + len(str(len(jobs))))  # + the job's number
@@ -383,16 +417,35 @@ class SweepCallback(Callback):
             check_launcher(config.hydra.launcher, cfg, where)
             if basic:
                 check_resume(sweep_dir / str(num), cfg, job)  # job directories are numbered as the jobs
+        if sequential:  # job N: setting N mod S at seed N // S + 1, those there already
+            for path in sorted(p for p in sweep_dir.glob("[0-9]*") if p.name.isdigit()):
+                n = int(path.name)
+                job = [*jobs[n % len(jobs)], f"seed={n // len(jobs) + 1}"]
+                check_resume(path, compose(config_name=config.hydra.job.config_name, overrides=job), job)
         check_data(cfgs, wheres)
         check_parts(cfgs, wheres)
         check_memory(cfgs, wheres)
         check_cluster(config.hydra.launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        before = read_sweep(sweep_dir) or {}
         info = {"group": sweep_group(sweep_dir)}
         info.update(
-            swept=swept_keys(jobs) if basic else [override_key(o) for o in swept],
+            swept=(
+                swept_keys(jobs)
+                if basic
+                else [*swept_keys(jobs), "seed"]
+                if sequential
+                else [override_key(o) for o in swept]
+            ),
             jobs=len(jobs) if basic else None,
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
+        # every command that changed the sweep's jobs, in order: a report names an extension after a look
+        history = before.get("history") or (
+            [{"command": before["command"], "jobs": before.get("jobs")}] if before.get("command") else []
+        )
+        if not history or (history[-1]["command"], history[-1]["jobs"]) != (info["command"], info["jobs"]):
+            history.append({"command": info["command"], "jobs": info["jobs"]})
+        info["history"] = history
         atomic_write(sweep_dir / SWEEP_FILE, OmegaConf.to_yaml(OmegaConf.create(info)))
         print(f"Sweep directory: {sweep_dir} (to resume: {resume_command('hydra.sweep.dir', sweep_dir)})", flush=True)

@@ -44,7 +44,8 @@ WINGS = (
     ("tracking",),  # W&B
     ("training", "analysis"),  # one job trained; finished sweeps read and judged
     ("sweep",),  # the run command's Hydra callback: a whole sweep checked, then summed up
-    ("run", "report", "tune", "bench", "summary", "gpu_check"),  # the commands
+    ("sequential",),  # the sequential sweeper's rounds (its plugin in hydra_plugins/resnet_exp)
+    ("run", "report", "plan", "tune", "bench", "summary", "gpu_check"),  # the commands
 )
 
 

@@ -40,6 +40,7 @@ from resnet_exp.analysis.plots import plot, plot_signal
 from resnet_exp.analysis.stats import Estimate, compare, holm
 from resnet_exp.runs.console import python_command
 from resnet_exp.runs.records import (
+    read_sequential,
     read_sweep,
 )
 
@@ -163,6 +164,57 @@ def left_out(jobs: Sequence[Job]) -> list[Job]:
     return [j for j in jobs if j.status == UNREADABLE]
 
 
+MEASURE_NAMES = {
+    "auto": "each job's headline measure: precise BN where it is on",
+    "precise": PRECISE,
+    "running": RUNNING,
+}
+
+
+def design(sources: Sequence[Any]) -> list[str]:
+    """How each sweep chose its number of seeds, from its own records: a sequential sweep's design,
+    rounds and why it stopped (``sequential.yaml``); a fixed-n sweep's command, and each later
+    command that changed its jobs after some had run (an extension after a look, which a
+    fixed-n interval does not allow for)."""
+    lines = []
+    for d in sources:
+        if not isinstance(d, Path):
+            continue
+        state = read_sequential(d)
+        if state:
+            last = state["rounds"][-1] if state.get("rounds") else {"seeds": 0, "decisions": {}}
+            measure = MEASURE_NAMES.get(state["measure"], state["measure"])
+            stopped = state.get("stopped") or "not yet (running, or stopped before it could say)"
+            lines += [
+                f"- `{d}`: **sequential** design: rounds of one seed for each of {', '.join(state['settings'])}; "
+                f"after each, {state['boundary']}, at alpha={state['alpha']} (valid at every look), for every "
+                f"paired difference of final test accuracy (by {measure}); a comparison is resolved when its "
+                f"sequence excludes 0 or lies inside ±{state['margin_points']} points; at most "
+                f"{state['max_seeds']} seeds. Stopped: {stopped}.",
+                *(f"  - after {last['seeds']} seeds: {describe_decision(k, v, state['margin_points'])}"
+                  for k, v in last["decisions"].items()),
+            ]  # fmt: skip
+            continue
+        info = read_sweep(d) or {}
+        history = info.get("history") or []
+        grown = [h for a, h in zip(history, history[1:]) if (h.get("jobs") or 0) > (a.get("jobs") or 0)]
+        if grown:
+            lines.append(
+                f"- `{d}`: **fixed-n, extended after a look**: first {history[0].get('jobs')} jobs "
+                f"(`{history[0].get('command')}`), then "
+                + ", then ".join(f"{h.get('jobs')} (`{h.get('command')}`)" for h in grown)
+                + "; its intervals are fixed-n ones, which such an extension does not allow for"
+            )
+    return ["## Design", "", *lines, ""] if lines else []
+
+
+def describe_decision(name: str, d: dict, margin: float) -> str:
+    from resnet_exp.analysis.sequential import Decision, describe
+
+    low, high = (float(d[k]) for k in ("low", "high"))
+    return describe(name, Decision(d["n"], d["mean"], low, high, d["state"]), margin)
+
+
 def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None) -> tuple[str, list[Group]]:
     everything, jobs = jobs, started(jobs)
     bad = left_out(everything)
@@ -184,6 +236,7 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
             *(f"- `{j.name}`: {j.error}" for j in bad),
             "",
         ]
+    lines += design(sources)
     lines += ["## What was swept", ""]
     seeds = sorted({j.seed for j in jobs}, key=str)
     lines += [f"- `{k}`: " + ", ".join(str(v) for v in dict.fromkeys(j.config.get(k) for j in jobs)) for k in keys]

@@ -26,6 +26,8 @@ from resnet_exp.config import override_key
 STATUS_FILE = "status.json"
 # A sweep directory's own record (sweep.py writes it): its W&B group, swept keys, job count, command.
 SWEEP_FILE = "sweep.yaml"
+# A sequential sweep's design and each round's decisions (sequential.py writes it).
+SEQUENTIAL_FILE = "sequential.yaml"
 METRICS_FILE = "metrics.csv"
 # A job that ended so is not run again when its sweep is: it would end the same way.
 FINISHED = ("completed", "diverged")
@@ -378,6 +380,14 @@ def read_metrics(job_dir: Path) -> list[dict[str, float]]:
 def read_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     """The sweep.yaml of ``sweep_dir`` as a dict, or None where there is none."""
     path = Path(sweep_dir) / SWEEP_FILE
+    if not path.is_file():
+        return None
+    return OmegaConf.to_container(OmegaConf.load(path))
+
+
+def read_sequential(sweep_dir: Path) -> dict[str, Any] | None:
+    """A sequential sweep's design and decisions (``sequential.py`` writes them), or None."""
+    path = Path(sweep_dir) / SEQUENTIAL_FILE
     if not path.is_file():
         return None
     return OmegaConf.to_container(OmegaConf.load(path))
