@@ -166,3 +166,37 @@ def test_a_sequential_sweep_that_cannot_run_as_designed_is_refused_in_one_line(
                              cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)  # fmt: skip
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"error: {message}"), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sequential_sweep_with_nothing_to_find_runs_to_its_maximum_and_says_so(tmp_path, data_dir):
+    """Two settings that differ only in the noise of precise BN's batches, and a margin too narrow
+    to show equivalence in 4 pairs: the sweep runs every round and stops at max_seeds, naming the
+    comparison still open."""
+    sweep = tmp_path / "sweep"
+    r = run_cli("resnet_exp.run", "-m", "hydra/sweeper=sequential", "hydra.sweeper.max_seeds=4",
+                "hydra.sweeper.margin=0.01", "evaluation.precise_bn_batches=1,2", *PLANTED[3:8],
+                "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Sequential sweep: max_seeds=4 reached with a comparison still open" in r.stdout
+    state = OmegaConf.load(sweep / "sequential.yaml")
+    assert [round_.seeds for round_ in state.rounds] == [1, 2, 3, 4]
+    assert all(d.state == "open" for round_ in state.rounds for d in round_.decisions.values())
+    assert sorted(int(p.name) for p in sweep.iterdir() if p.name.isdigit()) == list(range(8))
+
+
+def test_a_fixed_n_sweep_extended_after_a_look_is_flagged_in_its_report(tmp_path, data_dir):
+    """A sweep of seed 1, then the same folder swept over seeds 1 and 2: its sweep.yaml keeps both
+    commands, and the report's design says it was extended after a look."""
+    from tests.conftest import TINY
+
+    sweep = tmp_path / "sweep"
+    for seeds in ("1", "1,2"):
+        r = run_cli("resnet_exp.run", "-m", f"seed={seeds}", *TINY, "logger.wandb.mode=disabled",
+                    f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+    history = OmegaConf.load(sweep / "sweep.yaml").history
+    assert [h.jobs for h in history] == [1, 2] and "seed=1,2" in history[1].command
+    assert report_main([str(sweep), "--out", str(tmp_path / "r")]) == 0
+    design = (tmp_path / "r" / "report.md").read_text().split("## Design")[1].split("## What was swept")[0]
+    assert f"- `{sweep}`: **fixed-n, extended after a look**: first 1 job " in design
+    assert "then 2 (`python -m resnet_exp.run -m seed=1,2" in design

@@ -200,7 +200,7 @@ def design(sources: Sequence[Any]) -> list[str]:
         grown = [h for a, h in zip(history, history[1:]) if (h.get("jobs") or 0) > (a.get("jobs") or 0)]
         if grown:
             lines.append(
-                f"- `{d}`: **fixed-n, extended after a look**: first {history[0].get('jobs')} jobs "
+                f"- `{d}`: **fixed-n, extended after a look**: first {plural(history[0].get('jobs') or 0, 'job')} "
                 f"(`{history[0].get('command')}`), then "
                 + ", then ".join(f"{h.get('jobs')} (`{h.get('command')}`)" for h in grown)
                 + "; its intervals are fixed-n ones, which such an extension does not allow for"
