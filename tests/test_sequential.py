@@ -174,8 +174,10 @@ def test_a_sequential_sweep_with_nothing_to_find_runs_to_its_maximum_and_says_so
     comparison still open."""
     sweep = tmp_path / "sweep"
     r = run_cli("resnet_exp.run", "-m", "hydra/sweeper=sequential", "hydra.sweeper.max_seeds=4",
-                "hydra.sweeper.margin=0.01", "evaluation.precise_bn_batches=1,2", *PLANTED[3:8],
-                "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+                "hydra.sweeper.margin=0.01", "evaluation.precise_bn_batches=1,2", "trainer.max_epochs=1",
+                "trainer.limit_train_batches=10", "trainer.limit_val_batches=2", "data.batch_size=32",
+                "diagnostics.probe_size=16", "logger.wandb.mode=disabled", f"hydra.sweep.dir={sweep}",
+                cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Sequential sweep: max_seeds=4 reached with a comparison still open" in r.stdout
     state = OmegaConf.load(sweep / "sequential.yaml")
