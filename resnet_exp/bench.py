@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     fw["ms_per_step"] = 1000 * cfg.data.batch_size / fw["images_per_s"]
     result = {
         "device": describe_device(device),
-        "machine": machine(),  # the CPU's model and instruction sets, threads, torch: ratios by machine kind
+        "machine": machine(device),  # the CPU's model and instruction sets, threads, torch: ratios by machine kind
         "batch_size": cfg.data.batch_size,
         "steps": args.steps,
         "warmup": args.warmup,

@@ -67,8 +67,16 @@ def finals(sweep_dir: Path, settings: list[list[str]], rounds: int, measure: str
     return found, unfinished
 
 
+def comparisons(settings: int) -> int:
+    """The pairs of ``settings`` settings that a sequential sweep compares."""
+    return settings * (settings - 1) // 2
+
+
 def decisions(found: list[dict], names: list[str], alpha: float, margin: float, tau2: float) -> dict[str, Decision]:
-    """Every pair of settings, later minus earlier, on the seeds both completed."""
+    """Every pair of settings, later minus earlier, on the seeds both completed, each at
+    alpha / (number of pairs) (Bonferroni): all the sequences cover together with probability at
+    least 1 - alpha, so the sweep's stop is valid for the whole family."""
+    alpha = alpha / comparisons(len(found))
     made = {}
     for a, b in itertools.combinations(range(len(found)), 2):
         seeds = sorted(set(found[a]) & set(found[b]))
@@ -96,6 +104,7 @@ def run(sweeper: Any, arguments: list[str]) -> list[Any]:
         "design": "sequential",
         "boundary": BOUNDARY.format(tau2=sweeper.tau2),
         "alpha": sweeper.alpha,
+        "alpha_each": sweeper.alpha / comparisons(len(settings)),  # Bonferroni over the pairs
         "margin_points": sweeper.margin,
         "max_seeds": sweeper.max_seeds,
         "measure": sweeper.measure,

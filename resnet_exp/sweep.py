@@ -198,14 +198,20 @@ def check_sequential(sweeper: DictConfig, overrides: list[str]) -> None:
         number = isinstance(value, int) if whole else isinstance(value, (int, float)) and math.isfinite(value)
         if isinstance(value, bool) or not number:
             fail(f"hydra.sweeper.{key}={value} must be a {'whole number' if whole else 'finite number'}")
+    settings = len(job_list(overrides))
+    alpha_each = sweeper.alpha / (settings * (settings - 1) // 2)  # Bonferroni over the pairs compared
     ok_scale = 0 < sweeper.alpha < 1 and sweeper.tau2 > 0
-    need = first_finite(sweeper.alpha, sweeper.tau2) if ok_scale else 0
+    need = first_finite(alpha_each, sweeper.tau2) if ok_scale else 0
+    if need is None:
+        fail(f"hydra.sweeper.tau2={sweeper.tau2} is too small: the confidence sequence would never be finite; "
+             "choose a value near 1-10 (default 3.0)")  # fmt: skip
     checks = [
         ("alpha", 0 < sweeper.alpha < 1, "must be between 0 and 1 (e.g. 0.05)"),
         ("tau2", sweeper.tau2 > 0, "must be more than 0 (e.g. 3.0)"),
         ("margin", sweeper.margin > 0, "must be more than 0 points (e.g. 0.5)"),
         ("max_seeds", sweeper.max_seeds >= need, f"must be at least {need}: the confidence sequence is finite from "
-         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} and hydra.sweeper.tau2={sweeper.tau2}"),
+         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} (split over {settings * (settings - 1) // 2} "
+         f"comparison(s)) and hydra.sweeper.tau2={sweeper.tau2}"),
         ("measure", sweeper.measure in ("auto", "precise", "running"), "must be one of: auto, precise, running"),
     ]
     for key, ok, allowed in checks:
@@ -424,7 +430,8 @@ class SweepCallback(Callback):
                 check_resume(path, compose(config_name=config.hydra.job.config_name, overrides=job), job)
         check_data(cfgs, wheres)
         check_parts(cfgs, wheres)
-        check_memory(cfgs, wheres)
+        if not str(config.hydra.launcher.get("_target_", "")).endswith("SlurmLauncher"):
+            check_memory(cfgs, wheres)  # under SLURM the jobs run on nodes this machine cannot see
         check_cluster(config.hydra.launcher)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         before = read_sweep(sweep_dir) or {}
@@ -440,7 +447,8 @@ class SweepCallback(Callback):
             jobs=len(jobs) if basic else None,
             command=" ".join(["python -m resnet_exp.run", *map(shlex.quote, sys.argv[1:])]),
         )
-        # every command that changed the sweep's jobs, in order: a report names an extension after a look
+        # every distinct command run on the sweep, with its job count, in order: a report names one
+        # that grew the jobs (an extension after a look)
         history = before.get("history") or (
             [{"command": before["command"], "jobs": before.get("jobs")}] if before.get("command") else []
         )

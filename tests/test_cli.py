@@ -79,11 +79,11 @@ def test_post_pre_sweep_end_to_end(tmp_path, data_dir):
         assert status["machine"] == {
             "cpu": cpu_model(),
             "isa": [n for n in ISA if getattr(torch.cpu, "get_capabilities", dict)().get(n)],
-            "cores": os.cpu_count(),
+            "cores": len(os.sched_getaffinity(0)),
             "threads": int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads()),
             "kernels": torch.backends.cpu.get_cpu_capability(),
             "torch": torch.__version__,
-            **({"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}),
+            **({"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}),  # the default trains there
         }
 
         (run_dir,) = (job / "wandb").glob("offline-run-*")

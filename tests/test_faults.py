@@ -84,15 +84,18 @@ def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):
     # lost its config.yaml, which the sweep's record lists, cannot be read either
     from resnet_exp.analysis.report import glance
 
-    (s / "sweep.yaml").write_text("group: sweep-ab12\nswept: []\njobs: 5\n")
+    (s / "sweep.yaml").write_text("group: sweep-ab12\nswept: []\njobs: 6\n")
     (s / "3").mkdir()
+    (s / "3" / "status.json").write_text('{"status": "completed"}')  # ended, its config.yaml gone
+    (s / "5").mkdir()  # made by Hydra, its job not set up yet: starting, not damaged
     lines = glance(s).splitlines()
-    assert lines[2:4] == ["  and 1 job not started yet", "  and 3 jobs whose records cannot be read or trusted, left out"]
+    assert lines[2:4] == ["  and 2 jobs not started yet", "  and 3 jobs whose records cannot be read or trusted, left out"]
     assert report_main([str(s), "--out", str(tmp_path / "r2")]) == 0
     assert capsys.readouterr().err.splitlines()[2] == (
         f"warning: sweep/3 ({s}/3): cannot be read: it has no config.yaml; left out of every statistic"
     )
-    assert "| sweep/4 | not started | 0 |  |" in (tmp_path / "r2" / "report.md").read_text()
+    text = (tmp_path / "r2" / "report.md").read_text()
+    assert "| sweep/4 | not started | 0 |  |" in text and "| sweep/5 | starting | 0 |  |" in text
     # nothing readable left: one line, exit 2, no report written
     (s / "0" / "metrics.csv").write_text("epoch,test/acc\n1.0,0.5\n2.0,oops\n")
     assert report_main([str(s), "--out", str(tmp_path / "r3")]) == 2

@@ -238,25 +238,30 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
             )
         jobs += [read_job(p, f"{name}/{p.name}") for p in found]
         # the jobs sweep.yaml lists that have no config.yaml: not started where there is no folder
-        # either; a folder without one (lost, or deleted) cannot be read, and is said so
+        # either, starting where the folder says nothing yet or that it runs (a job writes its
+        # config.yaml once it has set up); a folder whose job ended without one (lost, or
+        # deleted) cannot be read, and is said so
         present = {p.name for p in found}
-        jobs += [
-            Job(f"{name}/{n}", d / str(n), {}, [], NOT_STARTED)
-            if not (d / str(n)).exists()
-            else Job(f"{name}/{n}", d / str(n), {}, [], UNREADABLE, f"cannot be read: it has no {CONFIG_FILE}")
-            for n in range(info.get("jobs") or 0)
-            if str(n) not in present
-        ]
+        for n in range(info.get("jobs") or 0):
+            path, said = d / str(n), read_status(d / str(n)).get("status")
+            if str(n) in present:
+                continue
+            if not path.exists():
+                jobs.append(Job(f"{name}/{n}", path, {}, [], NOT_STARTED))
+            elif said in (None, "running"):
+                jobs.append(Job(f"{name}/{n}", path, {}, [], STARTING))
+            else:
+                jobs.append(Job(f"{name}/{n}", path, {}, [], UNREADABLE, f"cannot be read: it has no {CONFIG_FILE}"))
     return with_gained_keys(jobs)
 
 
-NOT_STARTED, UNREADABLE = "not started", "unreadable"
+NOT_STARTED, STARTING, UNREADABLE = "not started", "starting", "unreadable"
 
 
 def started(jobs: Sequence[Job]) -> list[Job]:
     """The jobs with a config to report on: not a sweep's job that has not started yet (no
     directory), nor one whose files cannot be read."""
-    return [j for j in jobs if j.status not in (NOT_STARTED, UNREADABLE)]
+    return [j for j in jobs if j.status not in (NOT_STARTED, STARTING, UNREADABLE)]
 
 
 def with_gained_keys(jobs: list[Job]) -> list[Job]:

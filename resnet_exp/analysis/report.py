@@ -19,6 +19,7 @@ from resnet_exp.analysis.jobs import (
     NOT_STARTED,
     PRECISE,
     RUNNING,
+    STARTING,
     UNREADABLE,
     Group,
     Job,
@@ -187,12 +188,15 @@ def design(sources: Sequence[Any]) -> list[str]:
             stopped = state.get("stopped") or "not yet (running, or stopped before it could say)"
             lines += [
                 f"- `{d}`: **sequential** design: rounds of one seed for each of {', '.join(state['settings'])}; "
-                f"after each, {state['boundary']}, at alpha={state['alpha']} (valid at every look), for every "
+                f"after each, {state['boundary']}, at alpha={state['alpha']} for the family of comparisons "
+                f"(alpha={state.get('alpha_each', state['alpha']):.3g} each, Bonferroni; valid at every look), for every "
                 f"paired difference of final test accuracy (by {measure}); a comparison is resolved when its "
                 f"sequence excludes 0 or lies inside ±{state['margin_points']} points; at most "
                 f"{state['max_seeds']} seeds. Stopped: {stopped}.",
                 *(f"  - after {last['seeds']} seeds: {describe_decision(k, v, state['margin_points'])}"
                   for k, v in last["decisions"].items()),
+                "  - the per-group intervals and pairwise tests below are fixed-n ones, computed on a sweep "
+                "that stopped when its sequences said so: read the confidence sequences above for its answer",
             ]  # fmt: skip
             continue
         info = read_sweep(d) or {}
@@ -368,7 +372,7 @@ def glance(sweep_dir: Path) -> str:
         jobs = read_sweeps([sweep_dir])
     except ReportError:
         return ""
-    waiting = sum(j.status == NOT_STARTED for j in jobs)
+    waiting = sum(j.status in (NOT_STARTED, STARTING) for j in jobs)
     bad = left_out(jobs)
     jobs = started(jobs)
     if not jobs:

@@ -10,8 +10,9 @@ mu) / sigma against theta = 0, mixed over theta ~ N(0, tau2), is
     T = sum(X_i - mu), Q = sum((X_i - mu)^2),
 
 a nonnegative martingale with L_1 = 1 under N(mu, sigma^2) data whatever sigma is; by Ville's
-inequality it ever reaches 1/alpha with probability at most alpha. The values of mu where it has
-not are an interval (closed form below), valid at every n at once: one may look after every seed
+inequality it ever reaches 1/alpha with probability at most alpha. At each n, the values of mu
+where it is below 1/alpha are an interval (closed form below), valid at every n at once (so is
+their running intersection, which ``decide`` uses): one may look after every seed
 and stop whenever the answer is in (Wang and Ramdas 2023, "Anytime-valid t-tests and confidence
 sequences for Gaussian means with unknown variance", the test martingale in the reduced
 filtration; Howard et al. 2021 for confidence sequences at large). It is finite from
@@ -39,7 +40,7 @@ TAU2 = 3.0
 
 def half_width_factor(n: int, alpha: float, tau2: float = TAU2) -> float:
     """The confidence sequence's half-width at ``n`` pairs in units of the sample standard deviation
-    (inf where it is not finite yet: n < 3 at alpha = 0.05)."""
+    (inf where it is not finite yet: n < 4 at alpha = 0.05, tau2 = 3)."""
     if n < 2:
         return math.inf
     kn = n * tau2 / (1 + n * tau2)
@@ -47,9 +48,9 @@ def half_width_factor(n: int, alpha: float, tau2: float = TAU2) -> float:
     return math.sqrt(g * (n - 1) / (n * (kn - g))) if kn > g else math.inf
 
 
-def first_finite(alpha: float, tau2: float = TAU2) -> int:
-    """The fewest pairs at which the confidence sequence is finite."""
-    return next(n for n in range(2, 10_000) if math.isfinite(half_width_factor(n, alpha, tau2)))
+def first_finite(alpha: float, tau2: float = TAU2) -> int | None:
+    """The fewest pairs at which the confidence sequence is finite (None: not within 10,000)."""
+    return next((n for n in range(2, 10_000) if math.isfinite(half_width_factor(n, alpha, tau2))), None)
 
 
 def confidence_sequence(diffs: Sequence[float], alpha: float = 0.05, tau2: float = TAU2) -> tuple[float, float]:
@@ -94,7 +95,16 @@ class Decision:
 
 
 def decide(diffs: Sequence[float], alpha: float, margin: float, tau2: float = TAU2) -> Decision:
-    low, high = confidence_sequence(diffs, alpha, tau2)
+    """Where the comparison of ``diffs`` (in the order they came) stands: the running intersection
+    of its confidence sequence over every prefix (as valid as each, and never wider than the last
+    one, so a comparison once resolved stays resolved); the last one alone where the intersection
+    is empty (the sequence has then missed, which happens with probability at most alpha)."""
+    low, high = -math.inf, math.inf
+    for n in range(2, len(diffs) + 1):
+        lo, hi = confidence_sequence(diffs[:n], alpha, tau2)
+        low, high = max(low, lo), min(high, hi)
+    if low > high:
+        low, high = confidence_sequence(diffs, alpha, tau2)
     state = DIFFER if low > 0 or high < 0 else EQUIVALENT if -margin < low and high < margin else OPEN
     mean = float(np.mean(diffs)) if len(diffs) else math.nan
     return Decision(len(diffs), mean, low, high, state)
@@ -144,7 +154,9 @@ def stopping_pairs(
 
 def fixed_pairs_to_differ(sd: float, difference: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """The pairs a fixed-n paired t-test needs to find ``difference`` (two-sided, level ``alpha``)
-    with probability ``power`` (noncentral t)."""
+    with probability ``power`` (noncentral t); 2 where the differences do not spread at all."""
+    if sd <= 0:
+        return 2
     for n in range(2, 10_000):
         df, nc = n - 1, abs(difference) / sd * math.sqrt(n)
         crit = stats.t.ppf(1 - alpha / 2, df)
@@ -160,6 +172,8 @@ def fixed_pairs_for_equivalence(
     equivalence with probability ``power`` when the true difference is ``difference``: the
     interval's half-width is t(1 - alpha, n - 1) s / sqrt(n), with s taken at ``sd`` and the mean
     normal around ``difference``."""
+    if sd <= 0:
+        return 2
     for n in range(2, 10_000):
         half = stats.t.ppf(1 - alpha, n - 1) * sd / math.sqrt(n)
         if half >= margin:

@@ -184,7 +184,7 @@ def _prepare(
     job.fields.update(
         precision=str(trainer.precision),
         pipeline=resolve_pipeline(cfg.data.pipeline, trainer.strategy.root_device.type),
-        machine=machine(),  # the CPU (model, instruction sets, threads), the GPU, torch: costs by machine kind
+        machine=machine(trainer.strategy.root_device),  # the CPU, the GPU it trains on, torch: costs by machine kind
     )
     if wandb is not None and resume.epochs and cfg.logger.wandb.mode == "offline":
         try:  # W&B mirrors the checkpoint's rows: never the reason a job cannot go on

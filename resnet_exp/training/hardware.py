@@ -64,21 +64,22 @@ def cpu_model() -> str:
     return str(capabilities.get("cpu_name") or platform.processor() or platform.machine())
 
 
-def machine() -> dict[str, Any]:
+def machine(device: torch.device | str = "cpu") -> dict[str, Any]:
     """What a record needs to tell machines apart: the CPU's model, the instruction sets of ``ISA``
-    it has, its logical cores, torch's intra-op threads, the kernels torch dispatches to
-    (``AVX512``, ``AVX2``, ...) and torch's build; and the GPU's name where CUDA is available."""
+    it has, the logical cores this process may run on, torch's intra-op threads, the kernels torch
+    dispatches to (``AVX512``, ``AVX2``, ...) and torch's build; and the GPU's name where the job
+    trains on ``device`` of type cuda."""
     capabilities = getattr(torch.cpu, "get_capabilities", lambda: {})()
     found = {
         "cpu": cpu_model(),
         "isa": [name for name in ISA if capabilities.get(name)],
-        "cores": os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "threads": torch.get_num_threads(),
         "kernels": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
     }
-    if torch.cuda.is_available():
-        found["gpu"] = torch.cuda.get_device_name()
+    if torch.device(device).type == "cuda":
+        found["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return found
 
 
