@@ -44,16 +44,17 @@ def paired_differences(a, b, measure: str) -> list[float]:
 
 
 def pairs_text(stop: np.ndarray, max_n: int) -> str:
-    """Mean / 90th percentile of the pairs taken (a sweep that never stopped counts as max_n + 1)."""
-    mean, p90, beyond = float(stop.mean()), float(np.percentile(stop, 90)), float((stop > max_n).mean())
-    over = (
-        ""
-        if beyond == 0
-        else f" (not resolved by {max_n} in {beyond:.0%})"
-        if beyond >= 0.005
-        else f" (not resolved by {max_n} in <1%)"
-    )
-    return f"{mean:.1f} / {p90:.0f}{over}"
+    """Mean / 90th percentile of the pairs taken. A simulated sweep not resolved by ``max_n`` pairs
+    is censored there: the mean is then at least the one shown, and a 90th percentile beyond
+    ``max_n`` is shown as ``> max_n``, with the share not resolved."""
+    beyond = float((stop > max_n).mean())
+    taken = np.minimum(stop, max_n)
+    mean, p90 = float(taken.mean()), float(np.percentile(stop, 90))
+    if beyond == 0:
+        return f"{mean:.1f} / {p90:.0f}"
+    share = f"{beyond:.0%}" if beyond >= 0.005 else "<1%"
+    tail = f"> {max_n}" if p90 > max_n else f"{p90:.0f}"
+    return f"at least {mean:.1f} / {tail} (not resolved by {max_n} in {share})"
 
 
 def coverage(sequences: int = 20000, max_n: int = 20, alpha: float = 0.05) -> str:
