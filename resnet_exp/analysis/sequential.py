@@ -138,17 +138,20 @@ def stopping_pairs(
     tau2: float = TAU2,
 ) -> np.ndarray:
     """The number of pairs the sequential rule takes (looking after every pair, stopping when the
-    comparison is resolved, or at ``max_n``) on normal differences of mean ``difference`` and
+    comparison's running intersection is resolved, or at ``max_n``) on normal differences of mean ``difference`` and
     standard deviation ``sd``, over ``runs`` simulated sweeps; ``max_n + 1`` where it never stops."""
     rng = np.random.default_rng(seed)
     x = rng.normal(difference, sd, (runs, max_n))
     stop = np.full(runs, max_n + 1)
-    for n in range(max_n, 1, -1):  # the first n at which it is resolved, found from the end
+    low, high = np.full(runs, -np.inf), np.full(runs, np.inf)
+    for n in range(2, max_n + 1):  # the running intersection, as decide() keeps it
         mean, s = x[:, :n].mean(1), x[:, :n].std(1, ddof=1)
         half = half_width_factor(n, alpha, tau2) * s
-        low, high = mean - half, mean + half
+        finite = np.isfinite(half)
+        low = np.where(finite, np.maximum(low, mean - half), low)
+        high = np.where(finite, np.minimum(high, mean + half), high)
         resolved = (low > 0) | (high < 0) | ((-margin < low) & (high < margin))
-        stop[resolved] = n
+        stop = np.where(resolved & (stop > max_n), n, stop)
     return stop
 
 
