@@ -62,3 +62,22 @@ def test_the_cost_table_is_the_records():
     costs = (ROOT / "experiments" / "costs.md").read_text()
     assert "| `identity_mappings/jobs` | 15 of 15 | 10 |" in costs  # and it is not empty
     assert "(experiments/costs.md)" in (ROOT / "README.md").read_text()
+
+
+def test_the_readme_verdicts_are_written_from_the_records():
+    """The README's verdict bullets are experiments/verdicts.py's from the kept records now (a
+    reading or a number edited by hand fails here), and they hold what the records give, by
+    measures a reviewer re-derived: bf16's TOST p, He et al.'s gaps excluded for 7 of 10 pairs with
+    precise BN, the seed's post run inside one run's prediction interval but outside our mean's CI."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "verdicts.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    readme = (ROOT / "README.md").read_text()
+    assert "(90% CI -0.11 to +0.63, not inside ±0.5; TOST p = 0.122)" in readme
+    assert "He et al.'s gap lies outside our 95% CI for 7 of 10 pairs" in readme
+    assert "post's 89.3 lies inside the 95% prediction interval for one run of ours" in readme
+    assert "and outside our mean's 95% CI (89.37 to 91.06)" in readme

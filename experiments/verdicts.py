@@ -1,0 +1,245 @@
+"""The README's verdicts, written from the kept records by code, so that every number and every
+reading in them is the statistics' own: for each comparison the committed experiments make, the
+paired difference on both measures with its 95% interval, the 90% interval and TOST's p against a
+margin of ±0.5 point (equivalence is claimed only where TOST rejects both sides at 5%), the number
+of pairs and how they were gathered (a second sweep of seeds after a look is named, with the
+anytime-valid confidence sequence that allows for it), Holm-adjusted p for families of tests,
+which of He et al.'s gaps the intervals exclude, and the seed's one run set against the
+prediction interval for one run of ours (the comparison one run each allows).
+
+    python experiments/verdicts.py            # print them
+    python experiments/verdicts.py --write    # put them into README.md, between its markers
+    python experiments/verdicts.py --check    # exit 1 if README.md's are not these
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results import RECIPES, jobs_of  # noqa: E402  (this folder's table script)
+
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Job, network, read_sweeps, select  # noqa: E402
+from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
+from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+BEGIN = "<!-- verdicts: made by python experiments/verdicts.py --write; do not edit by hand -->"
+END = "<!-- /verdicts -->"
+MARGIN = 0.5  # points: the equivalence margin every verdict here uses
+ORDERINGS = ("post", "pre", "bn_after_add", "relu_before_add", "relu_only_pre")
+
+
+def finals(jobs: list[Job], measure: str) -> dict[int, float]:
+    """Seed -> final test accuracy in points by ``measure``, of the completed jobs."""
+    return {j.seed: 100 * j.final_of(measure) for j in jobs if j.status == "completed" and j.acc(measure)}
+
+
+def paired(a: dict, b: dict) -> list[float]:
+    """b minus a on the seeds both have, in seed order."""
+    return [b[s] - a[s] for s in sorted(set(a) & set(b))]
+
+
+class Paired:
+    """A paired difference (points): mean, 95% interval, 90% interval, t-test p, TOST p at ±MARGIN."""
+
+    def __init__(self, d: list[float]) -> None:
+        x = np.asarray(d, dtype=float)
+        self.d, self.n, self.mean = d, len(x), float(x.mean())
+        se = float(x.std(ddof=1)) / math.sqrt(self.n)
+        t95, t90 = stats.t.ppf(0.975, self.n - 1), stats.t.ppf(0.95, self.n - 1)
+        self.ci95 = (self.mean - t95 * se, self.mean + t95 * se)
+        self.ci90 = (self.mean - t90 * se, self.mean + t90 * se)
+        self.p = float(stats.ttest_1samp(x, 0.0).pvalue)
+        below = stats.t.sf((self.mean + MARGIN) / se, self.n - 1)  # H0: difference <= -margin
+        above = stats.t.cdf((self.mean - MARGIN) / se, self.n - 1)  # H0: difference >= +margin
+        self.tost_p = float(max(below, above))
+
+    @property
+    def equivalent(self) -> bool:
+        return self.tost_p < 0.05
+
+    def text(self) -> str:
+        lo, hi = self.ci95
+        return f"{self.mean:+.2f} points (95% CI {lo:+.2f} to {hi:+.2f}, p = {self.p:.2g})"
+
+    def equivalence(self) -> str:
+        lo, hi = self.ci90
+        reading = "inside" if self.equivalent else "not inside"
+        return f"90% CI {lo:+.2f} to {hi:+.2f}, {reading} ±{MARGIN:g}; TOST p = {self.tost_p:.3f}"
+
+
+def recipe_jobs(ordering: str) -> tuple[list[Job], list[str]]:
+    return jobs_of(RECIPES[0], ordering, HERE)
+
+
+def post_vs_pre() -> str:
+    (post, _), (pre, _) = recipe_jobs("post"), recipe_jobs("pre")
+    on = {m: Paired(paired(finals(post, m), finals(pre, m))) for m in (PRECISE, RUNNING)}
+    later = sorted(j.seed for j in pre if "jobs_more_seeds" in str(j.path))
+    first = sorted(j.seed for j in pre if j.seed not in later)
+    loss = {j.seed: j.curve("train/loss")[0] for j in post}, {j.seed: j.curve("train/loss")[0] for j in pre}
+    slower = sum(loss[1][s] > loss[0][s] for s in set(loss[0]) & set(loss[1]))
+    cs = confidence_sequence(on[PRECISE].d)
+    design = (
+        f"the {len(first)} pairs of one sweep, then {len(later)} more from a second sweep run after the first "
+        f"interval was read (`block_order/jobs_more_seeds`): a fixed-n interval does not allow for that look; "
+        f"the anytime-valid confidence sequence over all {on[PRECISE].n} pairs, which does "
+        f"([docs/sequential.md](docs/sequential.md)), is {cs[0]:+.2f} to {cs[1]:+.2f} with precise BN"
+        if later
+        else f"{on[PRECISE].n} pairs of one sweep"
+    )
+    apart = [m for m in (PRECISE, RUNNING) if on[m].p < 0.05]
+    told = f"told apart with {' and '.join(apart)}" if apart else "not distinguishable on either measure"
+    equal = [m for m in (PRECISE, RUNNING) if on[m].equivalent]
+    within = (
+        f"equal within ±{MARGIN:g} point with {' and '.join(equal)}"
+        + ("" if len(equal) == 2 else f", not with {[m for m in (PRECISE, RUNNING) if m not in equal][0]}")
+        if equal
+        else f"not shown equal within ±{MARGIN:g} point on either"
+    )
+    return (
+        f"- **Post vs pre in fp32, {on[PRECISE].n} seeds paired: {told}; {within}** "
+        f"([`block_order`](experiments/block_order/)): pre minus post "
+        f"{on[PRECISE].text()} with precise BN ({on[PRECISE].equivalence()}) and {on[RUNNING].text()} on the "
+        f"running averages ({on[RUNNING].equivalence()}). The pairs: {design}. Pre's epoch-1 loss is the higher in "
+        f"{slower} of {len(set(loss[0]) & set(loss[1]))} seeds ( {np.mean(list(loss[1].values())):.2f} "
+        f"against {np.mean(list(loss[0].values())):.2f} on average; the seed's {SEED['pre'].first_loss:.3f} against "
+        f"{SEED['post'].first_loss:.3f})."
+    )
+
+
+def bf16_vs_fp32() -> str:
+    fp32 = select(read_sweeps([HERE / "bf16_vs_fp32" / "jobs"]), ["trainer.precision=32-true"])
+    bf16 = select(read_sweeps([HERE / "seed_gap" / "jobs"]), ["loss.reduction=batch_size"])
+    on = {m: Paired(paired(finals(fp32, m), finals(bf16, m))) for m in (PRECISE, RUNNING)}
+    verdict = "equivalent" if on[PRECISE].equivalent else "not shown equivalent"
+    stays = "" if on[PRECISE].equivalent else ", so fp32 stays the default"
+    return (
+        f"- **bf16 is {verdict} to fp32 within ±0.5 point{stays}** "
+        f"([`bf16_vs_fp32`](experiments/bf16_vs_fp32/), post, {on[PRECISE].n} seeds paired): bf16-mixed minus "
+        f"fp32 {on[PRECISE].text()} with precise BN ({on[PRECISE].equivalence()}) and {on[RUNNING].text()} on the "
+        f"running averages ({on[RUNNING].equivalence()}). The two arms' records do not name their machines "
+        f"(its README does): precision is not separated from the machine here. What each job cost: "
+        f"[`experiments/costs.md`](experiments/costs.md)."
+    )
+
+
+def holm(ps: list[float]) -> list[float]:
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    adjusted, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def identity_mappings() -> str:
+    jobs = {o: recipe_jobs(o)[0] for o in ORDERINGS}
+    seeds = set.intersection(*(set(finals(jobs[o], PRECISE)) for o in ORDERINGS))
+    parts, separated = [], []
+    layers = {network(j)[1] for o in ORDERINGS for j in jobs[o]}
+    for m in (PRECISE, RUNNING):
+        acc = {o: {s: v for s, v in finals(jobs[o], m).items() if s in seeds} for o in ORDERINGS}
+        pairs = list(itertools.combinations(ORDERINGS, 2))
+        diffs = {(a, b): Paired(paired(acc[a], acc[b])) for a, b in pairs}  # b minus a
+        adjusted = dict(zip(pairs, holm([diffs[p].p for p in pairs])))
+        smallest = min(pairs, key=lambda p: adjusted[p])
+        separated.append(adjusted[smallest] < 0.05)
+        # He et al.'s gap in accuracy, b minus a: a's test error minus b's
+        theirs = {(a, b): HE_ET_AL[a][1] - HE_ET_AL[b][1] for a, b in pairs}
+        excluded = [p for p in pairs if not diffs[p].ci95[0] <= theirs[p] <= diffs[p].ci95[1]]
+        means = {o: np.mean(list(acc[o].values())) for o in ORDERINGS}
+        tau = stats.kendalltau([HE_ET_AL[o][1] for o in ORDERINGS], [100 - means[o] for o in ORDERINGS])
+        widest = max(abs(d.mean) for d in diffs.values())
+        a, b = smallest
+        parts.append(
+            f"with {m} every pairwise difference is within {widest:.1f} points (the smallest Holm-adjusted p is "
+            f"{adjusted[smallest]:.2f}, raw {diffs[smallest].p:.2g}, for `{b}` minus `{a}`); Kendall's tau between "
+            f"He et al.'s ranking and ours is {tau.statistic:+.2f} (p = {tau.pvalue:.2f}: "
+            + ("the ranks agree beyond chance" if tau.pvalue < 0.05 and tau.statistic > 0 else
+               "the ranks disagree beyond chance" if tau.pvalue < 0.05 else
+               "the ranks neither show their ranking nor rule it out")
+            + f"); He et al.'s gap lies outside our 95% CI for {len(excluded)} of "
+            f"{len(pairs)} pairs" + (f" (e.g. `{excluded[0][1]}` minus `{excluded[0][0]}`: theirs "
+            f"{HE_ET_AL[excluded[0][0]][1] - HE_ET_AL[excluded[0][1]][1]:+.2f}, ours "
+            f"{diffs[excluded[0]].ci95[0]:+.2f} to {diffs[excluded[0]].ci95[1]:+.2f})" if excluded else "")
+        )  # fmt: skip
+    verdict = "the data separate no pair" if not any(separated) else "some pair is separated (Holm, 5%)"
+    (depth,) = layers
+    close = (
+        f" On this {depth}-layer network, 10 epochs of Fashion-MNIST, the ordering moves final accuracy by less than "
+        "these seeds resolve."
+        if not any(separated)
+        else ""
+    )
+    return (
+        f"- **He et al.'s five orderings, {len(seeds)} seeds each in fp32, paired: {verdict}** "
+        f"([`identity_mappings`](experiments/identity_mappings/), seeds {', '.join(map(str, sorted(seeds)))} of "
+        f"every ordering): {parts[0]}; {parts[1]}.{close}"
+    )
+
+
+def against_the_seed() -> str:
+    lines = []
+    for order in ("post", "pre"):
+        values = list(finals(recipe_jobs(order)[0], RUNNING).values())
+        n, mean, sd = len(values), float(np.mean(values)), float(np.std(values, ddof=1))
+        t = stats.t.ppf(0.975, n - 1)
+        pi = (mean - t * sd * math.sqrt(1 + 1 / n), mean + t * sd * math.sqrt(1 + 1 / n))
+        ci = (mean - t * sd / math.sqrt(n), mean + t * sd / math.sqrt(n))
+        seed = 100 * SEED[order].final
+        inside_pi = "inside" if pi[0] <= seed <= pi[1] else "outside"
+        inside_ci = "inside" if ci[0] <= seed <= ci[1] else "outside"
+        lines.append(
+            f"{order}'s {seed:.1f} lies {inside_pi} the 95% prediction interval for one run of ours "
+            f"({pi[0]:.2f} to {pi[1]:.2f}; {n} runs, running averages, the seed's measure) and {inside_ci} our "
+            f"mean's 95% CI ({ci[0]:.2f} to {ci[1]:.2f})"
+        )
+    return (
+        "- **The seed's one run per ordering, beside ours in fp32** (one run each: the prediction interval for "
+        f"a single run is the comparison it allows): {'; '.join(lines)}."
+    )
+
+
+def verdicts() -> str:
+    return "\n".join([post_vs_pre(), bf16_vs_fp32(), identity_mappings(), against_the_seed()]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="put them into README.md between its markers")
+    mode.add_argument("--check", action="store_true", help="exit 1 if README.md's are not these")
+    args = p.parse_args(argv)
+    made = verdicts()
+    if not (args.write or args.check):
+        print(made, end="")
+        return 0
+    text = README.read_text()
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        print(f"error: {README} lacks its verdict markers (one {BEGIN!r}, then one {END!r})", file=sys.stderr)
+        return 2
+    head, rest = text.split(BEGIN)
+    new = f"{head}{BEGIN}\n{made}{END}{rest.split(END, 1)[1]}"
+    if args.check:
+        if new != text:
+            print("error: README.md's verdicts are not what the records give; run python experiments/verdicts.py "
+                  "--write", file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
