@@ -33,16 +33,19 @@ def test_every_link_stays_in_the_repository_and_finds_its_file():
         assert "../shared/" not in doc.read_text(), f"{doc.relative_to(ROOT)} names ../shared, which a clone lacks"
 
 
-def test_readme_results_tables_are_the_records():
-    """The README's Results tables are what experiments/results.py makes from the kept records now:
-    a number edited by hand, or records added without remaking the tables, fails here."""
+def check_current(script: str) -> None:
+    """experiments/SCRIPT --check: what it writes from the kept records is what is committed."""
     import subprocess
     import sys
 
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "results.py"), "--check"], capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_results_tables_are_the_records():
+    """The README's Results tables are what experiments/results.py makes from the kept records now:
+    a number edited by hand, or records added without remaking the tables, fails here."""
+    check_current("results.py")
     readme = (ROOT / "README.md").read_text()
     # and the check is not empty: the tables hold the seed's run and today's default's post row
     assert "| post | the seed's (d2l, MXNet) | 1 | 0.557 | | 89.3 | 91.7 | |" in readme
@@ -52,13 +55,7 @@ def test_readme_results_tables_are_the_records():
 def test_the_cost_table_is_the_records():
     """experiments/costs.md is what experiments/costs.py makes from the kept records now; the
     README's cost table points to it."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "costs.py"), "--check"], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    check_current("costs.py")
     costs = (ROOT / "experiments" / "costs.md").read_text()
     assert "| `identity_mappings/jobs` | 15 of 15 | 10 |" in costs  # and it is not empty
     assert "(experiments/costs.md)" in (ROOT / "README.md").read_text()
@@ -69,13 +66,7 @@ def test_the_readme_verdicts_are_written_from_the_records():
     reading or a number edited by hand fails here), and they hold what the records give, by
     measures a reviewer re-derived: bf16's TOST p, He et al.'s gaps excluded for 7 of 10 pairs with
     precise BN, the seed's post run inside one run's prediction interval but outside our mean's CI."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "verdicts.py"), "--check"], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    check_current("verdicts.py")
     readme = (ROOT / "README.md").read_text()
     assert "(90% CI -0.11 to +0.63, not inside ±0.5; TOST p = 0.122)" in readme
     assert "He et al.'s gap lies outside our 95% CI for 7 of 10 pairs" in readme
