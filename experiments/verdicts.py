@@ -8,8 +8,8 @@ which of He et al.'s gaps the intervals exclude, and the seed's one run set agai
 prediction interval for one run of ours (the comparison one run each allows).
 
     python experiments/verdicts.py            # print them
-    python experiments/verdicts.py --write    # put them into README.md, between its markers
-    python experiments/verdicts.py --check    # exit 1 if README.md's are not these
+    python experiments/verdicts.py --write    # put them into README.md and each experiment's README
+    python experiments/verdicts.py --check    # exit 1 if a page's are not these
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def recipe_jobs(ordering: str) -> tuple[list[Job], list[str]]:
     return jobs_of(RECIPES[0], ordering, HERE)
 
 
-def post_vs_pre() -> str:
+def post_vs_pre(up: str = "") -> str:
     (post, _), (pre, _) = recipe_jobs("post"), recipe_jobs("pre")
     on = {m: Paired(paired(finals(post, m), finals(pre, m))) for m in (PRECISE, RUNNING)}
     later = sorted(j.seed for j in pre if "jobs_more_seeds" in str(j.path))
@@ -95,7 +95,7 @@ def post_vs_pre() -> str:
         f"the {len(first)} pairs of one sweep, then {len(later)} more from a second sweep run after the first "
         f"interval was read (`block_order/jobs_more_seeds`): a fixed-n interval does not allow for that look; "
         f"the anytime-valid confidence sequence over all {on[PRECISE].n} pairs, which does "
-        f"([docs/sequential.md](docs/sequential.md)), is {cs[PRECISE][0]:+.2f} to {cs[PRECISE][1]:+.2f} with "
+        f"([docs/sequential.md]({up}docs/sequential.md)), is {cs[PRECISE][0]:+.2f} to {cs[PRECISE][1]:+.2f} with "
         f"precise BN and {cs[RUNNING][0]:+.2f} to {cs[RUNNING][1]:+.2f} on the running averages"
         if later
         else f"{on[PRECISE].n} pairs of one sweep"
@@ -118,7 +118,7 @@ def post_vs_pre() -> str:
     within = "; ".join(readings)
     return (
         f"- **Post vs pre in fp32, {on[PRECISE].n} seeds paired: {told}; {within}** "
-        f"([`block_order`](experiments/block_order/)): pre minus post "
+        f"([`block_order`]({up}experiments/block_order/)): pre minus post "
         f"{on[PRECISE].text()} with precise BN ({on[PRECISE].equivalence()}) and {on[RUNNING].text()} on the "
         f"running averages ({on[RUNNING].equivalence()}). The pairs: {design}. Pre's epoch-1 loss is the higher in "
         f"{slower} of {len(set(loss[0]) & set(loss[1]))} seeds ({np.mean(list(loss[1].values())):.2f} "
@@ -127,7 +127,7 @@ def post_vs_pre() -> str:
     )
 
 
-def bf16_vs_fp32() -> str:
+def bf16_vs_fp32(up: str = "") -> str:
     fp32 = select(read_sweeps([HERE / "bf16_vs_fp32" / "jobs"]), ["trainer.precision=32-true"])
     bf16 = select(read_sweeps([HERE / "seed_gap" / "jobs"]), ["loss.reduction=batch_size"])
     on = {m: Paired(paired(finals(fp32, m), finals(bf16, m))) for m in (PRECISE, RUNNING)}
@@ -135,11 +135,11 @@ def bf16_vs_fp32() -> str:
     stays = "" if on[PRECISE].equivalent else ", so fp32 stays the default"
     return (
         f"- **bf16 is {verdict} to fp32 within ±0.5 point{stays}** "
-        f"([`bf16_vs_fp32`](experiments/bf16_vs_fp32/), post, {on[PRECISE].n} seeds paired): bf16-mixed minus "
+        f"([`bf16_vs_fp32`]({up}experiments/bf16_vs_fp32/), post, {on[PRECISE].n} seeds paired): bf16-mixed minus "
         f"fp32 {on[PRECISE].text()} with precise BN ({on[PRECISE].equivalence()}) and {on[RUNNING].text()} on the "
         f"running averages ({on[RUNNING].equivalence()}). The two arms' records do not name their machines "
         f"(its README does): precision is not separated from the machine here. What each job cost: "
-        f"[`experiments/costs.md`](experiments/costs.md)."
+        f"[`experiments/costs.md`]({up}experiments/costs.md)."
     )
 
 
@@ -152,7 +152,7 @@ def holm(ps: list[float]) -> list[float]:
     return adjusted
 
 
-def identity_mappings() -> str:
+def identity_mappings(up: str = "") -> str:
     jobs = {o: recipe_jobs(o)[0] for o in ORDERINGS}
     seeds = set.intersection(*(set(finals(jobs[o], PRECISE)) for o in ORDERINGS))
     parts, separated = [], []
@@ -193,7 +193,7 @@ def identity_mappings() -> str:
     )
     return (
         f"- **He et al.'s five orderings, {len(seeds)} seeds each in fp32, paired: {verdict}** "
-        f"([`identity_mappings`](experiments/identity_mappings/), seeds {', '.join(map(str, sorted(seeds)))} of "
+        f"([`identity_mappings`]({up}experiments/identity_mappings/), seeds {', '.join(map(str, sorted(seeds)))} of "
         f"every ordering): {parts[0]}; {parts[1]}.{close}"
     )
 
@@ -224,29 +224,45 @@ def verdicts() -> str:
     return "\n".join([post_vs_pre(), bf16_vs_fp32(), identity_mappings(), against_the_seed()]) + "\n"
 
 
+# Each experiment's README holds its own verdict, the same bullet, its links relative to it.
+EXPERIMENTS = {"block_order": post_vs_pre, "bf16_vs_fp32": bf16_vs_fp32, "identity_mappings": identity_mappings}
+
+
+def with_region(text: str, path: Path, made: str) -> str:
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit(f"error: {path} lacks its verdict markers (one {BEGIN!r}, then one {END!r})")
+    head, rest = text.split(BEGIN)
+    return f"{head}{BEGIN}\n{made}{END}{rest.split(END, 1)[1]}"
+
+
+def pages() -> dict[Path, str]:
+    """Every page with a verdict region, and what the region holds."""
+    made = {README: verdicts()}
+    made.update({HERE / name / "README.md": write(up="../../") + "\n" for name, write in EXPERIMENTS.items()})
+    return made
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="put them into README.md between its markers")
-    mode.add_argument("--check", action="store_true", help="exit 1 if README.md's are not these")
+    mode.add_argument("--write", action="store_true", help="put them into README.md and each experiment's README")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a page's verdicts are not these")
     args = p.parse_args(argv)
-    made = verdicts()
     if not (args.write or args.check):
-        print(made, end="")
+        print(verdicts(), end="")
         return 0
-    text = README.read_text()
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        print(f"error: {README} lacks its verdict markers (one {BEGIN!r}, then one {END!r})", file=sys.stderr)
-        return 2
-    head, rest = text.split(BEGIN)
-    new = f"{head}{BEGIN}\n{made}{END}{rest.split(END, 1)[1]}"
-    if args.check:
-        if new != text:
-            print("error: README.md's verdicts are not what the records give; run python experiments/verdicts.py "
-                  "--write", file=sys.stderr)  # fmt: skip
-            return 1
-        return 0
-    README.write_text(new)
+    stale = []
+    for path, made in pages().items():
+        text = path.read_text()
+        new = with_region(text, path, made)
+        if args.write:
+            path.write_text(new)
+        elif new != text:
+            stale.append(str(path.relative_to(HERE.parent)))
+    if stale:
+        print(f"error: the verdicts of {', '.join(stale)} are not what the records give; run python "
+              "experiments/verdicts.py --write", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -62,7 +62,8 @@ def test_the_cost_table_is_the_records():
 
 
 def test_the_readme_verdicts_are_written_from_the_records():
-    """The README's verdict bullets are experiments/verdicts.py's from the kept records now (a
+    """The README's verdict bullets, and each of the three experiments' own, are
+    experiments/verdicts.py's from the kept records now (a
     reading or a number edited by hand fails here), and they hold what the records give, by
     measures a reviewer re-derived: bf16's TOST p, He et al.'s gaps excluded for 7 of 10 pairs with
     precise BN, the seed's post run inside one run's prediction interval (our mean's CI named as not
@@ -71,6 +72,9 @@ def test_the_readme_verdicts_are_written_from_the_records():
     readme = (ROOT / "README.md").read_text()
     assert "(90% CI -0.11 to +0.63, not inside ±0.5; TOST p = 0.122)" in readme
     assert "He et al.'s gap lies outside our 95% CI for 7 of 10 pairs" in readme
+    own = (ROOT / "experiments" / "identity_mappings" / "README.md").read_text()
+    assert "He et al.'s gap lies outside our 95% CI for 7 of 10 pairs" in own
+    assert "([`identity_mappings`](../../experiments/identity_mappings/)" in own  # its links from where it lies
     assert "post's 89.3 lies inside the 95% prediction interval for one run of ours" in readme
     assert "beside our mean's 95% CI, 89.37 to 91.06, which is not the test for one run, it lies outside" in readme
     # the 8 pairs came from two sweeps, a look between them: equivalence is claimed as far as it holds
