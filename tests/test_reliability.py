@@ -490,3 +490,55 @@ def test_a_job_started_under_old_defaults_resumes_with_its_saved_config(tmp_path
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert OmegaConf.load(tmp_path / "fresh" / "config.yaml").loss.reduction == "batch_size"
     assert float(rows(tmp_path / "fresh")[0]["test/acc_running"]) > 0
+
+
+# Sent to the job itself right after its Nth optimizer step (a sitecustomize on PYTHONPATH): a
+# signal that lands exactly in a chosen training batch.
+SIGTERM_AT_STEP = """
+import os
+import signal
+
+_target = int(os.environ.get("SIGTERM_AT_STEP") or 0)
+if _target:
+    import torch
+
+    _step, _count = torch.optim.SGD.step, [0]
+
+    def _counted(self, *args, **kwargs):
+        out = _step(self, *args, **kwargs)
+        _count[0] += 1
+        if _count[0] == _target:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    torch.optim.SGD.step = _counted
+"""
+
+
+def test_a_stop_in_an_epochs_last_batch_resumes_from_the_checkpoint_before_it_and_ends_exactly(tmp_path, data_dir):
+    """SIGTERM in the last training batch of epoch 2 (of 3 batches each): the job stops there
+    without a checkpoint, as during the evaluation, and the resume redoes epoch 2 from last.ckpt,
+    ending as the same job never stopped. (Lightning resumes a checkpoint of the last batch's end
+    without evaluating that epoch: a checkpoint there lost the epoch's row, seen under SLURM's
+    time limit.)"""
+    import textwrap
+
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(textwrap.dedent(SIGTERM_AT_STEP))
+    common = ["resnet_exp.run", "trainer.max_epochs=3", "trainer.limit_train_batches=3", "trainer.deterministic=true",
+              *SMALL, "logger.wandb.mode=disabled"]  # fmt: skip
+    twin, job = tmp_path / "twin", tmp_path / "job"
+    assert run_cli(*common, f"hydra.run.dir={twin}", cwd=tmp_path).returncode == 0
+    stopped = run_cli(*common, f"hydra.run.dir={job}", cwd=tmp_path,
+                      env={"PYTHONPATH": str(inject), "SIGTERM_AT_STEP": "6"})  # fmt: skip
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    assert status(job)["status"] == "interrupted" and status(job)["epoch"] == 2
+    assert [r["epoch"] for r in rows(job)] == ["1.0"]
+    assert not (job / "checkpoints" / "interrupted.ckpt").exists()
+    resumed = run_cli(*common, f"hydra.run.dir={job}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"{job}: resuming after epoch 1 from {job}/checkpoints/last.ckpt" in resumed.stdout + resumed.stderr
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(job)] == [
+        {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(twin)
+    ]

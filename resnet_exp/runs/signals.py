@@ -2,7 +2,7 @@
 (the SLURM launcher), its preemption signal.
 
 The first signal stops the job at the end of the training batch under way, with a checkpoint of
-exactly that point (``StopOnSignal``); the same signal a second time stops it at once. After the
+exactly that point (``StopOnSignal``; at an epoch's last batch without one, as during the evaluation); the same signal a second time stops it at once. After the
 checkpoint the preemption signal goes on to submitit's own handler, which requeues the job: it
 starts again and resumes from that checkpoint (also when SIGTERM came first).
 
@@ -77,15 +77,19 @@ class Signals:
 class StopOnSignal(pl.Callback):
     """After a signal: at the end of the training batch under way, save a checkpoint at ``path`` (a
     resume goes on with the next batch of the same epoch) and stop; during the test-set evaluation,
-    stop at once (a resume redoes the epoch from the last checkpoint). In a run on several
-    processes they agree after every batch, so that all of them stop at the same one."""
+    stop at once (a resume redoes the epoch from the last checkpoint). At an epoch's last training
+    batch it stops without a checkpoint, as during the evaluation: Lightning resumes a checkpoint
+    of the last batch's end without evaluating that epoch, whose row would be lost, so the resume
+    goes on from the newest checkpoint before it instead. In a run on several processes they
+    agree after every batch, so that all of them stop at the same one."""
 
     def __init__(self, signals: Signals, path: Path) -> None:
         self.signals, self.path = signals, path
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if agree(trainer, bool(self.signals.received)):
-            trainer.save_checkpoint(self.path)
+            if args[-1] + 1 < trainer.num_training_batches:  # not the epoch's last batch
+                trainer.save_checkpoint(self.path)
             self.signals.stop()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
