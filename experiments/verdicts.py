@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import RECIPES, jobs_of  # noqa: E402  (this folder's table script)
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Job, network, read_sweeps, select  # noqa: E402
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, network, read_sweeps, select  # noqa: E402
 from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
 from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
+from resnet_exp.analysis.stats import compare, holm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
@@ -143,45 +144,37 @@ def bf16_vs_fp32(up: str = "") -> str:
     )
 
 
-def holm(ps: list[float]) -> list[float]:
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    adjusted, running = [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def identity_mappings(up: str = "") -> str:
     jobs = {o: recipe_jobs(o)[0] for o in ORDERINGS}
     seeds = set.intersection(*(set(finals(jobs[o], PRECISE)) for o in ORDERINGS))
+    groups = {o: Group(o, [j for j in jobs[o] if j.seed in seeds]) for o in ORDERINGS}  # paired on these seeds
     parts, separated = [], []
     layers = {network(j)[1] for o in ORDERINGS for j in jobs[o]}
     for m in (PRECISE, RUNNING):
-        acc = {o: {s: v for s, v in finals(jobs[o], m).items() if s in seeds} for o in ORDERINGS}
         pairs = list(itertools.combinations(ORDERINGS, 2))
-        diffs = {(a, b): Paired(paired(acc[a], acc[b])) for a, b in pairs}  # b minus a
-        adjusted = dict(zip(pairs, holm([diffs[p].p for p in pairs])))
-        smallest = min(pairs, key=lambda p: adjusted[p])
-        separated.append(adjusted[smallest] < 0.05)
-        # He et al.'s gap in accuracy, b minus a: a's test error minus b's
+        found = {(a, b): compare(groups[b], groups[a], m) for a, b in pairs}  # b minus a, as the report's
+        holm(list(found.values()))
+        smallest = min(pairs, key=lambda p: found[p].p_holm)
+        separated.append(found[smallest].p_holm < 0.05)
+        # He et al.'s gap in accuracy, b minus a: a's test error minus b's; ours in points
         theirs = {(a, b): HE_ET_AL[a][1] - HE_ET_AL[b][1] for a, b in pairs}
-        excluded = [p for p in pairs if not diffs[p].ci95[0] <= theirs[p] <= diffs[p].ci95[1]]
-        means = {o: np.mean(list(acc[o].values())) for o in ORDERINGS}
+        ours = {p: (100 * found[p].low, 100 * found[p].high) for p in pairs}
+        excluded = [p for p in pairs if not ours[p][0] <= theirs[p] <= ours[p][1]]
+        means = {o: np.mean([100 * j.final_of(m) for j in groups[o].done]) for o in ORDERINGS}
         tau = stats.kendalltau([HE_ET_AL[o][1] for o in ORDERINGS], [100 - means[o] for o in ORDERINGS])
-        widest = max(abs(d.mean) for d in diffs.values())
+        widest = max(abs(100 * c.diff) for c in found.values())
         a, b = smallest
         parts.append(
             f"with {m} every pairwise difference is within {widest:.1f} points (the smallest Holm-adjusted p is "
-            f"{adjusted[smallest]:.2f}, raw {diffs[smallest].p:.2g}, for `{b}` minus `{a}`); Kendall's tau between "
+            f"{found[smallest].p_holm:.2f}, raw {found[smallest].p:.2g}, for `{b}` minus `{a}`); Kendall's tau between "
             f"He et al.'s ranking and ours is {tau.statistic:+.2f} (p = {tau.pvalue:.2f}: "
             + ("the ranks agree beyond chance" if tau.pvalue < 0.05 and tau.statistic > 0 else
                "the ranks disagree beyond chance" if tau.pvalue < 0.05 else
                "the ranks neither show their ranking nor rule it out")
             + f"); He et al.'s gap lies outside our 95% CI for {len(excluded)} of "
             f"{len(pairs)} pairs" + (f" (e.g. `{excluded[0][1]}` minus `{excluded[0][0]}`: theirs "
-            f"{HE_ET_AL[excluded[0][0]][1] - HE_ET_AL[excluded[0][1]][1]:+.2f}, ours "
-            f"{diffs[excluded[0]].ci95[0]:+.2f} to {diffs[excluded[0]].ci95[1]:+.2f})" if excluded else "")
+            f"{theirs[excluded[0]]:+.2f}, ours {ours[excluded[0]][0]:+.2f} to {ours[excluded[0]][1]:+.2f})"
+            if excluded else "")
         )  # fmt: skip
     verdict = "the data separate no pair" if not any(separated) else "some pair is separated (Holm, 5%)"
     (depth,) = layers

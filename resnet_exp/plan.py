@@ -32,6 +32,7 @@ from resnet_exp.analysis.sequential import (
     confidence_sequence,
     fixed_pairs_for_equivalence,
     fixed_pairs_to_differ,
+    simulate_coverage,
     stopping_pairs,
 )
 
@@ -60,8 +61,6 @@ def pairs_text(stop: np.ndarray, max_n: int) -> str:
 def coverage(sequences: int = 20000, max_n: int = 20, alpha: float = 0.05) -> str:
     """The confidence sequence against a t-interval recomputed after every pair, under optional
     stopping: how often each ever leaves out the true difference, on normal and heavy-tailed data."""
-    from resnet_exp.analysis.sequential import simulate_coverage
-
     draws = {
         "normal": lambda rng, shape: rng.standard_normal(shape),
         "Student's t, 3 degrees of freedom (heavy tails)": lambda rng, shape: rng.standard_t(3, shape),
@@ -96,7 +95,7 @@ def regions(path: Path, write: bool) -> int:
             return 2
         rest = rest.split(END, 1)[1]
         args = marker.split()
-        made = coverage() if args == ["--coverage"] else table_of(args)
+        made = coverage() if args == ["--coverage"] else table(parser().parse_args(args))
         parts += [head, f"{BEGIN}{marker}-->\n{made}{END}"]
     new = "".join(parts) + rest
     if write:
@@ -108,8 +107,8 @@ def regions(path: Path, write: bool) -> int:
     return 0
 
 
-def table_of(args: list[str]) -> str:
-    options = parser().parse_args(args)
+def table(options: argparse.Namespace) -> str:
+    """The plan of the sweeps and options a command line names (``main``'s, or a doc region's)."""
     jobs = read_sweeps(options.sweeps)
     jobs = select(jobs, options.where) if options.where else jobs
     return plan(jobs, options.margin, options.difference, options.alpha, options.max_seeds)
@@ -178,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.alpha < 1:
         p.error("--alpha must be between 0 and 1")
     try:
-        jobs = read_sweeps(args.sweeps)
-        jobs = select(jobs, args.where) if args.where else jobs
-        print(plan(jobs, args.margin, args.difference, args.alpha, args.max_seeds), end="")
+        print(table(args), end="")
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

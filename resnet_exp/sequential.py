@@ -22,20 +22,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from resnet_exp.analysis.sequential import Decision, decide, describe
+from resnet_exp.analysis.sequential import Decision, comparisons, decide, describe
 from resnet_exp.runs.records import SEQUENTIAL_FILE, atomic_write
 
 log = logging.getLogger(__name__)
 
 BOUNDARY = "the scale-invariant Gaussian-mixture confidence sequence (Wang and Ramdas 2023), tau2={tau2}"
-
-
-def settings_of(overrides: list[str]) -> list[list[str]]:
-    """The settings a sequential sweep compares: the product of its swept values, as the basic
-    sweeper orders them (``sweep.job_list``); the sweeper chooses the seeds."""
-    from resnet_exp.sweep import job_list
-
-    return job_list(overrides)
 
 
 def label(setting: list[str], swept: list[str]) -> str:
@@ -67,11 +59,6 @@ def finals(sweep_dir: Path, settings: list[list[str]], rounds: int, measure: str
     return found, unfinished
 
 
-def comparisons(settings: int) -> int:
-    """The pairs of ``settings`` settings that a sequential sweep compares."""
-    return settings * (settings - 1) // 2
-
-
 def decisions(found: list[dict], names: list[str], alpha: float, margin: float, tau2: float) -> dict[str, Decision]:
     """Every pair of settings, later minus earlier, on the seeds both completed, each at
     alpha / (number of pairs) (Bonferroni): all the sequences cover together with probability at
@@ -89,11 +76,11 @@ def run(sweeper: Any, arguments: list[str]) -> list[Any]:
     """The sweep: round after round until every comparison is resolved, ``max_seeds`` is reached,
     or a round leaves a job unfinished (failed or interrupted: the summary names it, and the same
     command resumes the sweep)."""
-    from resnet_exp.sweep import split_overrides, swept_keys
+    from resnet_exp.sweep import job_list, split_overrides, swept_keys
 
     config = sweeper.config
     overrides = [f"{k}={v}" for k, v in (sweeper.params or {}).items()] + list(arguments)
-    settings = settings_of(overrides)
+    settings = job_list(overrides)  # the settings compared, as the basic sweeper orders them; seeds are ours
     swept = swept_keys(settings)
     names = [label(s, swept) for s in settings]
     _, swept_lines = split_overrides(overrides)

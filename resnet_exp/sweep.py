@@ -189,17 +189,17 @@ def check_sequential(sweeper: DictConfig, overrides: list[str]) -> None:
     itself, compares at least two settings, and its design's numbers are in range."""
     if any(override_key(o) == "seed" for o in overrides):
         fail("seed is chosen by hydra/sweeper=sequential (1, 2, ... one a round); remove seed=... from the command")
-    if len(job_list(overrides)) < 2:
+    settings = len(job_list(overrides))
+    if settings < 2:
         fail("hydra/sweeper=sequential compares settings: sweep at least two (e.g. block.order=post,pre)")
-    from resnet_exp.analysis.sequential import first_finite
+    from resnet_exp.analysis.sequential import comparisons, first_finite
 
     for key, whole in (("alpha", False), ("margin", False), ("tau2", False), ("max_seeds", True)):
         value = sweeper[key]
         number = isinstance(value, int) if whole else isinstance(value, (int, float)) and math.isfinite(value)
         if isinstance(value, bool) or not number:
             fail(f"hydra.sweeper.{key}={value} must be a {'whole number' if whole else 'finite number'}")
-    settings = len(job_list(overrides))
-    alpha_each = sweeper.alpha / (settings * (settings - 1) // 2)  # Bonferroni over the pairs compared
+    alpha_each = sweeper.alpha / comparisons(settings)  # Bonferroni over the pairs compared
     ok_scale = 0 < sweeper.alpha < 1 and sweeper.tau2 > 0
     need = first_finite(alpha_each, sweeper.tau2) if ok_scale else 0
     if need is None:
@@ -210,7 +210,7 @@ def check_sequential(sweeper: DictConfig, overrides: list[str]) -> None:
         ("tau2", sweeper.tau2 > 0, "must be more than 0 (e.g. 3.0)"),
         ("margin", sweeper.margin > 0, "must be more than 0 points (e.g. 0.5)"),
         ("max_seeds", sweeper.max_seeds >= need, f"must be at least {need}: the confidence sequence is finite from "
-         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} (split over {settings * (settings - 1) // 2} "
+         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} (split over {comparisons(settings)} "
          f"comparison(s)) and hydra.sweeper.tau2={sweeper.tau2}"),
         ("measure", sweeper.measure in ("auto", "precise", "running"), "must be one of: auto, precise, running"),
     ]

@@ -243,12 +243,12 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
         # deleted) cannot be read, and is said so
         present = {p.name for p in found}
         for n in range(info.get("jobs") or 0):
-            path, said = d / str(n), read_status(d / str(n)).get("status")
+            path = d / str(n)
             if str(n) in present:
                 continue
             if not path.exists():
                 jobs.append(Job(f"{name}/{n}", path, {}, [], NOT_STARTED))
-            elif said in (None, "running"):
+            elif read_status(path).get("status") in (None, "running"):
                 jobs.append(Job(f"{name}/{n}", path, {}, [], STARTING))
             else:
                 jobs.append(Job(f"{name}/{n}", path, {}, [], UNREADABLE, f"cannot be read: it has no {CONFIG_FILE}"))

@@ -74,6 +74,12 @@ def mixture_ratio(diffs: Sequence[float], mu: float, tau2: float = TAU2) -> floa
     return (1 + n * tau2) ** -0.5 * (1 - tau2 * t * t / ((1 + n * tau2) * q)) ** (-n / 2)
 
 
+def comparisons(settings: int) -> int:
+    """The pairs of ``settings`` settings a sequential sweep compares, each at alpha divided by
+    their number (Bonferroni), so that all its sequences cover together."""
+    return settings * (settings - 1) // 2
+
+
 DIFFER, EQUIVALENT, OPEN = "differ", "equivalent", "open"
 
 
