@@ -18,6 +18,7 @@ import argparse
 import itertools
 import math
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from results import RECIPES, jobs_of  # noqa: E402  (this folder's table script)
 from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, network, read_sweeps, select  # noqa: E402
 from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
 from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
-from resnet_exp.analysis.stats import compare, holm  # noqa: E402
+from resnet_exp.analysis.stats import Estimate, compare, holm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
@@ -213,12 +214,94 @@ def against_the_seed() -> str:
     )
 
 
+def full_step(up: str = "") -> str:
+    """block_order_full_step beside the seed: the old default (a full step on each epoch's partial batch,
+    the running averages only), post and pre, one job per seed; what agrees with the seed's two runs
+    and what does not."""
+    jobs = {o: [j for j in select(read_sweeps([HERE / "block_order_full_step" / "jobs"]), [f"block.order={o}"])
+                if j.status == "completed"] for o in ("post", "pre")}  # fmt: skip
+    by_seed = {o: {j.seed: j for j in jobs[o]} for o in jobs}
+    seeds = sorted(set(by_seed["post"]) & set(by_seed["pre"]))
+
+    def estimate(values: list[float], digits: int) -> str:
+        e = Estimate.of(values)
+        return f"{e.mean:.{digits}f} ± {e.std:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
+
+    loss1 = {o: [j.curve("train/loss")[0] for j in jobs[o]] for o in jobs}
+    loss2 = {o: [j.curve("train/loss")[1] for j in jobs[o]] for o in jobs}
+    final = {o: [100 * j.final_of(RUNNING) for j in jobs[o]] for o in jobs}
+    best = {o: [100 * max(j.acc(RUNNING)) for j in jobs[o]] for o in jobs}
+    drop = {o: [100 * j.largest_drop for j in jobs[o]] for o in jobs}
+    n = {o: len(jobs[o]) for o in jobs}
+    seed = {o: SEED[o] for o in jobs}
+    rows = [
+        "| | seed post | ours post | seed pre | ours pre |",
+        "|---|---|---|---|---|",
+        f"| jobs | 1 | {n['post']} | 1 | {n['pre']} |",
+        "| epoch-1 training loss | " + " | ".join(f"{seed[o].first_loss:.4g} | {estimate(loss1[o], 4)}" for o in jobs) + " |",
+        "| final test acc | " + " | ".join(f"{100 * seed[o].final:.1f} | {estimate(final[o], 2)}" for o in jobs) + " |",
+        "| best test acc (epoch chosen on test) | "
+        + " | ".join(f"{100 * seed[o].best:.1f} | {estimate(best[o], 2)}" for o in jobs) + " |",
+        "| largest epoch-to-epoch drop of test acc (points) | "
+        + " | ".join(f"{100 * seed[o].largest_drop[0]:.1f} | {np.mean(drop[o]):.2f} ± {np.std(drop[o], ddof=1):.2f} "
+                     f"(worst {max(drop[o]):.2f})" for o in jobs) + " |",
+    ]  # fmt: skip
+    pre_ci = Estimate.of(loss1["pre"])
+    holds = "inside" if pre_ci.low <= seed["pre"].first_loss <= pre_ci.high else "outside"
+    slower = sum(by_seed["pre"][s].curve("train/loss")[0] > by_seed["post"][s].curve("train/loss")[0] for s in seeds)
+    last = {o: [j.curve("train/loss")[-1] for j in jobs[o]] for o in jobs}
+    train_acc = {o: [100 * j.curve("train/acc")[-1] for j in jobs[o]] for o in jobs}
+    gap = Paired([100 * (by_seed["post"][s].final_of(RUNNING) - by_seed["pre"][s].final_of(RUNNING)) for s in seeds])
+    sd = float(np.std(gap.d, ddof=1))
+    half = stats.t.ppf(0.975, gap.n - 1) * sd * math.sqrt(1 + 1 / gap.n)
+    seed_gap = 100 * (seed["post"].final - seed["pre"].final)
+    inside = "inside" if gap.mean - half <= seed_gap <= gap.mean + half else "outside"
+    told = "told apart" if gap.p < 0.05 else f"not distinguishable at n={gap.n}"
+    top = max((100 * max(j.acc(RUNNING)), o, j.seed) for o in jobs for j in jobs[o])
+    spread = lambda v: f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"  # noqa: E731
+    bullets = [
+        "**What agrees.**",
+        f"- **Training.** post's epoch-1 loss is {np.mean(loss1['post']):.4f} ± {np.std(loss1['post'], ddof=1):.4f} "
+        f"against the seed's {seed['post'].first_loss:.4g} (its {n['post']} runs between {min(loss1['post']):.4f} and "
+        f"{max(loss1['post']):.4f}) and its epoch-2 loss {np.mean(loss2['post']):.4f} (mean) against "
+        f"{seed['post'].epochs[1].loss:.4g}; the seed's pre epoch-1 loss, {seed['pre'].first_loss:.4g}, lies {holds} "
+        f"the 95% CI of ours ({pre_ci.low:.4f} to {pre_ci.high:.4f}).",
+        f"- **pre starts more slowly**, as in the seed: its epoch-1 loss is {np.mean(loss1['pre']) / np.mean(loss1['post']):.1f} "
+        f"times post's (the seed's: {seed['pre'].first_loss / seed['post'].first_loss:.1f}), higher in {slower} of "
+        f"{len(seeds)} seed pairs; at epoch 10 pre's training loss is {spread(last['pre'])} against post's "
+        f"{spread(last['post'])}, training accuracy {np.mean(train_acc['pre']):.1f}% against "
+        f"{np.mean(train_acc['post']):.1f}% (`curves.png`).",
+        f"- **Neither ordering wins on test accuracy.** post minus pre, final test accuracy, paired by seed: "
+        f"{gap.text()}: {told}. The seed's single runs put post {seed_gap:+.1f} points from pre at the end; that "
+        f"lies {inside} the 95% prediction interval for one pair of ours ({gap.mean - half:+.2f} to "
+        f"{gap.mean + half:+.2f}), the comparison one run each allows.",
+        "",
+        "**What does not agree.**",
+        f"- **Test accuracy swings from epoch to epoch**: the largest drop is {np.mean(drop['post']):.2f} points on "
+        f"average for post and {np.mean(drop['pre']):.2f} for pre ({max(max(drop['post']), max(drop['pre'])):.2f} at "
+        f"worst), where the seed's runs fell at most {100 * seed['post'].largest_drop[0]:.1f} (post) and "
+        f"{100 * seed['pre'].largest_drop[0]:.1f} (pre) by its printed log. So the final epoch's test accuracy is "
+        "largely chance, and the spread it makes is what leaves the comparison inconclusive.",
+        f"- **The best test accuracy is lower**: {np.mean(best['post']):.2f}% (post) and {np.mean(best['pre']):.2f}% "
+        f"(pre) on average (the single best run {top[0]:.2f}%, {top[1]} seed {top[2]}) against the seed's "
+        f"{100 * seed['post'].best:.1f}% and {100 * seed['pre'].best:.1f}%.",
+    ]
+    wrapped = [textwrap.fill(b, 100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+               for b in bullets]  # fmt: skip
+    return "\n".join(rows) + "\n\n" + "\n".join(wrapped) + "\n"
+
+
 def verdicts() -> str:
     return "\n".join([post_vs_pre(), bf16_vs_fp32(), identity_mappings(), against_the_seed()]) + "\n"
 
 
 # Each experiment's README holds its own verdict, the same bullet, its links relative to it.
-EXPERIMENTS = {"block_order": post_vs_pre, "bf16_vs_fp32": bf16_vs_fp32, "identity_mappings": identity_mappings}
+EXPERIMENTS = {
+    "block_order": post_vs_pre,
+    "bf16_vs_fp32": bf16_vs_fp32,
+    "identity_mappings": identity_mappings,
+    "block_order_full_step": full_step,
+}
 
 
 def with_region(text: str, path: Path, made: str) -> str:

@@ -319,17 +319,27 @@ def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):
     assert [e.time_s for e in pre.epochs][:2] == [41.7, 41.5]
 
     seed_gap = ROOT / "experiments" / "seed_gap"
-    inputs = ["--block-order", "../block_order_full_step/jobs", "--mxnet", "mxnet"]
-    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", "README.md", "--check"],
+    inputs = ["--block-order", "../block_order_full_step/jobs", "--mxnet", "mxnet", "--probe", "bn_probe.txt",
+              "--remedies", "jobs"]  # fmt: skip
+    readme = [*inputs, "--step-check", "step_check.md", "--step-probe", "step_probe.md", "--readme"]
+    r = subprocess.run([sys.executable, "analyze.py", *readme, "README.md", "--check"],
                        capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--probe", "bn_probe.txt", "--remedies", "jobs"],
-                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    r = subprocess.run([sys.executable, "analyze.py", *inputs], capture_output=True, text=True, cwd=seed_gap)
     assert r.returncode == 0 and r.stdout == (seed_gap / "analysis.md").read_text(), r.stderr
     assert "| the seed, post (one run) | 1 | 1.4 (epoch 2 to 3) | 2.4 | |" in r.stdout
     # a figure edited by hand in the README's region is found
     copy = tmp_path / "README.md"
     copy.write_text((seed_gap / "README.md").read_text().replace("| 1.4 (epoch 2 to 3) |", "| 1.6 (epoch 2 to 3) |"))
-    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", str(copy), "--check"],
+    r = subprocess.run([sys.executable, "analyze.py", *readme, str(copy), "--check"],
                        capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
     assert r.returncode == 1 and "analysis regions are not what the records give" in r.stderr
+    # the answer's figures are made from the records too: a hand edit there is found the same way
+    copy.write_text((seed_gap / "README.md").read_text().replace("largest drop 8.79 → 3.78", "largest drop 8.8 → 3.8"))
+    r = subprocess.run([sys.executable, "analyze.py", *readme, str(copy), "--check"],
+                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    assert r.returncode == 1 and "analysis regions are not what the records give" in r.stderr
+    # and the README's regions cannot be made without every input they come from
+    r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", str(copy), "--check"],
+                       capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
+    assert r.returncode == 2 and "--readme needs --step-check, --step-probe" in r.stderr

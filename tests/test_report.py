@@ -229,6 +229,19 @@ def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
     )
 
 
+def test_holm_adjusts_each_p_by_its_rank_and_keeps_the_order_monotone():
+    """Holm-Bonferroni by hand: sorted 0.01, 0.03, 0.04 of three tests become 3 x 0.01, 2 x 0.03 and
+    max(0.06, 1 x 0.04); a NaN (a test that could not run) counts for none and stays NaN."""
+    import math
+
+    from resnet_exp.analysis.stats import holm_adjusted
+
+    adjusted = holm_adjusted([0.04, 0.01, math.nan, 0.03])
+    assert [round(p, 10) for p in adjusted[:2]] == [0.06, 0.03] and math.isnan(adjusted[2])
+    assert round(adjusted[3], 10) == 0.06
+    assert holm_adjusted([0.6, 0.5]) == [1.0, 1.0]
+
+
 def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
     """The data behind curves.png: per panel and group, epochs 1..n, the mean and std over the
     completed runs, accuracies in % as in the tables; the failed job is not drawn."""

@@ -13,7 +13,8 @@
 #     made by mxnet_env.sh (from PyPI). SEED_GAP_MXNET=0 leaves this step out.
 #  3. bn_probe.py on ../block_order_full_step's final checkpoints, where RUNS_DIR holds its runs (its output,
 #     bn_probe.txt, is committed: the probe runs once per sweep).
-#  4. analyze.py: analysis.md, from the kept records (../block_order_full_step/jobs, jobs/, mxnet/).
+#  4. analyze.py: analysis.md, from the kept records (../block_order_full_step/jobs, jobs/, mxnet/), and
+#     the README's generated regions (its answer and tables), from those, step_check.md and step_probe.md.
 source "$(dirname "$0")/../common.sh"
 sweep seed_gap_remedies block.order=post seed=1,2,3,4,5 loss.reduction=mean,batch_size \
     trainer.precision=auto evaluation.precise_bn_batches=40  # the fast path, as ../block_order_full_step
@@ -55,3 +56,8 @@ fi
 
 "$python" "$here/analyze.py" --block-order "$here/../block_order_full_step/jobs" --probe "$out/bn_probe.txt" \
     --remedies "$out/jobs" --mxnet "$out/mxnet" > "$out/analysis.md"
+if [ -f "$out/step_check.md" ] && [ -f "$out/step_probe.md" ]; then
+    "$python" "$here/analyze.py" --block-order "$here/../block_order_full_step/jobs" --probe "$out/bn_probe.txt" \
+        --remedies "$out/jobs" --mxnet "$out/mxnet" --step-check "$out/step_check.md" \
+        --step-probe "$out/step_probe.md" --readme "$out/README.md" --write
+fi

@@ -126,10 +126,19 @@ def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
     return Comparison(a, b, measure, False, len(xa), len(xb), diff, float(ci.low), float(ci.high), float(test.pvalue))
 
 
+def holm_adjusted(ps: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given; a NaN stays NaN and counts for none."""
+    ranked = sorted((i for i, p in enumerate(ps) if not math.isnan(p)), key=lambda i: ps[i])
+    adjusted = [math.nan] * len(ps)
+    running = 0.0
+    for rank, i in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def holm(comparisons: list[Comparison]) -> None:
     """Holm-Bonferroni adjusted p-values, in place."""
-    ranked = sorted((c for c in comparisons if not math.isnan(c.p)), key=lambda c: c.p)
-    running = 0.0
-    for i, c in enumerate(ranked):
-        running = max(running, min(1.0, (len(ranked) - i) * c.p))
-        c.p_holm = running
+    for c, p in zip(comparisons, holm_adjusted([c.p for c in comparisons])):
+        if not math.isnan(p):
+            c.p_holm = p
