@@ -27,8 +27,9 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import RECIPES, jobs_of  # noqa: E402  (this folder's table script)
+from seed_gap.analyze import probe_rows  # noqa: E402  (bn_probe.py's lines)
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, network, read_sweeps, select  # noqa: E402
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, largest_drop, network, read_sweeps, select  # noqa: E402
 from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
 from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
 from resnet_exp.analysis.stats import Estimate, compare, holm  # noqa: E402
@@ -145,24 +146,39 @@ def bf16_vs_fp32(up: str = "") -> str:
     )
 
 
-def identity_mappings(up: str = "") -> str:
+def orderings_compared() -> tuple[list[int], dict[str, Group], dict[str, dict[tuple[str, str], object]]]:
+    """He et al.'s five orderings on the seeds all completed: their groups, and per measure every pair
+    compared (b minus a, as the report's), Holm-adjusted over the ten pairs."""
     jobs = {o: recipe_jobs(o)[0] for o in ORDERINGS}
     seeds = set.intersection(*(set(finals(jobs[o], PRECISE)) for o in ORDERINGS))
     groups = {o: Group(o, [j for j in jobs[o] if j.seed in seeds]) for o in ORDERINGS}  # paired on these seeds
-    parts, separated = [], []
-    layers = {network(j)[1] for o in ORDERINGS for j in jobs[o]}
+    found = {}
     for m in (PRECISE, RUNNING):
-        pairs = list(itertools.combinations(ORDERINGS, 2))
-        found = {(a, b): compare(groups[b], groups[a], m) for a, b in pairs}  # b minus a, as the report's
-        holm(list(found.values()))
+        found[m] = {(a, b): compare(groups[b], groups[a], m) for a, b in itertools.combinations(ORDERINGS, 2)}
+        holm(list(found[m].values()))
+    return sorted(seeds), groups, found
+
+
+def errors(groups: dict[str, Group], m: str) -> dict[str, float]:
+    """Mean test error (%) per ordering by measure ``m``."""
+    return {o: float(np.mean([100 - 100 * j.final_of(m) for j in groups[o].done])) for o in ORDERINGS}
+
+
+def identity_mappings(up: str = "") -> str:
+    seeds, groups, compared = orderings_compared()
+    parts, separated = [], []
+    layers = {network(j)[1] for o in ORDERINGS for j in groups[o].jobs}
+    for m in (PRECISE, RUNNING):
+        found = compared[m]
+        pairs = list(found)
         smallest = min(pairs, key=lambda p: found[p].p_holm)
         separated.append(found[smallest].p_holm < 0.05)
         # He et al.'s gap in accuracy, b minus a: a's test error minus b's; ours in points
         theirs = {(a, b): HE_ET_AL[a][1] - HE_ET_AL[b][1] for a, b in pairs}
         ours = {p: (100 * found[p].low, 100 * found[p].high) for p in pairs}
         excluded = [p for p in pairs if not ours[p][0] <= theirs[p] <= ours[p][1]]
-        means = {o: np.mean([100 * j.final_of(m) for j in groups[o].done]) for o in ORDERINGS}
-        tau = stats.kendalltau([HE_ET_AL[o][1] for o in ORDERINGS], [100 - means[o] for o in ORDERINGS])
+        error = errors(groups, m)
+        tau = stats.kendalltau([HE_ET_AL[o][1] for o in ORDERINGS], [error[o] for o in ORDERINGS])
         widest = max(abs(100 * c.diff) for c in found.values())
         a, b = smallest
         parts.append(
@@ -192,6 +208,94 @@ def identity_mappings(up: str = "") -> str:
     )
 
 
+def identity_mappings_page(up: str = "") -> str:
+    """identity_mappings' page: the verdict, then each measure's pairwise differences and ranking
+    beside He et al.'s Table 2."""
+    seeds, groups, compared = orderings_compared()
+    lines = [identity_mappings(up), "", "Paired by seed (`report.md`), before and after Holm's correction across the ten pairs:", ""]
+    ranks = {}
+    for m, name in ((PRECISE, "precise BN (the verdicts' measure)"), (RUNNING, "running averages (the seed's protocol)")):
+        found = compared[m]
+        widest = max(abs(100 * c.diff) for c in found.values())
+        (a, b), c = min(found.items(), key=lambda kv: kv[1].p_holm)
+        halves = [100 * (c.high - c.low) / 2 for c in found.values()]
+        holms = [f"{c.p_holm:.2g}" for c in found.values()]
+        holms = f"{holms[0]} for all ten" if len(set(holms)) == 1 else f"{min(holms, key=float)} to {max(holms, key=float)} over the ten"
+        lines.append(
+            f"- {name}: every difference within {widest:.2f} points; the closest to a separation is `{b}` minus "
+            f"`{a}`, {100 * c.diff:+.2f} (95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}, p = {c.p:.2g}, Holm "
+            f"{c.p_holm:.2g}); Holm-adjusted p {holms}; the 95% CIs are "
+            f"±{min(halves):.2f} to ±{max(halves):.2f} points wide."
+        )
+        error = errors(groups, m)
+        ranks[m] = sorted(ORDERINGS, key=error.get)
+    for m in (PRECISE, RUNNING):
+        error = errors(groups, m)
+        tau = stats.kendalltau([HE_ET_AL[o][1] for o in ORDERINGS], [error[o] for o in ORDERINGS])
+        order = ", ".join(f"`{o}` {error[o]:.2f}" for o in ranks[m])
+        lines += ["", f"Test error (`he_table.md`), mean over {len(seeds)} seeds, {m}, lowest first: {order}; Kendall's "
+                     f"tau against He et al.'s ranking {tau.statistic:+.2f} (p = {tau.pvalue:.2f})."]  # fmt: skip
+    same = "rank the orderings the same" if ranks[PRECISE] == ranks[RUNNING] else "rank the orderings differently"
+    theirs = ", ".join(f"{o} {HE_ET_AL[o][1]:.2f}" for o in ORDERINGS)
+    best, worst = min(ORDERINGS, key=lambda o: HE_ET_AL[o][1]), max(ORDERINGS, key=lambda o: HE_ET_AL[o][1])
+    lines += [""]
+    lines.append(
+        f"The two measures {same}; a ranking of means says nothing by itself about which pairs differ (the "
+        f"pairwise differences above do). He et al. 2016, Table 2 (CIFAR-10, ResNet-110, test error %): {theirs}; "
+        f"their best, `{best}`, and worst, `{worst}`, are {HE_ET_AL[worst][1] - HE_ET_AL[best][1]:.2f} points of "
+        "error apart."
+    )
+    return "\n".join(map(wrap, lines)) + "\n"
+
+
+def bf16_full_step_page(up: str = "") -> str:
+    """bf16_vs_fp32_full_step's page: bf16-mixed against fp32 under the old default (full step,
+    running averages only), post, paired by seed; and the same final weights with BatchNorm's
+    statistics recomputed (bn_probe.py's lines, both arms)."""
+    fp32 = [j for j in read_sweeps([HERE / "bf16_vs_fp32_full_step" / "jobs"]) if j.status == "completed"]
+    seeds = sorted(j.seed for j in fp32)
+    bf16 = [j for j in select(read_sweeps([HERE / "block_order_full_step" / "jobs"]), ["block.order=post"])
+            if j.seed in seeds and j.status == "completed"]  # fmt: skip
+    arms = {"bf16": {j.seed: j for j in bf16}, "fp32": {j.seed: j for j in fp32}}
+    probe = {
+        arm: {int(r["seed"]): 100 * float(r["recomputed"]) for r in probe_rows(HERE / folder / "bn_probe.txt")
+              if r["order"] == "post"}
+        for arm, folder in (("bf16", "seed_gap"), ("fp32", "bf16_vs_fp32_full_step"))
+    }  # fmt: skip
+    final = {a: {s: 100 * j.final_of(RUNNING) for s, j in arms[a].items()} for a in arms}
+    rows = [
+        "| seed | final test acc, bf16 | final test acc, fp32 | bf16 - fp32 | test acc with recomputed BatchNorm "
+        "statistics, bf16 / fp32 | final training loss, bf16 / fp32 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in seeds:
+        b, f = final["bf16"][s], final["fp32"][s]
+        losses = " / ".join(f"{arms[a][s].curve('train/loss')[-1]:.4f}" for a in arms)
+        rows.append(f"| {s} | {b:.2f} | {f:.2f} | {b - f:+.2f} | {probe['bf16'][s]:.2f} / {probe['fp32'][s]:.2f} | {losses} |")
+    gap = Paired(paired(final["fp32"], final["bf16"]))
+    recomputed = Paired(paired(probe["fp32"], probe["bf16"]))
+    within = "within" if gap.equivalent else "not shown within"
+    drops = {a: [100 * largest_drop(j.acc(RUNNING)) for j in arms[a].values()] for a in arms}
+    loss1 = {a: [j.curve("train/loss")[0] for j in arms[a].values()] for a in arms}
+    last = {a: [j.curve("train/loss")[-1] for j in arms[a].values()] for a in arms}
+    both = [v for a in probe for s, v in probe[a].items() if s in seeds]
+    sd = lambda v, digits=2: f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}"  # noqa: E731
+    bullets = [
+        f"- **Final test accuracy** (`report.md`): bf16 minus fp32, paired by seed, **{gap.text()}**; "
+        f"{gap.equivalence()}: {within} ±{MARGIN:g} point, so fp32 (`32-true`) stays the default "
+        "(`conf/trainer/default.yaml`) and the fast path is one override away, `trainer.precision=auto`. "
+        f"At n={gap.n} this measure cannot settle it: fp32 runs swing between epochs as bf16 runs do (largest drop "
+        f"{sd(drops['fp32'])} points against {sd(drops['bf16'])}), the swing `../seed_gap/` traces to BatchNorm's "
+        "running statistics.",
+        "- **With the swing taken out** (the same final weights evaluated with BatchNorm statistics recomputed "
+        f"over 40 training batches, as `../seed_gap/` does): bf16 minus fp32 {recomputed.text()}, both arms at "
+        f"{min(both):.1f}-{max(both):.1f}. Training follows the same curve: epoch-1 loss {sd(loss1['bf16'], 4)} (bf16) "
+        f"and {sd(loss1['fp32'], 4)} (fp32), final training loss {np.mean(last['bf16']):.4f} and "
+        f"{np.mean(last['fp32']):.4f} on average.",
+    ]
+    return "\n".join(rows) + "\n\n" + "\n".join(map(wrap, bullets)) + "\n"
+
+
 def against_the_seed() -> str:
     lines = []
     for order in ("post", "pre"):
@@ -212,6 +316,65 @@ def against_the_seed() -> str:
         "- **The seed's one run per ordering, beside ours in fp32** (one run each: the prediction interval for "
         f"a single run is the comparison it allows): {'; '.join(lines)}."
     )
+
+
+def wrap(text: str) -> str:
+    """A page's line as the pages keep it: a verdict bullet and a table row whole, prose at 100 columns."""
+    if text.startswith(("- **", "|")) or not text:
+        return text
+    indent = "  " if text.startswith("- ") else ""
+    return textwrap.fill(text, 100, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def block_order_page(up: str = "") -> str:
+    """block_order's page: the verdict, its table beside the seed's one run per ordering, the
+    paired differences seed by seed, and the first sweep's spread that sized the second."""
+    jobs = {o: sorted(recipe_jobs(o)[0], key=lambda j: j.seed) for o in ("post", "pre")}
+    done = {o: [j for j in jobs[o] if j.status == "completed"] for o in jobs}
+
+    def cell(values: list[float]) -> str:
+        e = Estimate.of(values)
+        return f"{e.mean:.2f} ± {e.std:.2f} [{e.low:.2f}, {e.high:.2f}]"
+
+    def drops(o: str, m: str) -> str:
+        d = [100 * largest_drop(j.acc(m)) for j in done[o]]
+        return f"{np.mean(d):.2f} [{max(d):.2f}]"
+
+    rows = [
+        "| ordering | n | epoch-1 loss | final, precise BN | final, running | best, running (chosen on test) | "
+        "largest drop, precise BN | largest drop, running |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for o in jobs:
+        rows.append(f"| {o}, the seed | 1 | {SEED[o].first_loss:.4g} | | {100 * SEED[o].final:.1f} | "
+                    f"{100 * SEED[o].best:.1f} | | |")  # fmt: skip
+    for o in jobs:
+        loss = [j.curve("train/loss")[0] for j in done[o]]
+        rows.append(
+            f"| {o} | {len(done[o])} | {np.mean(loss):.3f} ± {np.std(loss, ddof=1):.3f} | "
+            f"{cell([100 * j.final_of(PRECISE) for j in done[o]])} | {cell([100 * j.final_of(RUNNING) for j in done[o]])} | "
+            f"{cell([100 * max(j.acc(RUNNING)) for j in done[o]])} | {drops(o, PRECISE)} | {drops(o, RUNNING)} |"
+        )
+    on = {m: Paired(paired(finals(done["post"], m), finals(done["pre"], m))) for m in (PRECISE, RUNNING)}
+    per_seed = ", ".join(f"{d:+.2f}" for d in on[PRECISE].d)
+    first = sorted(j.seed for j in done["pre"] if "jobs_more_seeds" not in str(j.path))
+    early = [d for s, d in zip(sorted(set(finals(done["post"], PRECISE)) & set(finals(done["pre"], PRECISE))),
+                               on[PRECISE].d) if s in first]  # fmt: skip
+    sd = float(np.std(early, ddof=1))
+    needed = next(n for n in range(2, 1000) if stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) <= MARGIN)
+    text = [
+        post_vs_pre(up),
+        "",
+        *rows,
+        "",
+        f"Paired by seed, pre minus post: **{on[PRECISE].text()} with precise BN** (per seed {per_seed}) and "
+        f"{on[RUNNING].text()} on the running averages. One comparison per measure, so Holm changes nothing.",
+        "",
+        f"**More seeds.** With the paired differences' spread over the first sweep's {len(early)} seeds (sd "
+        f"{sd:.2f} points, precise BN), a 95% CI of ±{MARGIN:g} point needs about {needed} pairs; so `run.sh` goes on "
+        "with further seeds of both orderings as their own sweep (the verdict names the look this makes).",
+    ]
+    return "\n".join(map(wrap, text)) + "\n"
 
 
 def full_step(up: str = "") -> str:
@@ -286,9 +449,7 @@ def full_step(up: str = "") -> str:
         f"(pre) on average (the single best run {top[0]:.2f}%, {top[1]} seed {top[2]}) against the seed's "
         f"{100 * seed['post'].best:.1f}% and {100 * seed['pre'].best:.1f}%.",
     ]
-    wrapped = [textwrap.fill(b, 100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
-               for b in bullets]  # fmt: skip
-    return "\n".join(rows) + "\n\n" + "\n".join(wrapped) + "\n"
+    return "\n".join(rows) + "\n\n" + "\n".join(map(wrap, bullets)) + "\n"
 
 
 def verdicts() -> str:
@@ -297,10 +458,11 @@ def verdicts() -> str:
 
 # Each experiment's README holds its own verdict, the same bullet, its links relative to it.
 EXPERIMENTS = {
-    "block_order": post_vs_pre,
+    "block_order": block_order_page,
     "bf16_vs_fp32": bf16_vs_fp32,
-    "identity_mappings": identity_mappings,
+    "identity_mappings": identity_mappings_page,
     "block_order_full_step": full_step,
+    "bf16_vs_fp32_full_step": bf16_full_step_page,
 }
 
 

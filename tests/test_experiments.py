@@ -343,3 +343,15 @@ def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):
     r = subprocess.run([sys.executable, "analyze.py", *inputs, "--readme", str(copy), "--check"],
                        capture_output=True, text=True, cwd=seed_gap)  # fmt: skip
     assert r.returncode == 2 and "--readme needs --step-check, --step-probe" in r.stderr
+
+
+def test_make_experiments_runs_every_experiment_with_a_run_script():
+    """`make experiments` (the README: "runs them all") names every folder with a run.sh, each once,
+    and only those."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    (line,) = re.findall(r"^EXPERIMENTS := (.*)$", makefile, flags=re.M)
+    named = line.split()
+    scripts = sorted(p.parent.name for p in (ROOT / "experiments").glob("*/run.sh"))
+    assert sorted(named) == scripts and len(set(named)) == len(named), (named, scripts)
