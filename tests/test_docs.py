@@ -79,3 +79,20 @@ def test_the_readme_verdicts_are_written_from_the_records():
     assert "beside our mean's 95% CI, 89.37 to 91.06, which is not the test for one run, it lies outside" in readme
     # the 8 pairs came from two sweeps, a look between them: equivalence is claimed as far as it holds
     assert "with precise BN equal within ±0.5 point by a fixed-n TOST but not by the anytime-valid sequence" in readme
+    # the other pages' figures: the seed's largest drops from its log, the first sweep's spread that
+    # sized the second, the old bf16 check's equivalence test, He et al.'s own gap
+    page = lambda name: (ROOT / "experiments" / name / "README.md").read_text()  # noqa: E731
+    assert "| largest epoch-to-epoch drop of test acc (points) | 1.4 | 8.56 ± 3.86 (worst 14.39) | 0.9 |" in page(
+        "block_order_full_step"
+    )
+    assert "(sd 0.48 points,\nprecise BN), a 95% CI of ±0.5 point needs about 7 pairs" in page("block_order")
+    assert "90% CI -9.14 to +14.35, not inside ±0.5; TOST p = 0.673" in page("bf16_vs_fp32_full_step")
+    assert "are 1.80 points of error apart" in page("identity_mappings")
+
+
+def test_the_bench_table_is_its_json_files():
+    """experiments/bench_cpu's table is table.py's from the bench's JSON files now."""
+    check_current("bench_cpu/table.py")
+    assert "| `fp32.json` | device, 32-true, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |" in (
+        ROOT / "experiments" / "bench_cpu" / "README.md"
+    ).read_text()
