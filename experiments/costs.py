@@ -6,8 +6,8 @@ the jobs that were stopped and resumed, and the machine each ran on (status.json
 kept since jobs record it; older records say "not recorded", and their READMEs say which CPU).
 
     python experiments/costs.py            # print the table
-    python experiments/costs.py --write    # write experiments/costs.md
-    python experiments/costs.py --check    # exit 1 if experiments/costs.md is not this table
+    python experiments/costs.py --write    # write experiments/costs.md and the README's cost table
+    python experiments/costs.py --check    # exit 1 if either is not what the records give
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ import statistics
 import sys
 from pathlib import Path
 
-from resnet_exp.runs.records import read_metrics, read_status
+from omegaconf import OmegaConf
+
+from resnet_exp.runs.records import CONFIG_FILE, read_metrics, read_status
 
 HERE = Path(__file__).resolve().parent
 COSTS = HERE / "costs.md"
+README = HERE.parent / "README.md"
+BEGIN = "<!-- costs: made by python experiments/costs.py --write; do not edit by hand -->"
+END = "<!-- /costs -->"
 
 
 def record_folders(experiments: Path) -> list[Path]:
@@ -45,6 +50,40 @@ def spread(values: list[float], unit: str, digits: int = 0) -> str:
         return f"{values[0]:.{digits}f} {unit}"
     lo, mid, hi = min(values), statistics.median(values), max(values)
     return f"{lo:.{digits}f} / {mid:.{digits}f} / {hi:.{digits}f} {unit}"
+
+
+def kind(job: Path, status: dict) -> tuple[str, str, str]:
+    """What a job trained and where: its network (weighted layers and image size), the precision it
+    ran in, and its machine (as recorded)."""
+    c = OmegaConf.load(job / CONFIG_FILE)
+    layers = 2 * sum(int(n) for n in c.model.blocks) + 2
+    size = f"{c.data.resize} px" if c.data.resize else "native size"
+    return f"{layers} layers, {size}", str(status.get("precision") or c.trainer.precision), machine_of(status)
+
+
+def by_kind(experiments: Path = HERE) -> str:
+    """Every completed job of the whole schedule (10 epochs), pooled over folders by network,
+    precision and machine: what one job costs of each kind."""
+    found: dict[tuple[str, str, str], list[tuple[float, list[float], str]]] = {}
+    for folder in record_folders(experiments):
+        for job in (p for p in folder.iterdir() if p.name.isdigit()):
+            status = read_status(job)
+            rows = read_metrics(job)
+            if status.get("status") != "completed" or len(rows) != 10:
+                continue
+            epochs = [r["time/epoch_s"] for r in rows if "time/epoch_s" in r]
+            found.setdefault(kind(job, status), []).append((sum(epochs) / 60, epochs, str(folder.relative_to(experiments))))
+    lines = [
+        "| network | precision | machine | jobs | a job (sum of its epochs) | an epoch | from |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (network, precision, machine), jobs in sorted(found.items()):
+        folders = sorted({f for _, _, f in jobs})
+        lines.append(
+            f"| {network} | {precision} | {machine} | {len(jobs)} | {spread([m for m, _, _ in jobs], 'min', 1)} | "
+            f"{spread([e for _, es, _ in jobs for e in es], 's')} | {', '.join(f'`{f}`' for f in folders)} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def table(experiments: Path = HERE) -> str:
@@ -79,7 +118,24 @@ def table(experiments: Path = HERE) -> str:
             f"{spread(epoch_s, 's')} | {spread(job_min, 'min', 1)} | "
             f"{', '.join(resumed) or 'none'} | {'; '.join(machines)} |"
         )
+    lines += [
+        "",
+        "## One job of the whole schedule, by kind",
+        "",
+        "Every completed 10-epoch job above, pooled by what it trained (network and image size), its",
+        "precision and its machine where recorded: min / median / max. The minimum is the closest the",
+        "records come to an idle machine's cost; the README's cost table is this one.",
+        "",
+        by_kind(experiments).rstrip("\n"),
+    ]
     return "\n".join(lines) + "\n"
+
+
+def readme_with(text: str, made: str) -> str:
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit(f"error: {README} lacks its cost markers (one {BEGIN!r}, then one {END!r})")
+    head, rest = text.split(BEGIN)
+    return f"{head}{BEGIN}\n{made}{END}{rest.split(END, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help=f"exit 1 if {COSTS.name} is not current")
     args = parser.parse_args(argv)
     made = table()
+    readme = readme_with(README.read_text(), by_kind())
     if args.write:
         COSTS.write_text(made)
+        README.write_text(readme)
     elif args.check:
-        if not COSTS.is_file() or COSTS.read_text() != made:
-            print(f"{COSTS} is not what the records give: run python experiments/costs.py --write", file=sys.stderr)
+        if not COSTS.is_file() or COSTS.read_text() != made or README.read_text() != readme:
+            print(f"{COSTS} or the README's cost table is not what the records give: run python "
+                  "experiments/costs.py --write", file=sys.stderr)  # fmt: skip
             return 1
     else:
         print(made, end="")
