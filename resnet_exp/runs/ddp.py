@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnet_exp.config import processes  # noqa: F401  (what a run's processes are: the config says)
-from resnet_exp.internals import relaunches_processes
+from resnet_exp.library_internals import relaunches_processes
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl

@@ -42,7 +42,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from resnet_exp.internals import checkpoint_progress
+from resnet_exp.library_internals import checkpoint_progress
 from resnet_exp.runs.records import (
     BEST_CKPT,
     CHECKPOINTS,
@@ -98,7 +98,7 @@ class Resume:
 def _progress(ckpt: dict[str, Any], name: str) -> tuple[int, int]:
     """(whole epochs, batches of the next epoch) that a checkpoint holds: the project's own record
     of it (``CheckpointRecords``). Checkpoints written before that record existed are read from
-    Lightning's loop state (``internals.checkpoint_progress``): a checkpoint saved at the end of a
+    Lightning's loop state (``library_internals.checkpoint_progress``): a checkpoint saved at the end of a
     training batch (interrupted.ckpt) holds that batch processed but not yet completed."""
     if "progress" in ckpt:
         return int(ckpt["progress"]["epochs"]), int(ckpt["progress"]["batches"])

@@ -104,19 +104,22 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     up to the collection of the results: every job waited for (see above)."""
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher
+
+    kind = "local" if isinstance(launcher, LocalLauncher) else "slurm"  # submitit's executor, by the launcher's class
 
     assert launcher.config is not None
     assert len(job_overrides) > 0
     params = launcher.params
     init_params = {"folder": launcher.params["submitit_folder"]}
     specific_init_keys = {"max_num_timeout"}
-    init_params.update(**{f"{launcher._EXECUTOR}_{x}": y for x, y in params.items() if x in specific_init_keys})
+    init_params.update(**{f"{kind}_{x}": y for x, y in params.items() if x in specific_init_keys})
     init_keys = specific_init_keys | {"submitit_folder"}
-    executor = submitit.AutoExecutor(cluster=launcher._EXECUTOR, **init_params)
+    executor = submitit.AutoExecutor(cluster=kind, **init_params)
     baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
-    params = {x if x in baseparams else f"{launcher._EXECUTOR}_{x}": y for x, y in params.items() if x not in init_keys}
+    params = {x if x in baseparams else f"{kind}_{x}": y for x, y in params.items() if x not in init_keys}
     executor.update_parameters(**params)
-    log.info(f"Submitit '{launcher._EXECUTOR}' sweep output dir : {launcher.config.hydra.sweep.dir}")
+    log.info(f"Submitit '{kind}' sweep output dir : {launcher.config.hydra.sweep.dir}")
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if "mode" in launcher.config.hydra.sweep:

@@ -18,6 +18,8 @@ import sys
 import wandb_workspaces.reports.v2 as wr
 import wandb_workspaces.workspaces as ws
 
+from resnet_exp.library_internals import workspace_spec
+
 
 def sweep_workspace(entity: str, project: str, group: str, by: str = "block.order") -> ws.Workspace:
     """The view: the sweep's runs, grouped by ``by``, with mean ± std curves per epoch."""
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     view = sweep_workspace(entity, project, args.group, args.by)
     if args.print:
-        print(json.dumps(json.loads(view._to_model().model_dump_json(by_alias=True)), indent=2))
+        print(json.dumps(json.loads(workspace_spec(view)), indent=2))
         return 0
     from resnet_exp.tracking import TrackingError, public_api
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from resnet_exp.internals import drop_wandb_init_argument
+from resnet_exp.library_internals import drop_wandb_init_argument
 from resnet_exp.runs.console import CONSOLE_LOGGER, DETAILS_LOGGER
 from resnet_exp.runs.records import METRICS, describe, set_aside
 

@@ -14,6 +14,7 @@ from torch import nn
 from torch.func import functional_call
 
 from resnet_exp.config import FIRST_DEFAULTS
+from resnet_exp.library_internals import compiled_in_place
 from resnet_exp.models.resnet import network
 from resnet_exp.runs.console import CONSOLE_LOGGER, remaining
 from resnet_exp.runs.records import METRICS
@@ -114,7 +115,7 @@ class Classifier(pl.LightningModule):
     def configure_model(self) -> None:
         # In place (nn.Module.compile): the state dict keeps its keys, so checkpoints of compiled
         # and eager runs load into each other. Compilation itself happens at the first step.
-        if self.compile_mode and not getattr(self.net, "_compiled_call_impl", None):
+        if self.compile_mode and not compiled_in_place(self.net):
             self.net.compile(mode=self.compile_mode)
 
     def on_fit_start(self) -> None:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_exp.library_internals import forget_compiled
 from resnet_exp.models.blocks import ResidualUnit
 from resnet_exp.runs.console import DETAILS_LOGGER
 from resnet_exp.runs.records import SIGNAL_FILE, write_csv
@@ -171,7 +172,7 @@ class SignalPropagation(pl.Callback):
         x, y = self._probe_batch(trainer, module.device)
         with torch.random.fork_rng(devices=[module.device] if module.device.type == "cuda" else []):
             net = copy.deepcopy(module.net).float().train()
-            net._compiled_call_impl = None  # a compiled network's copy would call the original's code
+            forget_compiled(net)  # a compiled network's copy would call the original's code
             with torch.autocast(module.device.type, enabled=False):
                 rows = probe(net, x, y)
         details.info("signal propagation at epoch %d measured in %.2f s", epoch, time.perf_counter() - start)

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import Logger
 
 from resnet_exp.data.module import ImageDataModule
 from resnet_exp.data.pipelines import resolve_pipeline
-from resnet_exp.internals import inductor_default_cache_dir
+from resnet_exp.library_internals import inductor_default_cache_dir
 from resnet_exp.runs.console import CONSOLE_LOGGER, progress_bar
 from resnet_exp.runs.ddp import global_rank, single_run_command
 from resnet_exp.runs.job import (

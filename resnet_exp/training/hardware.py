@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from resnet_exp.library_internals import cpu_reports_avx512_bf16
+
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
@@ -34,7 +36,7 @@ def cpu_has_native_bf16() -> bool:
     capabilities = getattr(torch.cpu, "get_capabilities", lambda: {})()
     if capabilities:
         return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+    return cpu_reports_avx512_bf16()
 
 
 def auto_precision(trainer: Any) -> str:

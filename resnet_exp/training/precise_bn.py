@@ -22,8 +22,12 @@ from torch.optim.swa_utils import update_bn
 PRECISE_BN_SEED = 2_2017
 
 
-def batch_norms(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+# Every BatchNorm torch has, by its public classes (the lazy ones become one of these once built).
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def batch_norms(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if isinstance(m, BATCH_NORMS)]
 
 
 def indices(train_size: int, batches: int, batch_size: int) -> list[torch.Tensor]:
@@ -36,7 +40,7 @@ def indices(train_size: int, batches: int, batch_size: int) -> list[torch.Tensor
 def running_statistics(net: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every BatchNorm buffer of ``net`` by name, to evaluate with in
     ``torch.func.functional_call`` after ``recompute`` replaced them."""
-    names = {name for name, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    names = {name for name, m in net.named_modules() if isinstance(m, BATCH_NORMS)}
     return {k: v.detach().clone() for k, v in net.named_buffers() if k.rpartition(".")[0] in names}
 
 
