@@ -95,6 +95,9 @@ class WandbConfig:
 @dataclass
 class LoggerConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    # Loggers beside metrics.csv and W&B, by name, each a ``_target_`` config that Hydra
+    # instantiates (a Lightning Logger): logger=tensorboard adds one (conf/logger/).
+    others: dict[str, Any] = field(default_factory=dict)
 
 
 # Lightning's Trainer arguments that the project sets itself; every other one is a key under
@@ -157,7 +160,8 @@ class TrainerConfig:
 # or mean (PyTorch's mean over each batch: a full step on every batch, the partial one included;
 # the project's default until experiments/seed_gap showed it is not the seed's).
 LOSS_REDUCTIONS = ("batch_size", "mean")
-# Precise BN's default: 40 batches of 256 (5% of an epoch), the number experiments/seed_gap ran.
+# Precise BN's default: 40 batches of 256 (17% of an epoch's images, about 5% of its time), the number
+# experiments/seed_gap ran.
 PRECISE_BN_BATCHES = 40
 
 
@@ -197,6 +201,10 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    # Lightning callbacks beside the job's own (checkpoints, the resume records, the divergence
+    # guard, the stop on a signal, the signal probe), by name, each a ``_target_`` config that Hydra
+    # instantiates: +callbacks=early_stopping adds one (conf/callbacks/).
+    callbacks: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     output_dir: str = "outputs"
     force_resume: bool = False
@@ -525,6 +533,13 @@ def validate(cfg: DictConfig) -> None:
         mode is None or mode in COMPILE_MODES,
         f"compile={mode} is not a torch.compile mode; choose one of: {_choices(COMPILE_MODES)} (or null: eager)",
     )
+    for key, parts in (("callbacks", cfg.callbacks), ("logger.others", cfg.logger.others)):
+        for name, part in parts.items():
+            _check(
+                isinstance(part, DictConfig) and isinstance(part.get("_target_"), str),
+                f"{key}.{name} must be a config with a _target_ (the class to build, e.g. "
+                "pytorch_lightning.callbacks.EarlyStopping); see conf/callbacks/ and conf/logger/",
+            )
     validate_trainer(cfg.trainer)
     validate_numbers(cfg)
 

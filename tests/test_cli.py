@@ -363,3 +363,36 @@ def test_a_second_data_set_is_a_config_choice_and_the_network_takes_its_channels
         "error: model.in_channels=1 does not match CIFAR-10's 3-channel (colour) images; use 3 "
         "(the default takes the data set's)"
     )
+
+
+def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_dir):
+    """``+callbacks=early_stopping`` and ``logger=tensorboard`` (conf/callbacks/, conf/logger/) are
+    built by Hydra from their ``_target_``, no code: an EarlyStopping that cannot see an improvement
+    of a whole point stops the job after its second epoch (of four), which its record says, and
+    TensorBoard's event file in the job's folder holds the epochs' test accuracy that metrics.csv
+    holds. A callback without a ``_target_`` is refused in one line before any work."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    small = [o for o in TINY if not o.startswith("trainer.max_epochs")]
+    r = run_cli("resnet_exp.run", "logger=tensorboard", "+callbacks=early_stopping", "callbacks.early_stopping.patience=0",
+                "callbacks.early_stopping.min_delta=1.0", "trainer.max_epochs=4", *small, "hydra.run.dir=run",
+                cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    job = tmp_path / "run"
+    status = json.loads((job / "status.json").read_text())
+    assert status["status"] == "completed" and status["epochs"] == 2
+    assert status["ended_early"] == "a callback stopped training after epoch 2 of 4"
+    with open(job / "metrics.csv") as f:
+        logged = [float(row["test/acc"]) for row in csv.DictReader(f)]
+    assert len(logged) == 2
+    (events,) = (job / "tensorboard").glob("events.out.tfevents.*")
+    board = EventAccumulator(str(events.parent))
+    board.Reload()
+    assert [round(e.value, 6) for e in board.Scalars("test/acc")] == [round(v, 6) for v in logged]
+
+    r = run_cli("resnet_exp.run", "+callbacks.mine.patience=1", *TINY, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: callbacks.mine must be a config with a _target_ (the class to build, e.g. "
+        "pytorch_lightning.callbacks.EarlyStopping); see conf/callbacks/ and conf/logger/"
+    ), r.stderr
+    assert not (tmp_path / "outputs").exists()  # refused before any work

@@ -66,7 +66,7 @@ def cluster_environment() -> Any:
     which is what its detection would choose too, without the multi-line hint to prepend ``srun``
     that the detection prints on every run there; elsewhere (torchrun's, or no cluster) None:
     Lightning detects it."""
-    from lightning_fabric.plugins.environments import (
+    from pytorch_lightning.plugins.environments import (
         LightningEnvironment,
         SLURMEnvironment,
         TorchElasticEnvironment,

@@ -15,8 +15,13 @@ import argparse
 import json
 import sys
 
-import wandb_workspaces.reports.v2 as wr
-import wandb_workspaces.workspaces as ws
+try:
+    import wandb_workspaces.reports.v2 as wr
+    import wandb_workspaces.workspaces as ws
+except ModuleNotFoundError:  # an extra: pip install 'resnet-exp[dashboard]'
+    if __name__ == "__main__":
+        sys.exit("error: the dashboard needs wandb-workspaces: pip install 'resnet-exp[dashboard]'")
+    raise
 
 from resnet_exp.library_internals import workspace_spec
 

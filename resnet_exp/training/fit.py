@@ -16,6 +16,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
@@ -98,6 +99,10 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
                         wandb.experiment.finish()  # each job its own W&B run, also in a multirun
                     except Exception as e:
                         log.warning("W&B could not finish the run (%s)", describe(e))
+            planned = cfg.trainer.max_epochs
+            if planned and planned > 0 and trainer.current_epoch < planned and not trainer.interrupted:
+                # a callback ended training (+callbacks=early_stopping): the record says so
+                job.fields["ended_early"] = f"a callback stopped training after epoch {trainer.current_epoch} of {planned}"
             final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
             if not final and job.resume.rows:  # resumed at its end (its record was lost): nothing trained now
                 final = {k: v for k, v in job.resume.rows[-1].items() if k in METRICS}
@@ -148,6 +153,7 @@ def _prepare(
         )
         if wandb is not None:
             loggers.append(wandb)
+        loggers += [other_logger(part, job.dir) for part in cfg.logger.others.values()]  # logger=tensorboard, ...
     folder = job.dir / CHECKPOINTS
     args = trainer_args(cfg.trainer)
     environment = args.pop("plugins", [])  # SLURM's, where the job runs in one (runs/slurm.py)
@@ -166,6 +172,7 @@ def _prepare(
                 else []
             ),
             *([progress_bar()] if args["enable_progress_bar"] else []),
+            *(instantiate(part) for part in cfg.callbacks.values()),  # +callbacks=early_stopping, ...
         ],
         plugins=[AtomicCheckpointIO(), *environment],
         default_root_dir=str(job.dir),
@@ -194,6 +201,13 @@ def _prepare(
     job.fields["resumed_after_epoch"] = resume.epochs  # kept by the attempt's every record, its last included
     job.record("running")
     return trainer, module, datamodule, wandb
+
+
+def other_logger(part: DictConfig, job_dir: Path) -> Logger:
+    """A logger of ``logger.others``, built by Hydra from its ``_target_``; a ``save_dir`` left null
+    is the job's folder, so that its files lie beside the job's own."""
+    given = {"save_dir": str(job_dir)} if "save_dir" in part and part.save_dir is None else {}
+    return instantiate(part, **given)
 
 
 def use_compile_cache(directory: Path) -> None:
