@@ -58,7 +58,8 @@ def kind(job: Path, status: dict) -> tuple[str, str, str]:
     c = OmegaConf.load(job / CONFIG_FILE)
     layers = 2 * sum(int(n) for n in c.model.blocks) + 2
     size = f"{c.data.resize} px" if c.data.resize else "native size"
-    return f"{layers} layers, {size}", str(status.get("precision") or c.trainer.precision), machine_of(status)
+    evaluation = "precise BN and running averages" if c.get("evaluation", {}).get("precise_bn_batches") else "running averages only"
+    return f"{layers} layers, {size}, {evaluation}", str(status.get("precision") or c.trainer.precision), machine_of(status)
 
 
 def by_kind(experiments: Path = HERE) -> str:
@@ -94,7 +95,8 @@ def table(experiments: Path = HERE) -> str:
         "Per folder of job records: jobs completed (of those kept), their epochs, the time an epoch took",
         "(`time/epoch_s`: training, precise BN and the test set) and a job took (the sum of its epochs,",
         "start-up left out), as min / median / max; the jobs whose last attempt resumed after a whole",
-        "epoch (a stop within the first epoch leaves no such mark); and the machine, where the records",
+        "epoch (a stop within the first epoch leaves no such mark; records older than that field say",
+        "\"not recorded\"); and the machine, where the records",
         "say it (jobs record it since it was added; the others' READMEs name the CPU). A row pools",
         "its folder's jobs, which may have run on different machines: where the records do not say,",
         "the experiment's README does. Epoch times include whatever else the machine ran then: the",
@@ -112,6 +114,10 @@ def table(experiments: Path = HERE) -> str:
         epochs = sorted({len(read_metrics(p)) for p in done})
         resumed = [f"{p.name} (after {statuses[p.name]['resumed_after_epoch']})" for p in done
                    if statuses[p.name].get("resumed_after_epoch")]  # fmt: skip
+        unknown = [p.name for p in done if "resumed_after_epoch" not in statuses[p.name]]
+        if unknown:  # records older than the field: they do not say
+            told = "all" if len(unknown) == len(done) else f"{len(unknown)} of {len(done)}"
+            resumed.append(f"not recorded ({told}: their records predate it)")
         machines = sorted({machine_of(statuses[p.name]) for p in done})
         lines.append(
             f"| `{folder.relative_to(experiments)}` | {len(done)} of {len(jobs)} | {', '.join(map(str, epochs))} | "
@@ -122,8 +128,9 @@ def table(experiments: Path = HERE) -> str:
         "",
         "## One job of the whole schedule, by kind",
         "",
-        "Every completed 10-epoch job above, pooled by what it trained (network and image size), its",
-        "precision and its machine where recorded: min / median / max. The minimum is the closest the",
+        "Every completed 10-epoch job above, pooled by what it trained (network and image size), how it",
+        "evaluated (precise BN costs a few seconds an epoch), its precision and its machine where",
+        "recorded: min / median / max. The minimum is the closest the",
         "records come to an idle machine's cost; the README's cost table is this one.",
         "",
         by_kind(experiments).rstrip("\n"),

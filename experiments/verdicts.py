@@ -115,8 +115,8 @@ def post_vs_pre(up: str = "") -> str:
             readings.append(f"with {m} equal within ±{MARGIN:g} point, also by the anytime-valid sequence")
         else:  # the fixed-n test does not allow for the look between the two sweeps; the sequence does
             readings.append(
-                f"with {m} equal within ±{MARGIN:g} point by a fixed-n TOST but not by the anytime-valid sequence, "
-                "which allows for the look between its two sweeps"
+                f"with {m} not shown equal within ±{MARGIN:g} point by the anytime-valid sequence, which allows for "
+                "the look between its two sweeps (a fixed-n TOST, which does not, would say equal)"
             )
     within = "; ".join(readings)
     return (
@@ -443,8 +443,9 @@ def full_step(up: str = "") -> str:
         f"- **Test accuracy swings from epoch to epoch**: the largest drop is {np.mean(drop['post']):.2f} points on "
         f"average for post and {np.mean(drop['pre']):.2f} for pre ({max(max(drop['post']), max(drop['pre'])):.2f} at "
         f"worst), where the seed's runs fell at most {100 * seed['post'].largest_drop[0]:.1f} (post) and "
-        f"{100 * seed['pre'].largest_drop[0]:.1f} (pre) by its printed log. So the final epoch's test accuracy is "
-        "largely chance, and the spread it makes is what leaves the comparison inconclusive.",
+        f"{100 * seed['pre'].largest_drop[0]:.1f} (pre) by its printed log. So the final epoch's test accuracy depends "
+        "on where the swing leaves it (`../seed_gap/` traces the swing to the full step on each epoch's partial "
+        "batch), and the spread it makes is what leaves the comparison inconclusive.",
         f"- **The best test accuracy is lower**: {np.mean(best['post']):.2f}% (post) and {np.mean(best['pre']):.2f}% "
         f"(pre) on average (the single best run {top[0]:.2f}%, {top[1]} seed {top[2]}) against the seed's "
         f"{100 * seed['post'].best:.1f}% and {100 * seed['pre'].best:.1f}%.",

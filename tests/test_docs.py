@@ -62,7 +62,7 @@ def test_the_cost_table_is_the_records():
     assert "(experiments/costs.md)" in readme
     # the README's cost table is costs.py's by network, precision and machine: the seed's network in
     # fp32 has its fastest job at 22.0 minutes (in block_order/jobs)
-    assert "| 14 layers, 96 px | 32-true | not recorded | 34 | 22.0 / " in readme
+    assert "| 14 layers, 96 px, precise BN and running averages | 32-true | not recorded | 31 | 22.0 / " in readme
 
 
 def test_the_readme_verdicts_are_written_from_the_records():
@@ -82,7 +82,8 @@ def test_the_readme_verdicts_are_written_from_the_records():
     assert "post's 89.3 lies inside the 95% prediction interval for one run of ours" in readme
     assert "beside our mean's 95% CI, 89.37 to 91.06, which is not the test for one run, it lies outside" in readme
     # the 8 pairs came from two sweeps, a look between them: equivalence is claimed as far as it holds
-    assert "with precise BN equal within ±0.5 point by a fixed-n TOST but not by the anytime-valid sequence" in readme
+    assert ("with precise BN not shown equal within ±0.5 point by the anytime-valid sequence, which allows for the "
+            "look between its two sweeps (a fixed-n TOST, which does not, would say equal)") in readme
     # the other pages' figures: the seed's largest drops from its log, the first sweep's spread that
     # sized the second, the old bf16 check's equivalence test, He et al.'s own gap
     page = lambda name: (ROOT / "experiments" / name / "README.md").read_text()  # noqa: E731

@@ -8,7 +8,7 @@
    averages and with statistics recomputed over 40 training batches, same weights.
 3. ``--remedies``: the remedies at full size (run.sh's sweep): per seed, the default training and
    the seed's step scaling (``loss.reduction=batch_size``), each evaluated every epoch with the
-   running averages (``test/acc_running``, what the default recipe reports) and with precise BN
+   running averages (``test/acc_running``, what the old default recipe reported) and with precise BN
    (``test/acc``) on the same weights; paired by seed, Holm-adjusted over the table's tests. With
    ``--block-order``, also whether the default arm reproduces ../block_order_full_step's runs of the
    same seeds.
@@ -61,7 +61,7 @@ CONTRASTS = {
     "the seed's step (batch_size - mean), precise BN": (("mean", "precise"), ("batch_size", "precise")),
     "precise BN (precise - running), default training": (("mean", "running"), ("mean", "precise")),
     "precise BN (precise - running), the seed's step": (("batch_size", "running"), ("batch_size", "precise")),
-    "both - the default recipe": (("mean", "running"), ("batch_size", "precise")),
+    "both - the old default": (("mean", "running"), ("batch_size", "precise")),
 }
 MEASURES = ("final", "largest drop", "late range")
 
@@ -85,7 +85,8 @@ class Paired:
         if e.n < 2:
             return f"{e.mean:+.2f} (one run)" if e.n else "n/a"
         holm = "" if math.isnan(self.p_holm) else f", Holm {self.p_holm:.2g}"
-        return f"{self.ci()}, p={self.p:.2g}{holm} (n={e.n})"
+        text = f"{self.ci()}, p={self.p:.3g}{holm} (n={e.n})"
+        return f"**{text}**" if self.p_holm < 0.05 else text
 
     def ci(self) -> str:
         e = self.estimate
@@ -236,7 +237,7 @@ def remedies_section(remedies: Path, block_order: Path | None) -> None:
     print("Each seed trained twice: default training (`mean`: the last, partial batch of 96 takes a full step)")
     print("and the seed's step scaling (`batch_size`: it takes a 96/256 step). Every epoch both evaluate the")
     print("test set twice on the same weights: with BatchNorm's running averages (`running`, what the")
-    print("default recipe reports) and with statistics recomputed over 40 fixed training batches")
+    print("old default recipe reported) and with statistics recomputed over 40 fixed training batches")
     print("(`precise`, `evaluation.precise_bn_batches=40`). In points: the final test accuracy, the largest")
     print("fall from one epoch to the next, and the late range (max - min over epochs 5-10).\n")
     print("| ordering | seed | training | job | final: running | final: precise | largest drop: running | "
@@ -249,7 +250,8 @@ def remedies_section(remedies: Path, block_order: Path | None) -> None:
             print(f"| {order} | {seed} | {arm} | {arms[arm]['job']} | {cells} |")
     found = contrasts(pairs)
     print(f"\nPaired by seed, B minus A, in points: mean [95% CI], p, and p Holm-adjusted over the {len(found)}")
-    print("tests of this table. A drop or range below zero is a calmer curve.\n")
+    print("tests of this table; **bold**: separated from zero after Holm's correction. A drop or range below")
+    print("zero is a calmer curve.\n")
     print("| comparison | final test acc | largest drop | late range |")
     print("|---|---|---|---|")
     for name in CONTRASTS:
@@ -428,30 +430,29 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
     weights = found[("the seed's step (batch_size - mean), precise BN", "final")]
     running, recomputed = [float(r["running"]) * 100 for r in rows], [float(r["recomputed"]) * 100 for r in rows]
     probe_gain = Paired([b - a for a, b in zip(running, recomputed)])
-    # the default recipe's distinct trajectories: ../block_order_full_step's, and the remedies' default arm
-    # where it left the run of the same seed there (a resume on one thread rounds differently)
-    same = {k for k, a, b in reproduced(pairs, configs, block_order) if same_curve(a, b)}
+    # the old default's independent runs: ../block_order_full_step's (one per ordering and seed); the
+    # remedies' default arm repeats some of their seeds (same start and data order), so it adds none
     trajectories = [(order, measures(acc)["largest drop"]) for _, order, _, acc in swing]
-    trajectories += [(k[0], m["largest drop"]) for k, m in zip(pairs, arm[("mean", "running")]) if k not in same]
     calm = sum(d <= seed_drop(order) for order, d in trajectories)
     bound = binomtest(calm, len(trajectories)).proportion_ci(0.95).high
+    chance = "ruled out at 5%" if bound**2 < 0.05 else "unlikely, not ruled out at 5%"
     seed_step_calm = sum(m["largest drop"] <= seed_drop("post") for m in arm[("batch_size", "running")])
     check = section(step_check_section, step_check).split("\n\n", 1)[1].replace("\n  ", " ").splitlines()
     both = arm[("batch_size", "precise")]
     bullets = [
         f"**The cause: the full-size step on each epoch's last, partial batch, taken right before the test "
         f"evaluation.** An epoch of {TRAIN_IMAGES:,} images ends with a batch of {last}. The seed's "
-        f"`trainer.step(batch_size)` divides that batch's summed loss by {batch}, a {last}/{batch} step; our default "
+        f"`trainer.step(batch_size)` divides that batch's summed loss by {batch}, a {last}/{batch} step; the old default "
         f"(`loss.reduction=mean`) averages over the {last}, a full step on a noisier gradient, and the test set is "
         "evaluated with BatchNorm's running averages right after it. Two kinds of run tell it apart: the seed's own "
         "MXNet code, run here with our full step, swings like ours (largest drop "
         f"{mx['mean']['largest drop']:.2f} points against {mx['seed']['largest drop']:.2f} with its own step; same "
         "seed, initial weights and data order), and our framework with the seed's step "
-        f"(`loss.reduction=batch_size`) swings less ({n} seeds, paired, as the default recipe reports it: largest "
+        f"(`loss.reduction=batch_size`) swings less ({n} seeds, paired, as the old default reported it: largest "
         f"drop {mean('mean', 'running', 'largest drop'):.2f} → {mean('batch_size', 'running', 'largest drop'):.2f} "
         f"points, {step_drop.ci()}, {step_drop.holm()}; final test accuracy {step_final.ci()}, higher in {higher} "
         f"of {n} seeds, {step_final.holm()}).",
-        "**What swings is mostly BatchNorm's running statistics, not the weights.** On the same weights, "
+        "**What swings is mostly BatchNorm's running statistics.** On the same weights, "
         f"statistics recomputed over 40 training batches (precise BN) score {spread(recomputed)}% where the running "
         f"averages score {spread(running)}% (the {len(rows)} final checkpoints of `../block_order_full_step/`; "
         f"paired, {probe_gain.ci()}, p={probe_gain.p:.2g}); "
@@ -468,12 +469,12 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
         f"and a range over epochs 5-10 of {spread([m['late range'] for m in both])}.",
         "**Ruled out: how the running statistics are kept.** One training step, ours against MXNet's from the same "
         "state (section 2, `step_check.md`):",
-        f"**Ruled out: run-to-run chance as the gap.** {calm} of the default recipe's {len(trajectories)} distinct "
-        "trajectories at full size stayed within the seed's largest drop "
+        f"**Run-to-run chance as the gap: {chance}.** {calm} of the old default's {len(trajectories)} independent "
+        "runs at full size (`../block_order_full_step/`) stayed within the seed's largest drop "
         f"({seed_drop('post'):.1f} points in post and {seed_drop('pre'):.1f} in pre, by its printed log); the "
         f"calmest fell {min(d for _, d in trajectories):.2f}. If the seed's runs came from that process, each calm "
-        f"one would have a chance below {bound:.0%} (the 95% Clopper-Pearson bound from {calm} of "
-        f"{len(trajectories)}), two in a row below {bound ** 2:.0%}. The seed's calm is partly luck: with its step, "
+        f"one would have a chance below {up(bound)} (the 95% Clopper-Pearson bound from {calm} of "
+        f"{len(trajectories)}), two in a row below {up(bound**2)}. The seed's calm is partly luck: with its step, "
         f"{seed_step_calm} of our {n} post runs stayed within post's {seed_drop('post'):.1f} points (running "
         f"averages), and its own code here fell {mx['seed']['largest drop']:.2f}.",
     ]
@@ -484,6 +485,11 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
             for line in check:
                 print(wrap(line[2:], "  - ", "    "))
     print()
+
+
+def up(fraction: float) -> str:
+    """A bound as a percentage, rounded up (so that "below" stays true)."""
+    return f"{math.ceil(fraction * 1000) / 10:.1f}%"
 
 
 def wrap(text: str, first: str, then: str) -> str:
