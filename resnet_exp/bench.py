@@ -39,7 +39,8 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from resnet_exp.config import ConfigError, load_config
+from resnet_exp.command_line import load_config
+from resnet_exp.config import ConfigError
 from resnet_exp.data import DataError, check, files
 from resnet_exp.training.build import PartRefused, build, check_parts, network, trainer_args
 from resnet_exp.training.hardware import ISA, keep_freed_memory, machine, synced_clock, uses_gpu

@@ -20,7 +20,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from resnet_exp.config import config_path, one_line_error, path_choice, with_hint
+from resnet_exp.command_line import one_line_error, path_choice, with_hint
+from resnet_exp.config import config_path
 from resnet_exp.runs.console import CONSOLE_LOGGER, resume_hint, route_library_logs
 from resnet_exp.runs.records import STATUS_FILE, JobBusy, describe
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resnet_exp.config import ConfigError, load_config
+from resnet_exp.command_line import load_config
+from resnet_exp.config import ConfigError
 from resnet_exp.data import data_set
 from resnet_exp.models.resnet import format_summary
 from resnet_exp.training.build import network

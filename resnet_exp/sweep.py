@@ -28,7 +28,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from resnet_exp.config import ConfigError, one_line_error, override_key, processes, validate, with_hint
+from resnet_exp.command_line import not_a_choice, one_line_error, override_key, with_hint
+from resnet_exp.config import ConfigError, processes, validate
 from resnet_exp.runs.console import resume_command
 from resnet_exp.runs.ddp import global_rank
 from resnet_exp.runs.records import (
@@ -224,7 +225,7 @@ def check_memory(cfgs: list[DictConfig], wheres: list[str] | None = None) -> Non
     in this machine's memory where it trains on the CPU, before any job starts; the first job of
     each distinct network, batch and size is measured. (On a GPU its memory is not asked here:
     that would start CUDA in the sweep's own process.)"""
-    from resnet_exp.config import _bytes, machine_memory
+    from resnet_exp.config import bytes_text, machine_memory
     from resnet_exp.training.build import activation_bytes
     from resnet_exp.training.hardware import uses_gpu
 
@@ -243,9 +244,9 @@ def check_memory(cfgs: list[DictConfig], wheres: list[str] | None = None) -> Non
         need = activation_bytes(cfg)
         if need > have:
             fail(
-                f"data.batch_size={cfg.data.batch_size} at data.resize={cfg.data.resize} needs at least {_bytes(need)} "
+                f"data.batch_size={cfg.data.batch_size} at data.resize={cfg.data.resize} needs at least {bytes_text(need)} "
                 f"for the activations of one training step (model.channels={list(cfg.model.channels)}, "
-                f"model.blocks={list(cfg.model.blocks)}), and this machine has {_bytes(have)}; choose a smaller "
+                f"model.blocks={list(cfg.model.blocks)}), and this machine has {bytes_text(have)}; choose a smaller "
                 f"data.batch_size or data.resize{where}"
             )
 
@@ -412,8 +413,15 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         check_subdir(config.hydra.sweep)
         check_output(sweep_dir, inside=LONGEST_INSIDE + 1 + len(str(len(jobs))))  # + the job's number
-        cfgs = [compose(config_name=config.hydra.job.config_name, overrides=list(job)) for job in jobs]
         wheres = [f" (in job {' '.join(job)})" if len(jobs) > 1 else "" for job in jobs]
+        cfgs = []
+        for job, where in zip(jobs, wheres):
+            try:  # a name that is not one of a field's choices is refused here, by the schema
+                cfgs.append(compose(config_name=config.hydra.job.config_name, overrides=list(job)))
+            except (HydraException, OmegaConfBaseException) as e:
+                if not_a_choice(e) is None:
+                    raise  # not one job's value (an unknown key, say): said once, as for any command
+                fail(f"{not_a_choice(e)}{where}")
         for num, (job, cfg, where) in enumerate(zip(jobs, cfgs, wheres)):
             check_resolves(cfg, where)
             try:

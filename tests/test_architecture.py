@@ -39,7 +39,8 @@ def imports() -> dict[str, set[str]]:
 # architecture page).
 WINGS = (
     ("data", "library_internals"),  # the data sets (the face: their specs, torch-free); the private touches
-    ("config",),  # the schema and its checks
+    ("config",),  # the choices, the schema, its checks and resolvers, composing outside a run
+    ("command_line",),  # an override's key, composition errors as one line, "did you mean", load_config
     ("models", "runs"),  # the network; a job's files and life
     ("tracking",),  # W&B
     ("training", "analysis"),  # one job trained; finished sweeps read and judged
@@ -79,9 +80,11 @@ def test_the_wings_import_one_way_and_without_a_cycle_even_inside_functions():
         if module not in state:
             visit(module, [module])
     # the light modules stay light: the config imports nothing of the package but the data face (the
-    # data sets' specs); the records nothing but the config
-    assert graph["resnet_exp.config"] == {"resnet_exp.data"}
-    assert graph["resnet_exp.runs.records"] <= {"resnet_exp.config"}
+    # data sets' specs); the command line nothing but the config; the records nothing but those
+    config = {m for m in graph if wing(m) == "config"}
+    assert set().union(*(graph[m] for m in config)) - config == {"resnet_exp.data"}
+    assert graph["resnet_exp.command_line"] == {"resnet_exp.config"}
+    assert graph["resnet_exp.runs.records"] <= {"resnet_exp.config", "resnet_exp.command_line"}
     # the data wing's face (the specs, the error) imports nothing; each data set's files import the
     # face alone; the one data module reaches a data set through the face, never by name
     assert graph["resnet_exp.data"] == set()
@@ -134,13 +137,13 @@ def test_nothing_outside_the_data_wing_names_a_data_set():
         text = path.read_text().replace("cifar_resnet", "")
         lines = [line for line in text.splitlines() if any(n.lower() in line.lower() for n in names)]
         expected = ['    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)']
-        assert lines == (expected if path.name == "config.py" else []), path
+        assert lines == (expected if path.name == "schema.py" else []), path
 
 
 def test_the_front_door_loads_no_torch():
     """What the CLI checks before any work (the config schema, the records, the data error) loads
     without torch or Lightning, so that bad input the config alone shows is refused in a second."""
-    code = "import sys, resnet_exp.config, resnet_exp.runs.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
+    code = "import sys, resnet_exp.config, resnet_exp.command_line, resnet_exp.runs.records, resnet_exp.data; print(sorted({'torch', 'pytorch_lightning'} & set(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
 

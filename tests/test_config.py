@@ -113,9 +113,28 @@ def test_optimizer_and_scheduler_are_config_choices():
     ],
 )
 def test_validate_names_bad_value_and_choices(override, message):
+    """Each refused value in one line, as the command line words it (``load_config``: composed, where
+    the schema refuses a name that is not one of a field's choices, then checked)."""
+    from resnet_exp.command_line import load_config
+
     with pytest.raises(ConfigError) as err:
-        validate(compose_config(override.split()))
+        load_config(override.split())
     assert str(err.value).startswith(message)
+
+
+def test_the_schema_itself_refuses_a_name_that_is_not_a_choice():
+    """The named choices are enums in the schema: OmegaConf refuses another name when the config is
+    composed, with the key and the allowed names, before any check runs; a choice reads as the
+    string it names."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config(["block.order=postt"])
+    cause = str(err.value.__cause__)
+    assert "Invalid value 'postt', expected one of [post, bn_after_add, relu_before_add, relu_only_pre, pre]" in cause
+    assert "full_key: block.order" in cause
+    cfg = compose_config(["block.order=pre", "data.pipeline=device"])
+    assert cfg.block.order == "pre" and f"{cfg.block.order}/{cfg.data.pipeline}" == "pre/device"
 
 
 def test_bad_value_in_any_sweep_job_stops_the_sweep_before_any_work(tmp_path):
@@ -156,7 +175,7 @@ def test_activations_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_p
     """The memory one training step's activations need at least (every convolution's output, from
     the network run on the meta device) against this machine's: at 1000 px a batch of 60,000 needs
     terabytes, on any machine. Checked per job of a sweep, named; a batch that fits goes on."""
-    from resnet_exp.config import _bytes, machine_memory
+    from resnet_exp.config import bytes_text, machine_memory
 
     out = f"output_dir={tmp_path}/out"
     big = ["data.pipeline=torchvision", "data.resize=1000", "evaluation.precise_bn_batches=1", "trainer.precision=32-true"]
@@ -165,9 +184,9 @@ def test_activations_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_p
     need = 60000 * (32 * 500 * 500 + 4 * 32 * 250 * 250 + (4 + 1) * 64 * 125 * 125 + (4 + 1) * 128 * 63 * 63) * 4
     assert (code, err) == (
         2,
-        f"error: data.batch_size=60000 at data.resize=1000 needs at least {_bytes(need)} for the activations of one "
+        f"error: data.batch_size=60000 at data.resize=1000 needs at least {bytes_text(need)} for the activations of one "
         "training step (model.channels=[32, 64, 128], model.blocks=[2, 2, 2]), and this machine has "
-        f"{_bytes(machine_memory())}; choose a smaller data.batch_size or data.resize\n",
+        f"{bytes_text(machine_memory())}; choose a smaller data.batch_size or data.resize\n",
     )
     code, err = run_cli_here("-m", *big, "data.batch_size=2,60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
     assert code == 2 and len(err.splitlines()) == 1

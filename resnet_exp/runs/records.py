@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from resnet_exp.config import override_key
+from resnet_exp.command_line import override_key
 
 STATUS_FILE = "status.json"
 # A sweep directory's own record (sweep.py writes it): its W&B group, swept keys, job count, command.
@@ -266,7 +266,7 @@ def resume_plan(job_dir: Path, cfg: DictConfig, overrides: list[str] | None = No
         ) from None
     if not isinstance(saved, dict) or not saved:
         raise JobError(f"{path} holds no config; restore it, or delete {job_dir} to train anew")
-    tree = OmegaConf.to_container(cfg, resolve=True) if "hydra" not in cfg else job_config(cfg)
+    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if "hydra" not in cfg else job_config(cfg)
     new = flatten(tree)
     implied = implied_defaults()
     for k in dict.fromkeys([*saved, *new]):
@@ -349,7 +349,7 @@ def schema_defaults() -> dict[str, Any]:
     """Every key of the config schema with its default, flattened (``loss.reduction: batch_size``)."""
     from resnet_exp.config import Config
 
-    return flatten(OmegaConf.to_container(OmegaConf.structured(Config)))
+    return flatten(OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True))
 
 
 def implied_defaults() -> dict[str, Any]:
@@ -363,7 +363,7 @@ def implied_defaults() -> dict[str, Any]:
 
 def job_config(cfg: DictConfig) -> dict[str, Any]:
     """A job's resolved config, without Hydra's own node (a run's config carries it)."""
-    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     tree.pop("hydra", None)
     return OmegaConf.to_container(OmegaConf.create(tree), resolve=True)
 

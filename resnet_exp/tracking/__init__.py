@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from resnet_exp.config import override_key
+from resnet_exp.command_line import override_key
 from resnet_exp.runs.records import read_sweep
 
 

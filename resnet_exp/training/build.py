@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """A config as plain Python values, resolved (a checkpoint stores it so)."""
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
 def datamodule(cfg: Mapping[str, Any]) -> ImageDataModule:
