@@ -22,7 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, ReportError, network, read_sweeps, select
+from resnet_exp.analysis.groups import Group, select
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Job, ReportError, network, read_sweeps
 from resnet_exp.analysis.references import HE_2015_BY_DEPTH, HE_ET_AL, SEED
 from resnet_exp.analysis.stats import Estimate, compare
 

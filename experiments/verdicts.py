@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import RECIPES, jobs_of  # noqa: E402  (this folder's table script)
 from seed_gap.analyze import probe_rows  # noqa: E402  (bn_probe.py's lines)
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group, Job, largest_drop, network, read_sweeps, select  # noqa: E402
+from resnet_exp.analysis.groups import Group, select  # noqa: E402
+from resnet_exp.analysis.jobs import PRECISE, RUNNING, Job, largest_drop, network, read_sweeps  # noqa: E402
 from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
 from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
 from resnet_exp.analysis.stats import Estimate, compare, holm  # noqa: E402

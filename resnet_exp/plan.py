@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from resnet_exp.analysis.jobs import ReportError, common_measures, group_jobs, read_sweeps, select, started, swept_keys
+from resnet_exp.analysis.groups import common_measures, group_jobs, select, swept_keys
+from resnet_exp.analysis.jobs import ReportError, read_sweeps, started
 from resnet_exp.analysis.sequential import (
     confidence_sequence,
     fixed_pairs_for_equivalence,

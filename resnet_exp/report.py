@@ -22,8 +22,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from resnet_exp.analysis.jobs import ReportError, read_sweeps, read_wandb, read_wandb_offline, select
-from resnet_exp.analysis.report import left_out, report
+from resnet_exp.analysis.groups import select
+from resnet_exp.analysis.jobs import ReportError, read_sweeps, read_wandb, read_wandb_offline
+from resnet_exp.analysis.render import left_out, report
 
 
 def default_out(args: argparse.Namespace) -> Path:

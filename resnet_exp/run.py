@@ -1,7 +1,7 @@
 """The entry point: ``python -m resnet_exp.run [-m] [KEY=VALUE ...]`` (or ``resnet-exp``).
 
 Compose, check, hand over: Hydra composes conf/ onto the typed schema (``config.py``); its callback
-(``sweep.py``) checks every job before the first one starts; each job is handed to
+(``sweeps/callback.py``) checks every job before the first one starts; each job is handed to
 ``fit.train``. Bad input that the config alone shows (an unknown key, a wrong type or value, the
 output directory) is refused before torch is imported: this module and those checks import only
 Hydra, OmegaConf and the project's light modules; the data set's files and what only torch and
@@ -30,7 +30,7 @@ log = logging.getLogger(CONSOLE_LOGGER)
 
 @hydra.main(version_base="1.3", config_path=config_path(), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    """Train one job (config validated by resnet_exp.sweep.SweepCallback before it starts). A job
+    """Train one job (config validated by resnet_exp.sweeps.callback.SweepCallback before it starts). A job
     that fails or diverges is recorded in its status.json and the sweep goes on; the sweep's summary
     at the end names it and the command exits non-zero."""
     job_dir = Path(HydraConfig.get().runtime.output_dir)

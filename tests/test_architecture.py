@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 
 def imports() -> dict[str, set[str]]:
-    """Each module of the package (``resnet_exp.sweep``) and the package modules it imports,
+    """Each module of the package (``resnet_exp.sweeps.checks``) and the package modules it imports,
     anywhere in its text."""
     package = ROOT / "resnet_exp"
     modules = {}
@@ -44,8 +44,7 @@ WINGS = (
     ("models", "runs"),  # the network; a job's files and life
     ("tracking",),  # W&B
     ("training", "analysis"),  # one job trained; finished sweeps read and judged
-    ("sweep",),  # the run command's Hydra callback: a whole sweep checked, then summed up
-    ("sequential",),  # the sequential sweeper's rounds (its plugin in hydra_plugins/resnet_exp)
+    ("sweeps",),  # a sweep's checks, the Hydra callback that runs them, the sequential sweeper's rounds
     ("run", "report", "plan", "tune", "bench", "summary", "gpu_check"),  # the commands
 )
 

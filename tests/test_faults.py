@@ -82,7 +82,7 @@ def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):
     assert "| all jobs | 1 | running averages | 80.00 (one run) |" in text  # the readable job alone
     # the sweep's console summary counts them apart from the jobs not started; a job folder that
     # lost its config.yaml, which the sweep's record lists, cannot be read either
-    from resnet_exp.analysis.report import glance
+    from resnet_exp.analysis.glance import glance
 
     (s / "sweep.yaml").write_text("group: sweep-ab12\nswept: []\njobs: 6\n")
     (s / "3").mkdir()

@@ -17,7 +17,18 @@ from omegaconf import OmegaConf
 from resnet_exp.runs.console import python_command
 from resnet_exp.runs.records import read_status
 from resnet_exp.tracking.offline import read_run
-from tests.conftest import DEFAULT_THREADS, RESULTS, ROOT, SMALL, rows, run_cli, start, status, wait_for_epoch, wait_until
+from tests.conftest import (
+    DEFAULT_THREADS,
+    RESULTS,
+    ROOT,
+    SMALL,
+    rows,
+    run_cli,
+    start,
+    status,
+    wait_for_epoch,
+    wait_until,
+)
 
 
 def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):

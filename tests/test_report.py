@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from resnet_exp.analysis.jobs import read_sweeps
-from resnet_exp.analysis.report import render
+from resnet_exp.analysis.render import render
 from resnet_exp.report import main as report_main
 
 T_975_2 = 4.302652729749462  # Student's t, 97.5% quantile, 2 degrees of freedom
@@ -211,7 +211,8 @@ def test_with_a_validation_split_best_is_chosen_on_validation(tmp_path):
 
 
 def test_reading_says_when_the_raw_interval_and_the_holm_verdict_disagree():
-    from resnet_exp.analysis.jobs import PRECISE, Group
+    from resnet_exp.analysis.groups import Group
+    from resnet_exp.analysis.jobs import PRECISE
     from resnet_exp.analysis.stats import Comparison
 
     a, b = Group("block.order=pre"), Group("block.order=post")
@@ -245,7 +246,7 @@ def test_holm_adjusts_each_p_by_its_rank_and_keeps_the_order_monotone():
 def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
     """The data behind curves.png: per panel and group, epochs 1..n, the mean and std over the
     completed runs, accuracies in % as in the tables; the failed job is not drawn."""
-    from resnet_exp.analysis.jobs import group_jobs, swept_keys
+    from resnet_exp.analysis.groups import group_jobs, swept_keys
     from resnet_exp.analysis.plots import plot
 
     jobs = read_sweeps([sweep])
@@ -312,7 +313,7 @@ def test_jobs_of_two_experiments_group_by_ordering_and_keep_apart_by_folder(tmp_
 def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path):
     """The data behind signal.png: per group, the mean over its completed runs of each unit's
     measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""
-    from resnet_exp.analysis.jobs import group_jobs, swept_keys
+    from resnet_exp.analysis.groups import group_jobs, swept_keys
     from resnet_exp.analysis.plots import plot_signal
 
     # two post runs, two pre runs: one of them resumed after the project gained the probe (no epoch 0)
@@ -386,9 +387,9 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
     """Jobs run with precise BN carry two measures of the same weights: each gets its rows, swing and
     comparison, the verdicts on precise BN; a group that took the running averages only (an old
     job) is compared with the others on the running averages alone."""
-    from resnet_exp.analysis.jobs import group_jobs
+    from resnet_exp.analysis.glance import glance
+    from resnet_exp.analysis.groups import group_jobs
     from resnet_exp.analysis.plots import plot
-    from resnet_exp.analysis.report import glance
 
     s = tmp_path / "sweep"
     for i, (seed, final, running) in enumerate(zip((1, 2, 3), (0.91, 0.92, 0.93), (0.80, 0.90, 0.85))):
@@ -439,7 +440,7 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
 def test_a_half_finished_sweep_names_what_it_swept_and_the_jobs_not_started(tmp_path):
     """sweep.yaml lists two jobs of block.order=post,pre and only the first has started: the report
     says what the sweep sweeps, and lists the second job as not started, instead of "nothing swept"."""
-    from resnet_exp.analysis.report import glance
+    from resnet_exp.analysis.glance import glance
 
     s = tmp_path / "sweep"
     make_job(s, 0, "post", 1, [0.5, 0.8])

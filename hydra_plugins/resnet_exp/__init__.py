@@ -5,7 +5,7 @@ Hydra instantiates a launcher or a sweeper only from the ``hydra_plugins`` names
 finds it by scanning that namespace at every start; so ``hydra/launcher=slurm`` names a thin
 subclass of hydra-submitit-launcher's, whose behaviour lives with the project's other SLURM code
 (``resnet_exp/runs/slurm.py``), and ``hydra/sweeper=sequential`` a thin sweeper whose rounds and
-stopping rule live in ``resnet_exp/sequential.py`` and ``resnet_exp/analysis/sequential.py``.
+stopping rule live in ``resnet_exp/sweeps/sequential.py`` and ``resnet_exp/analysis/sequential.py``.
 Without the SLURM extra (``pip install "resnet-exp[slurm]"``) there is nothing to subclass and no
 launcher here; the sweeper is here whatever is installed.
 """
@@ -35,7 +35,7 @@ if _PluginSlurmLauncher is not None:
 
 class SequentialSweeper(Sweeper):
     """Rounds of one seed for every setting, until every paired comparison is resolved or
-    ``max_seeds`` is reached (``resnet_exp.sequential.run``); each round is one batch for the
+    ``max_seeds`` is reached (``resnet_exp.sweeps.sequential.run``); each round is one batch for the
     sweep's launcher."""
 
     def __init__(
@@ -62,6 +62,6 @@ class SequentialSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from resnet_exp.sequential import run
+        from resnet_exp.sweeps.sequential import run
 
         return run(self, arguments)

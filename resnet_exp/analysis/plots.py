@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_exp.analysis.jobs import PRECISE, RUNNING, Group
+from resnet_exp.analysis.groups import Group
+from resnet_exp.analysis.jobs import PRECISE, RUNNING
 
 # The panels of curves.png: (name, title, y-axis label, scale, the curve of a job); accuracies in %,
 # as in the tables. A panel no completed run has a curve for is left out.

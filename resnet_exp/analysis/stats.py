@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from resnet_exp.analysis.jobs import PRECISE, Group
+from resnet_exp.analysis.groups import Group
+from resnet_exp.analysis.jobs import PRECISE
 
 
 @dataclass

@@ -72,7 +72,7 @@ def activation_bytes(cfg: Mapping[str, Any]) -> int:
     import torch
 
     from resnet_exp.data import data_set
-    from resnet_exp.runs.records import job_config
+    from resnet_exp.runs.saved_config import job_config
     from resnet_exp.training.hardware import auto_precision
 
     config = job_config(cfg) if isinstance(cfg, DictConfig) else dict(cfg)  # a run's config has Hydra's node

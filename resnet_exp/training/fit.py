@@ -40,13 +40,10 @@ from resnet_exp.runs.records import (
     INTERRUPTED_CKPT,
     METRICS,
     atomic_write,
-    config_digest,
     describe,
     flatten,
-    job_config,
-    keep_saved,
-    resume_plan,
 )
+from resnet_exp.runs.saved_config import config_digest, job_config, keep_saved, resume_plan
 from resnet_exp.runs.signals import Signals, StopOnSignal
 from resnet_exp.runs.slurm import slurm_job
 from resnet_exp.tracking import identity

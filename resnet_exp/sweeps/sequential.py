@@ -76,7 +76,7 @@ def run(sweeper: Any, arguments: list[str]) -> list[Any]:
     """The sweep: round after round until every comparison is resolved, ``max_seeds`` is reached,
     or a round leaves a job unfinished (failed or interrupted: the summary names it, and the same
     command resumes the sweep)."""
-    from resnet_exp.sweep import job_list, split_overrides, swept_keys
+    from resnet_exp.sweeps.checks import job_list, split_overrides, swept_keys
 
     config = sweeper.config
     overrides = [f"{k}={v}" for k, v in (sweeper.params or {}).items()] + list(arguments)

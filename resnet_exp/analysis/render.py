@@ -7,43 +7,37 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from resnet_exp.analysis.jobs import (
-    MEASURES,
-    NOT_STARTED,
-    PRECISE,
-    RUNNING,
-    STARTING,
-    UNREADABLE,
+from resnet_exp.analysis.groups import (
     Group,
-    Job,
-    ReportError,
     best_column,
     best_epoch_column,
     bundles_left_out,
     common_measures,
     fixed_recipe,
     group_jobs,
-    largest_drop,
-    late_range,
-    read_sweeps,
-    started,
     swept_keys,
     validated,
 )
+from resnet_exp.analysis.jobs import (
+    MEASURES,
+    PRECISE,
+    RUNNING,
+    UNREADABLE,
+    Job,
+    ReportError,
+    largest_drop,
+    late_range,
+    started,
+)
 from resnet_exp.analysis.plots import plot, plot_signal
 from resnet_exp.analysis.stats import Estimate, compare, holm
-from resnet_exp.runs.console import python_command
-from resnet_exp.runs.records import (
-    read_sequential,
-    read_sweep,
-)
+from resnet_exp.runs.records import read_sequential, read_sweep
 
 # summary.csv's per-measure columns: the measure's name in a column name
 COLUMN = {PRECISE: "precise_bn", RUNNING: "running"}
@@ -363,37 +357,6 @@ def render(jobs: Sequence[Job], sources: Sequence[Any], title: str | None = None
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def glance(sweep_dir: Path) -> str:
-    """A sweep's results at a glance, for its console at the end: per group, the completed runs and
-    their final test accuracy by each measure they took, then the command for the full report."""
-    try:
-        jobs = read_sweeps([sweep_dir])
-    except ReportError:
-        return ""
-    waiting = sum(j.status in (NOT_STARTED, STARTING) for j in jobs)
-    bad = left_out(jobs)
-    jobs = started(jobs)
-    if not jobs:
-        return ""
-    groups = group_jobs(jobs, swept_keys(jobs))
-    width = max(len(g.label) for g in groups)
-    lines = ["Final test accuracy (%), mean ± std over the completed runs:"]
-    for g in groups:
-        values = []
-        for m in g.measures or (RUNNING,):
-            e = Estimate.of(j.final_of(m) for j in g.done)
-            value = "n/a" if e.n == 0 else f"{e.mean * 100:.2f}" + ("" if e.n == 1 else f" ± {e.std * 100:.2f}")
-            values.append(f"{m} {value}")
-        lines.append(f"  {g.label:<{width}}  {len(g.done)} of {len(g.jobs)} completed  {'; '.join(values)}")
-    if waiting:
-        lines.append(f"  and {plural(waiting, 'job')} not started yet")
-    if bad:
-        lines.append(f"  and {plural(len(bad), 'job')} whose records cannot be read or trusted, left out")
-    command = f"{shlex.quote(python_command())} -m resnet_exp.report {shlex.quote(str(sweep_dir))}"
-    lines.append(f"Full report (statistics, curves, every job): {command}")
-    return "\n".join(lines)
 
 
 def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> Path:
