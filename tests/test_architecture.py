@@ -45,7 +45,7 @@ WINGS = (
     ("tracking",),  # W&B
     ("training", "analysis"),  # one job trained; finished sweeps read and judged
     ("sweeps",),  # a sweep's checks, the Hydra callback that runs them, the sequential sweeper's rounds
-    ("run", "report", "plan", "tune", "bench", "summary", "gpu_check"),  # the commands
+    ("run", "report", "plan", "tune", "bench", "summary", "dashboard", "gpu_check"),  # the commands
 )
 
 

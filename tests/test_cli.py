@@ -236,7 +236,7 @@ def test_identity_mappings_preset_sweeps_all_five_orderings(tmp_path, data_dir):
 
 def test_dashboard_view_for_a_sweep(tmp_path):
     """The W&B view is built and validated offline; saving it needs W&B online."""
-    r = run_cli("resnet_exp.tracking.dashboard", "me/resnet-exp", "--group", "sweep-x", "--print", cwd=tmp_path)
+    r = run_cli("resnet_exp.dashboard", "me/resnet-exp", "--group", "sweep-x", "--print", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     spec = json.loads(r.stdout)
     assert (spec["entity"], spec["project"], spec["displayName"]) == ("me", "resnet-exp", "sweep-x by block.order")
@@ -266,7 +266,7 @@ def test_dashboard_view_for_a_sweep(tmp_path):
         "test/acc (precise BN where on) by epoch, mean ± std per block.order",
         "test/acc_running (running averages, the seed's protocol) by epoch, mean ± std per block.order",
     ]
-    bad = run_cli("resnet_exp.tracking.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
+    bad = run_cli("resnet_exp.dashboard", "resnet-exp", "--group", "g", cwd=tmp_path)
     assert (
         bad.returncode == 2
         and bad.stderr.strip() == "error: 'resnet-exp' is not ENTITY/PROJECT (e.g. my-team/resnet-exp)"

@@ -3,7 +3,7 @@
 - ``logger.py``: each job's W&B run through Lightning's ``WandbLogger``: online with an offline
   fallback, failures that never stop training, the epochs a hard kill kept from W&B logged again.
 - ``offline.py``: reads W&B's offline run files back (what W&B would receive on ``wandb sync``).
-- ``dashboard.py``: ``python -m resnet_exp.tracking.dashboard``, a W&B workspace view of a sweep.
+- ``workspace.py``: a W&B workspace view of a sweep (the command: ``python -m resnet_exp.dashboard``).
 - here: how a job's run is named and grouped, and W&B's public API with a one-line error where
   there is no login.
 
