@@ -58,8 +58,16 @@ def kind(job: Path, status: dict) -> tuple[str, str, str]:
     c = OmegaConf.load(job / CONFIG_FILE)
     layers = 2 * sum(int(n) for n in c.model.blocks) + 2
     size = f"{c.data.resize} px" if c.data.resize else "native size"
-    evaluation = "precise BN and running averages" if c.get("evaluation", {}).get("precise_bn_batches") else "running averages only"
-    return f"{layers} layers, {size}, {evaluation}", str(status.get("precision") or c.trainer.precision), machine_of(status)
+    evaluation = (
+        "precise BN and running averages"
+        if c.get("evaluation", {}).get("precise_bn_batches")
+        else "running averages only"
+    )
+    return (
+        f"{layers} layers, {size}, {evaluation}",
+        str(status.get("precision") or c.trainer.precision),
+        machine_of(status),
+    )
 
 
 def by_kind(experiments: Path = HERE) -> str:
@@ -73,7 +81,9 @@ def by_kind(experiments: Path = HERE) -> str:
             if status.get("status") != "completed" or len(rows) != 10:
                 continue
             epochs = [r["time/epoch_s"] for r in rows if "time/epoch_s" in r]
-            found.setdefault(kind(job, status), []).append((sum(epochs) / 60, epochs, str(folder.relative_to(experiments))))
+            found.setdefault(kind(job, status), []).append(
+                (sum(epochs) / 60, epochs, str(folder.relative_to(experiments)))
+            )
     lines = [
         "| network | precision | machine | jobs | a job (sum of its epochs) | an epoch | from |",
         "|---|---|---|---|---|---|---|",
@@ -96,7 +106,7 @@ def table(experiments: Path = HERE) -> str:
         "(`time/epoch_s`: training, precise BN and the test set) and a job took (the sum of its epochs,",
         "start-up left out), as min / median / max; the jobs whose last attempt resumed after a whole",
         "epoch (a stop within the first epoch leaves no such mark; records older than that field say",
-        "\"not recorded\"); and the machine, where the records",
+        '"not recorded"); and the machine, where the records',
         "say it (jobs record it since it was added; the others' READMEs name the CPU). A row pools",
         "its folder's jobs, which may have run on different machines: where the records do not say,",
         "the experiment's README does. Epoch times include whatever else the machine ran then: the",

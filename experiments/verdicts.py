@@ -213,15 +213,27 @@ def identity_mappings_page(up: str = "") -> str:
     """identity_mappings' page: the verdict, then each measure's pairwise differences and ranking
     beside He et al.'s Table 2."""
     seeds, groups, compared = orderings_compared()
-    lines = [identity_mappings(up), "", "Paired by seed (`report.md`), before and after Holm's correction across the ten pairs:", ""]
+    lines = [
+        identity_mappings(up),
+        "",
+        "Paired by seed (`report.md`), before and after Holm's correction across the ten pairs:",
+        "",
+    ]
     ranks = {}
-    for m, name in ((PRECISE, "precise BN (the verdicts' measure)"), (RUNNING, "running averages (the seed's protocol)")):
+    for m, name in (
+        (PRECISE, "precise BN (the verdicts' measure)"),
+        (RUNNING, "running averages (the seed's protocol)"),
+    ):
         found = compared[m]
         widest = max(abs(100 * c.diff) for c in found.values())
         (a, b), c = min(found.items(), key=lambda kv: kv[1].p_holm)
         halves = [100 * (c.high - c.low) / 2 for c in found.values()]
         holms = [f"{c.p_holm:.2g}" for c in found.values()]
-        holms = f"{holms[0]} for all ten" if len(set(holms)) == 1 else f"{min(holms, key=float)} to {max(holms, key=float)} over the ten"
+        holms = (
+            f"{holms[0]} for all ten"
+            if len(set(holms)) == 1
+            else f"{min(holms, key=float)} to {max(holms, key=float)} over the ten"
+        )
         lines.append(
             f"- {name}: every difference within {widest:.2f} points; the closest to a separation is `{b}` minus "
             f"`{a}`, {100 * c.diff:+.2f} (95% CI {100 * c.low:+.2f} to {100 * c.high:+.2f}, p = {c.p:.2g}, Holm "
@@ -272,7 +284,9 @@ def bf16_full_step_page(up: str = "") -> str:
     for s in seeds:
         b, f = final["bf16"][s], final["fp32"][s]
         losses = " / ".join(f"{arms[a][s].curve('train/loss')[-1]:.4f}" for a in arms)
-        rows.append(f"| {s} | {b:.2f} | {f:.2f} | {b - f:+.2f} | {probe['bf16'][s]:.2f} / {probe['fp32'][s]:.2f} | {losses} |")
+        rows.append(
+            f"| {s} | {b:.2f} | {f:.2f} | {b - f:+.2f} | {probe['bf16'][s]:.2f} / {probe['fp32'][s]:.2f} | {losses} |"
+        )
     gap = Paired(paired(final["fp32"], final["bf16"]))
     recomputed = Paired(paired(probe["fp32"], probe["bf16"]))
     within = "within" if gap.equivalent else "not shown within"

@@ -163,5 +163,3 @@ def load_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         raise ConfigError(one_line_error(e)) from None
     validate(cfg)
     return cfg
-
-

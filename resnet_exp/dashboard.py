@@ -13,9 +13,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m resnet_exp.dashboard", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="ENTITY/PROJECT")
     parser.add_argument("--group", required=True, help="the sweep's W&B group (see its sweep.yaml)")
     parser.add_argument("--by", default="block.order", help="the config key to group runs by (default: block.order)")

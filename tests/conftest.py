@@ -70,7 +70,9 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str | None] | None = None) -> 
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=cli_env(env), capture_output=True, text=True)
 
 
-def run_cli_here(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> tuple[int, str]:
+def run_cli_here(
+    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> tuple[int, str]:
     """Run ``python -m resnet_exp.run <args>``'s entry point (``resnet_exp.run.cli``) in this process, in ``cwd``
     and the environment of ``cli_env``: its exit status and what it printed on stderr. For checks of
     bad input that stops the command before any work, seconds faster than a new interpreter each;
@@ -167,7 +169,12 @@ TINY = (
     "evaluation.precise_bn_batches=2",
 )
 # A few more batches, with the default config's loader settings (data.num_workers is left alone).
-SMALL = ("trainer.limit_val_batches=2", "data.batch_size=16", "diagnostics.probe_size=16", "evaluation.precise_bn_batches=2")
+SMALL = (
+    "trainer.limit_val_batches=2",
+    "data.batch_size=16",
+    "diagnostics.probe_size=16",
+    "evaluation.precise_bn_batches=2",
+)
 RESULTS = ("train/loss", "train/acc", "test/loss", "test/acc")
 
 

@@ -88,7 +88,11 @@ def test_the_wings_import_one_way_and_without_a_cycle_even_inside_functions():
     # face alone; the one data module reaches a data set through the face, never by name
     assert graph["resnet_exp.data"] == set()
     assert graph["resnet_exp.data.fashion_mnist"] == graph["resnet_exp.data.cifar10"] == {"resnet_exp.data"}
-    assert graph["resnet_exp.data.module"] >= {"resnet_exp.data", "resnet_exp.data.pipelines", "resnet_exp.data.sampling"}
+    assert graph["resnet_exp.data.module"] >= {
+        "resnet_exp.data",
+        "resnet_exp.data.pipelines",
+        "resnet_exp.data.sampling",
+    }
     assert not graph["resnet_exp.data.module"] & {"resnet_exp.data.fashion_mnist", "resnet_exp.data.cifar10"}
 
 
@@ -135,7 +139,9 @@ def test_nothing_outside_the_data_wing_names_a_data_set():
         # network, not a data set: what they train on is data.name's
         text = path.read_text().replace("cifar_resnet", "")
         lines = [line for line in text.splitlines() if any(n.lower() in line.lower() for n in names)]
-        expected = ['    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)']
+        expected = [
+            '    name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)'
+        ]
         assert lines == (expected if path.name == "schema.py" else []), path
 
 
@@ -194,9 +200,18 @@ def library_touches(text: str, own: set[str]) -> list[str]:
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute) and private(n.attr) and n.attr not in own:
             found.append(f"line {n.lineno}: {ast.unparse(n)}")
-        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("getattr", "setattr", "hasattr", "delattr"):
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in ("getattr", "setattr", "hasattr", "delattr")
+        ):
             name = n.args[1] if len(n.args) > 1 else None
-            if isinstance(name, ast.Constant) and isinstance(name.value, str) and private(name.value) and name.value not in own:
+            if (
+                isinstance(name, ast.Constant)
+                and isinstance(name.value, str)
+                and private(name.value)
+                and name.value not in own
+            ):
                 found.append(f"line {n.lineno}: {ast.unparse(n)}")
         elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             for target in n.targets if isinstance(n, ast.Assign) else [n.target]:
@@ -236,3 +251,16 @@ def test_only_the_library_internals_module_reaches_into_the_libraries():
     # the project's own underscore names are not touches
     mine = "class A:\n    def __init__(self):\n        self._x = 1\n    def f(self):\n        return self._x"
     assert library_touches(mine, own_names([mine])) == []
+
+
+def test_the_code_passes_its_linter_and_formatter():
+    """ruff, as pyproject configures it (pyflakes, pycodestyle, import order; the formatter's
+    layout), over everything the project runs: the package, its plugin, the tests, the experiments'
+    scripts."""
+    paths = ["resnet_exp", "hydra_plugins", "tests", "experiments"]
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    layout = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *paths], capture_output=True, text=True, cwd=ROOT
+    )
+    assert layout.returncode == 0, layout.stdout[-3000:]

@@ -316,7 +316,9 @@ def test_a_validation_split_is_evaluated_and_chooses_the_best_checkpoint(tmp_pat
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = rows(run / "metrics.csv")
     assert len(metrics) == 2 and all(0 <= float(m["val/acc"]) <= 1 and float(m["val/loss"]) > 0 for m in metrics)
-    line = r"epoch 1, loss [\d.]+, train acc [\d.]+, val acc [\d.]+ \(running [\d.]+\), test acc [\d.]+ \(running [\d.]+\)"
+    line = (
+        r"epoch 1, loss [\d.]+, train acc [\d.]+, val acc [\d.]+ \(running [\d.]+\), test acc [\d.]+ \(running [\d.]+\)"
+    )
     assert re.search(line, r.stdout + r.stderr)
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     (state,) = [v for k, v in best["callbacks"].items() if "'monitor': 'val/acc'" in k]

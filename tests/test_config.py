@@ -77,6 +77,7 @@ def test_optimizer_and_scheduler_are_config_choices():
             "logger.wandb.mode=onlin is not a W&B mode; choose one of: online, offline, disabled",
         ),
         ("data.pipeline=gpu", "data.pipeline=gpu is not a pipeline; choose one of: auto, device, torchvision"),
+        ("data.augment=flip", "data.augment=flip is not an augmentation; choose one of: none, crop_flip"),
         (
             "trainer=ddp trainer.devices=3",
             "data.batch_size=256 cannot be split evenly over 3 processes (trainer.devices x trainer.num_nodes); "
@@ -99,8 +100,11 @@ def test_optimizer_and_scheduler_are_config_choices():
         # a word where a number is: named, not a comparison's TypeError
         ("trainer.max_epochs=abc", "trainer.max_epochs=abc must be a whole number"),
         # memory the config alone says it needs: the data set resized once, held whole
-        ("data.resize=100000", "data.resize=100000 needs 636.6 TB to hold Fashion-MNIST's 70,000 images resized once "
-         "(data.pipeline=auto), and this machine has"),  # fmt: skip
+        (
+            "data.resize=100000",
+            "data.resize=100000 needs 636.6 TB to hold Fashion-MNIST's 70,000 images resized once "
+            "(data.pipeline=auto), and this machine has",
+        ),  # fmt: skip
         ("trainer.limit_train_batches=abc", "trainer.limit_train_batches=abc must be a number (a count of batches"),
         ("trainer=ddp trainer.devices=-2", "trainer.devices=-2 must be at least 1 (or -1 or auto"),
         ("+foo=bar", "foo is not a config key; the keys there are: block, model, data, optim"),
@@ -152,8 +156,11 @@ def test_bad_value_in_any_sweep_job_stops_the_sweep_before_any_work(tmp_path):
     ("swept", "refused", "message"),
     [
         # a library's refusal, found on stand-in parts (build.check_parts)
-        ("optim.momentum=0.9,-1", "optim.momentum=-1",
-         "torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1"),  # fmt: skip
+        (
+            "optim.momentum=0.9,-1",
+            "optim.momentum=-1",
+            "torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1",
+        ),  # fmt: skip
         # the data set's, found when its files are checked
         ("data.root=DATA,/nonexistent", "data.root=/nonexistent", "data.root=/nonexistent is not a directory"),
     ],
@@ -178,7 +185,12 @@ def test_activations_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_p
     from resnet_exp.config import bytes_text, machine_memory
 
     out = f"output_dir={tmp_path}/out"
-    big = ["data.pipeline=torchvision", "data.resize=1000", "evaluation.precise_bn_batches=1", "trainer.precision=32-true"]
+    big = [
+        "data.pipeline=torchvision",
+        "data.resize=1000",
+        "evaluation.precise_bn_batches=1",
+        "trainer.precision=32-true",
+    ]
     code, err = run_cli_here(*big, "data.batch_size=60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
     # 60,000 images x 23,500,000 convolution outputs each (the stem alone 32 x 500 x 500) x 4 bytes
     need = 60000 * (32 * 500 * 500 + 4 * 32 * 250 * 250 + (4 + 1) * 64 * 125 * 125 + (4 + 1) * 128 * 63 * 63) * 4
@@ -188,7 +200,9 @@ def test_activations_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_p
         "training step (model.channels=[32, 64, 128], model.blocks=[2, 2, 2]), and this machine has "
         f"{bytes_text(machine_memory())}; choose a smaller data.batch_size or data.resize\n",
     )
-    code, err = run_cli_here("-m", *big, "data.batch_size=2,60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
+    code, err = run_cli_here(
+        "-m", *big, "data.batch_size=2,60000", out, cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd
+    )
     assert code == 2 and len(err.splitlines()) == 1
     assert err.endswith(f"(in job {' '.join(big)} data.batch_size=60000 {out})\n")
     assert not (tmp_path / "out").exists()
@@ -235,11 +249,14 @@ FRESH = pytest.mark.fresh_process
             ["data.bogus=1"],
             "Could not override 'data.bogus': there is no such config group or key; the keys of data are: "
             "data.name, data.root, data.cache_dir, data.download, data.resize, data.batch_size, data.num_workers, "
-            "data.pipeline, data.val_size (python -m resnet_exp.run --help)",
+            "data.pipeline, data.val_size, data.normalize, data.augment (python -m resnet_exp.run --help)",
             marks=FRESH,
         ),
         # a mistyped group or key: the nearest real one, with the value, as the line to type instead
-        (["optimizer=adamw"], "Could not override 'optimizer': there is no such config group or key; did you mean optim=adamw?"),
+        (
+            ["optimizer=adamw"],
+            "Could not override 'optimizer': there is no such config group or key; did you mean optim=adamw?",
+        ),
         (
             ["-m", "blocks.order=post,pre"],
             "Could not override 'blocks.order': there is no such config group or key; did you mean block.order=post,pre?",
@@ -417,7 +434,9 @@ def test_an_output_directory_too_long_for_the_file_system_is_one_line_before_any
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     assert f"cannot be used: its path is {len(str(deep))} characters, and with the job's files beneath it" in line
-    assert line.endswith("longer than the 4096 a path may have here; choose a shorter one with output_dir=DIR or hydra.sweep.dir=DIR")
+    assert line.endswith(
+        "longer than the 4096 a path may have here; choose a shorter one with output_dir=DIR or hydra.sweep.dir=DIR"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -512,7 +531,11 @@ def test_help_is_the_projects_own(tmp_path):
     assert r.stdout.startswith("resnet-exp: how should the layers inside a residual block be ordered?")
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("Orderings (block.order): ")]
     assert set(line.removeprefix("Orderings (block.order): ").rstrip(".").split(", ")) == set(ORDERINGS)
-    assert "model: cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed" in r.stdout and "_target_" not in r.stdout  # no config dump
+    assert (
+        "model: cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed"
+        in r.stdout
+        and "_target_" not in r.stdout
+    )  # no config dump
 
 
 def test_the_trainer_schema_is_lightnings_trainer():
@@ -552,6 +575,8 @@ def test_a_preset_of_ones_own_is_a_choice_by_name_from_a_config_dir(tmp_path):
     """--config-dir adds a folder whose group folders hold presets of one's own: chosen by name."""
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
     (tmp_path / "mine" / "experiment" / "short.yaml").write_text("# @package _global_\ntrainer:\n  max_epochs: 3\n")
-    r = run_cli("resnet_exp.run", "--config-dir", str(tmp_path / "mine"), "experiment=short", "--cfg", "job", cwd=tmp_path)
+    r = run_cli(
+        "resnet_exp.run", "--config-dir", str(tmp_path / "mine"), "experiment=short", "--cfg", "job", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert OmegaConf.create(r.stdout).trainer.max_epochs == 3

@@ -315,7 +315,12 @@ def write_cifar10(folder: Path, per_batch: int = 16, seed: int = 0) -> dict[str,
     for name in [f"data_batch_{n}" for n in range(1, 6)] + ["test_batch"]:
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, per_batch)]
-        batch = {"batch_label": name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(per_batch)]}
+        batch = {
+            "batch_label": name,
+            "labels": labels,
+            "data": data,
+            "filenames": [f"{i}.png" for i in range(per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
         held["test" if name == "test_batch" else "train"].append((data, labels))
     return {
@@ -347,8 +352,79 @@ def test_cifar10_batches_are_read_channel_by_channel_and_bad_ones_named(tmp_path
     import pickle
 
     victim.write_bytes(pickle.dumps(shutil.rmtree))  # a pickle that names a function: never called
-    with pytest.raises(DataError, match=rf"^{victim}: cannot be read .*names shutil.rmtree, which a CIFAR-10 batch does not hold"):
+    with pytest.raises(
+        DataError, match=rf"^{victim}: cannot be read .*names shutil.rmtree, which a CIFAR-10 batch does not hold"
+    ):
         cifar10.load_split(folder, "train")
     (folder / "test_batch").unlink()
     with pytest.raises(DataError, match=rf"^data.root={folder} lacks test_batch \(in it or in cifar-10-batches-py/\)$"):
         cifar10.locate(str(folder), "unused", download=False)
+
+
+def test_normalisation_statistics_are_the_training_sets_own(data_dir):
+    """data.normalize divides by the spec's per-channel mean and std: those of Fashion-MNIST's
+    60,000 training images at their own size, on the [0, 1] scale, to the four decimals the spec
+    gives."""
+    from resnet_exp.data import data_set
+
+    images, _ = load_split(locate(str(data_dir), "unused"), "train")
+    x = images.double() / 255
+    spec = data_set("fashion_mnist")
+    assert (round(x.mean().item(), 4),) == spec.mean
+    assert (round(x.std().item(), 4),) == spec.std
+
+
+def test_crop_flip_is_he_et_al_s_pad_crop_and_flip_composed_by_hand():
+    """crop_flip pads each image by 4 zeros, crops its own size at the drawn offset and flips it
+    left-right where the draw says: the same as composing those three steps by hand from the same
+    draws (CPU generator, in the order rows, columns, flips)."""
+    from resnet_exp.data.pipelines import PAD, crop_flip
+
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
+    out = crop_flip(x, torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    rows = torch.randint(0, 2 * PAD + 1, (2,), generator=g)
+    cols = torch.randint(0, 2 * PAD + 1, (2,), generator=g)
+    flips = torch.rand(2, generator=g) < 0.5
+    for k in range(2):
+        padded = torch.zeros(3, 6 + 2 * PAD, 6 + 2 * PAD)
+        padded[:, PAD : PAD + 6, PAD : PAD + 6] = x[k]
+        crop = padded[:, rows[k] : rows[k] + 6, cols[k] : cols[k] + 6]
+        assert torch.equal(out[k], crop.flip(-1) if flips[k] else crop)
+    assert out.shape == x.shape
+
+
+def test_normalised_and_augmented_batches_on_both_pipelines(data_dir):
+    """With data.normalize and data.augment=crop_flip: the test batches of both pipelines are the
+    resized images less the mean over the std (to one grey level, as without); the training batches
+    are augmented, the same batch drawn again the same way (a resume mid-epoch sees what the first
+    attempt saw), another epoch differently; precise BN's fixed images are normalised, not augmented."""
+    from resnet_exp.data import data_set
+
+    spec = data_set("fashion_mnist")
+
+    def module(pipeline, **kw):
+        dm = ImageDataModule(root=str(data_dir), batch_size=32, num_workers=0, seed=3, pipeline=pipeline, **kw)
+        dm.setup()
+        return dm
+
+    plain = module("device")
+    for pipeline in ("device", "torchvision"):
+        dm = module(pipeline, normalize=True, augment="crop_flip")
+        (xn, yn), (xp, yp) = next(iter(dm.val_dataloader())), next(iter(plain.val_dataloader()))
+        assert torch.equal(yn, yp)
+        assert (xn - (xp - spec.mean[0]) / spec.std[0]).abs().max() <= (1 / 255) / spec.std[0] + 1e-5
+        train, train_plain = next(iter(dm.train_dataloader()))[0], next(iter(plain.train_dataloader()))[0]
+        assert train.shape == train_plain.shape == (32, 1, 96, 96)
+        assert not torch.allclose(train, (train_plain - spec.mean[0]) / spec.std[0], atol=0.05)  # augmented
+    dev = module("device", normalize=True, augment="crop_flip")
+    loader = dev.train_dataloader()
+    first, again = next(iter(loader))[0], next(iter(loader))[0]
+    assert torch.equal(first, again)
+    loader.sampler.set_epoch(1)
+    assert not torch.equal(next(iter(loader))[0], first)
+    fixed, _ = dev.training_images(torch.arange(4), torch.device("cpu"))
+    raw, _ = plain.training_images(torch.arange(4), torch.device("cpu"))
+    assert torch.allclose(fixed, (raw - spec.mean[0]) / spec.std[0])
+    with pytest.raises(DataError, match=r"^data.augment=flip is not valid; choose one of: none, crop_flip"):
+        ImageDataModule(augment="flip")

@@ -38,7 +38,9 @@ def check_current(script: str) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / script), "--check"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), "--check"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -82,8 +84,10 @@ def test_the_readme_verdicts_are_written_from_the_records():
     assert "post's 89.3 lies inside the 95% prediction interval for one run of ours" in readme
     assert "beside our mean's 95% CI, 89.37 to 91.06, which is not the test for one run, it lies outside" in readme
     # the 8 pairs came from two sweeps, a look between them: equivalence is claimed as far as it holds
-    assert ("with precise BN not shown equal within ±0.5 point by the anytime-valid sequence, which allows for the "
-            "look between its two sweeps (a fixed-n TOST, which does not, would say equal)") in readme
+    assert (
+        "with precise BN not shown equal within ±0.5 point by the anytime-valid sequence, which allows for the "
+        "look between its two sweeps (a fixed-n TOST, which does not, would say equal)"
+    ) in readme
     # the other pages' figures: the seed's largest drops from its log, the first sweep's spread that
     # sized the second, the old bf16 check's equivalence test, He et al.'s own gap
     page = lambda name: (ROOT / "experiments" / name / "README.md").read_text()  # noqa: E731
@@ -98,6 +102,7 @@ def test_the_readme_verdicts_are_written_from_the_records():
 def test_the_bench_table_is_its_json_files():
     """experiments/bench_cpu's table is table.py's from the bench's JSON files now."""
     check_current("bench_cpu/table.py")
-    assert "| `fp32.json` | device, 32-true, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |" in (
-        ROOT / "experiments" / "bench_cpu" / "README.md"
-    ).read_text()
+    assert (
+        "| `fp32.json` | device, 32-true, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |"
+        in (ROOT / "experiments" / "bench_cpu" / "README.md").read_text()
+    )

@@ -57,7 +57,10 @@ def test_bf16_vs_fp32_full_step_script_runs_block_order_full_step_first_and_pair
     full = reports / "block_order_full_step"
     assert (full / "report.md").is_file() and (full / "curves.png").is_file()
     # each experiment keeps its own sweep's records (no checkpoints), and block_order_full_step's report is made from them
-    for name, sweep, jobs in (("block_order_full_step", "block_order", 4), ("bf16_vs_fp32_full_step", "bf16_vs_fp32", 2)):
+    for name, sweep, jobs in (
+        ("block_order_full_step", "block_order", 4),
+        ("bf16_vs_fp32_full_step", "bf16_vs_fp32", 2),
+    ):
         kept = reports / name / "jobs"
         assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == sorted(str(n) for n in range(jobs))
         for n in range(jobs):
@@ -158,12 +161,19 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     # trains the other three orderings and reports all five, beside He et al.'s Table 2
     env["POST_RECORDS"] = str(fp32)
     script = ROOT / "experiments" / "block_order" / "run.sh"
-    r = subprocess.run([str(script), str(runs)], env={**env, "MORE_SEEDS": ""}, capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [str(script), str(runs)], env={**env, "MORE_SEEDS": ""}, capture_output=True, text=True, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     pre = reports / "block_order" / "jobs"
     assert [OmegaConf.load(pre / n / "config.yaml").block.order for n in "01"] == ["pre", "pre"]
     summary = list(csv.DictReader(open(reports / "block_order" / "summary.csv")))
-    assert sorted((row["block.order"], row["seed"]) for row in summary) == [("post", "1"), ("post", "2"), ("pre", "1"), ("pre", "2")]
+    assert sorted((row["block.order"], row["seed"]) for row in summary) == [
+        ("post", "1"),
+        ("post", "2"),
+        ("pre", "1"),
+        ("pre", "2"),
+    ]
     text = (reports / "block_order" / "report.md").read_text()
     assert "| block.order=post | block.order=pre | paired |" in text
 
@@ -172,15 +182,26 @@ def test_seed_gap_script_pairs_each_seeds_two_trainings_and_two_evaluations(tmp_
     r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     others = runs / "identity_mappings_seed_step"
-    trained = [(OmegaConf.load(others / str(n) / "config.yaml").block.order, status(others / str(n))["status"]) for n in range(6)]
+    trained = [
+        (OmegaConf.load(others / str(n) / "config.yaml").block.order, status(others / str(n))["status"])
+        for n in range(6)
+    ]
     assert trained == [(o, "completed") for o in ("bn_after_add", "relu_before_add", "relu_only_pre") for _ in "12"]
     summary = list(csv.DictReader(open(reports / "identity_mappings" / "summary.csv")))
     assert len(summary) == 10 and {row["block.order"] for row in summary} == {
         "post", "bn_after_add", "relu_before_add", "relu_only_pre", "pre"}  # fmt: skip
     table = (reports / "identity_mappings" / "he_table.md").read_text()
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| `")]
-    assert [row[0] for row in rows] == ["| `post`", "| `bn_after_add`", "| `relu_before_add`", "| `relu_only_pre`", "| `pre`"]
-    assert [row[2] for row in rows] == ["6.61", "8.17", "7.84", "6.71", "6.37"] and [row[4] for row in rows] == ["2"] * 5
+    assert [row[0] for row in rows] == [
+        "| `post`",
+        "| `bn_after_add`",
+        "| `relu_before_add`",
+        "| `relu_only_pre`",
+        "| `pre`",
+    ]
+    assert [row[2] for row in rows] == ["6.61", "8.17", "7.84", "6.71", "6.37"] and [row[4] for row in rows] == [
+        "2"
+    ] * 5
     post_error = np.mean([100 * (1 - float(r["final_precise_bn"])) for r in summary if r["block.order"] == "post"])
     assert rows[0][5].startswith(f"{post_error:.2f} ± ") and "Kendall's tau" in table and "Incomplete" not in table
     # run.sh hands it an absolute path, named so where it lies outside the working directory (here);
@@ -248,7 +269,10 @@ def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tabl
     assert r.returncode == 0, r.stderr[-3000:]
     recipe = runs / "depth_seed_recipe"
     configs = [OmegaConf.load(recipe / str(n) / "config.yaml") for n in range(2)]
-    assert [(c.seed, c.block.shortcut, c.block.order) for c in configs] == [(1, "none", "post"), (1, "projection", "pre")]
+    assert [(c.seed, c.block.shortcut, c.block.order) for c in configs] == [
+        (1, "none", "post"),
+        (1, "projection", "pre"),
+    ]
     assert all(c.data.resize is None and c.model.stem == "small" and list(c.model.blocks) == [3, 3, 3] for c in configs)
     assert all(status(recipe / str(n))["status"] == "completed" for n in range(2))
     out = reports / "depth"
@@ -273,8 +297,16 @@ def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():
     assert cfg.data.resize is None and cfg.hydra.mode.name == "MULTIRUN"
     he = compose_config(["experiment=depth_he_schedule"], return_hydra_config=True)
     assert he.hydra.sweeper.params == params
-    assert (he.optim.momentum, he.optim.weight_decay, he.data.batch_size, he.trainer.max_epochs) == (0.9, 1e-4, 128, 136)
-    assert he.scheduler._target_ == "torch.optim.lr_scheduler.MultiStepLR" and list(he.scheduler.milestones) == [68, 102]
+    assert (he.optim.momentum, he.optim.weight_decay, he.data.batch_size, he.trainer.max_epochs) == (
+        0.9,
+        1e-4,
+        128,
+        136,
+    )
+    assert he.scheduler._target_ == "torch.optim.lr_scheduler.MultiStepLR" and list(he.scheduler.milestones) == [
+        68,
+        102,
+    ]
     steps = -(-60_000 // 128)
     assert (steps * 136, steps * 68, steps * 102) == (63_784, 31_892, 47_838)
 
@@ -295,7 +327,10 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
     for name in ("signal_depth.md", "signal_depth.csv"):
         assert (tmp_path / name).read_text() == (depth / name).read_text(), name
     r = subprocess.run(
-        [sys.executable, str(depth / "depth_table.py"), "experiments/depth/jobs"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(depth / "depth_table.py"), "experiments/depth/jobs"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert r.returncode == 0 and r.stdout == (depth / "depth_table.md").read_text(), r.stderr
 

@@ -89,7 +89,10 @@ def test_report_lists_unreadable_jobs_in_one_line_each(tmp_path, capsys):
     (s / "3" / "status.json").write_text('{"status": "completed"}')  # ended, its config.yaml gone
     (s / "5").mkdir()  # made by Hydra, its job not set up yet: starting, not damaged
     lines = glance(s).splitlines()
-    assert lines[2:4] == ["  and 2 jobs not started yet", "  and 3 jobs whose records cannot be read or trusted, left out"]
+    assert lines[2:4] == [
+        "  and 2 jobs not started yet",
+        "  and 3 jobs whose records cannot be read or trusted, left out",
+    ]
     assert report_main([str(s), "--out", str(tmp_path / "r2")]) == 0
     assert capsys.readouterr().err.splitlines()[2] == (
         f"warning: sweep/3 ({s}/3): cannot be read: it has no config.yaml; left out of every statistic"
@@ -168,7 +171,9 @@ def small_disk(tmp_path):
     """A 64 MiB file system of its own (tmpfs), to be filled; unmounted after the test."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs to fill here ({mounted.stderr.strip()}); run the suite as root")
     try:

@@ -58,7 +58,10 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     keep = [str(ROOT / "experiments" / "keep.sh")]
     r = subprocess.run([*keep, "--completed", str(sweep), str(tmp_path / "kept")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"kept the records of 1 completed job(s) of {sweep} in {tmp_path}/kept (0 kept before, left as they were)\n"
+    assert (
+        r.stdout
+        == f"kept the records of 1 completed job(s) of {sweep} in {tmp_path}/kept (0 kept before, left as they were)\n"
+    )
     files = ["1/.hydra/config.yaml", "1/.hydra/hydra.yaml", "1/.hydra/overrides.yaml", "1/config.yaml",
              "1/metrics.csv", "1/signal.csv", "1/status.json", "multirun.yaml", "sweep.yaml"]  # fmt: skip
     kept = sorted(str(p.relative_to(tmp_path / "kept")) for p in (tmp_path / "kept").rglob("*") if p.is_file())
@@ -68,7 +71,9 @@ def test_failing_and_diverging_jobs_do_not_stop_the_sweep(tmp_path, data_dir):
     assert r.returncode == 0 and status(tmp_path / "all" / "0")["status"] == "diverged", r.stderr
     assert (tmp_path / "all" / "0" / "config.yaml").is_file() and not (tmp_path / "all" / "0" / "metrics.csv").exists()
     assert not list((tmp_path / "all").rglob("*.ckpt"))
-    r = subprocess.run([*keep, "--completed", str(sweep / "1"), str(tmp_path / "wrong")], capture_output=True, text=True)
+    r = subprocess.run(
+        [*keep, "--completed", str(sweep / "1"), str(tmp_path / "wrong")], capture_output=True, text=True
+    )
     assert (r.returncode, r.stderr) == (2, f"error: {sweep}/1 is not a sweep's folder (no multirun.yaml); "
                                         "give the hydra.sweep.dir of a sweep\n")  # fmt: skip
     assert not (tmp_path / "wrong").exists()
@@ -213,7 +218,9 @@ def test_killed_then_resumed_ends_as_if_never_killed(tmp_path, data_dir, loader)
     assert [by_epoch[e]["test/acc"] for e in (1, 2)] == [float(r["test/acc"]) for r in got]
 
 
-@pytest.mark.parametrize(("signum", "loader"), by_loader((signal.SIGTERM, "default"), (signal.SIGINT, "torchvision-workers")))
+@pytest.mark.parametrize(
+    ("signum", "loader"), by_loader((signal.SIGTERM, "default"), (signal.SIGINT, "torchvision-workers"))
+)
 def test_sigterm_or_ctrl_c_saves_where_it_stopped_and_resume_ends_as_if_never_stopped(
     tmp_path, data_dir, signum, loader
 ):
@@ -491,7 +498,9 @@ def test_a_job_started_under_old_defaults_resumes_with_its_saved_config(tmp_path
     assert OmegaConf.load(job / "config.yaml").loss.reduction == "mean"
     assert OmegaConf.load(job / "config.yaml").evaluation.precise_bn_batches == 0
     got, want = rows(job), rows(tmp_path / "clean")
-    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in got] == [{k: r[k] for k in ("epoch", *RESULTS)} for r in want]
+    assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in got] == [
+        {k: r[k] for k in ("epoch", *RESULTS)} for r in want
+    ]
     assert all(not r.get("test/acc_running") for r in got)  # precise BN stayed off
     ckpt = torch.load(job / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["hyper_parameters"]["config"]["loss"]["reduction"] == "mean"

@@ -103,9 +103,7 @@ def test_group_statistics_and_paired_comparison_are_exact(sweep):
     assert "| block.order=post | running averages | 3 | 5.00 ± 0.00 [5.00] | 5.00 ± 0.00 [5.00] |" in text
     assert "| block.order=pre | running averages | 3 | 0.00 ± 0.00 [0.00] | 16.00 ± 1.00 [17.00] |" in text
     # no validation split: "best" is labelled as chosen on the test set, the final accuracy is the headline
-    assert (
-        "| measure | final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
-    )
+    assert "| measure | final test acc | best test acc (epoch chosen on test) | epoch of best test acc, mean |" in text
     assert "which overstates the accuracy to expect on new data" in text
     # what was swept and what was held fixed; paths and logging are neither
     assert "- `block.order`: post, pre" in text and "- `seed`: 1, 2, 3, 4" in text
@@ -421,7 +419,11 @@ def test_both_measures_are_reported_each_labelled_and_compared_where_every_group
     ]
     assert report_main([str(s), "--out", str(tmp_path / "r")]) == 0
     row = next(csv.DictReader(open(tmp_path / "r" / "summary.csv")))
-    assert (row["final_precise_bn"], row["final_running"], row["largest_drop_running"]) == ("0.9100", "0.8000", "0.0600")
+    assert (row["final_precise_bn"], row["final_running"], row["largest_drop_running"]) == (
+        "0.9100",
+        "0.8000",
+        "0.0600",
+    )
     assert row["precise_bn_time_s"] == "1.0"
 
     # An old job (no precise BN) beside them: one measure in common, the running averages.
@@ -446,7 +448,10 @@ def test_a_half_finished_sweep_names_what_it_swept_and_the_jobs_not_started(tmp_
     make_job(s, 0, "post", 1, [0.5, 0.8])
     (s / "sweep.yaml").write_text(yaml.safe_dump({"group": "sweep-ab12", "swept": ["block.order"], "jobs": 2}))
     text, groups = render(read_sweeps([s]), [s])
-    assert f"- `block.order`: swept by `{s}` (its sweep.yaml lists 2 jobs), but only one value has a started job yet" in text
+    assert (
+        f"- `block.order`: swept by `{s}` (its sweep.yaml lists 2 jobs), but only one value has a started job yet"
+        in text
+    )
     assert "- nothing:" not in text
     assert "| `block.order` |" not in text  # swept, not held fixed, though one value has started
     assert "| `optim.lr` | 0.1 |" in text

@@ -94,7 +94,9 @@ def test_bench_refuses_bad_input_in_one_line(capsys):
     assert capsys.readouterr().err.startswith("error: Could not override 'data.bogus'")
     # what only the libraries or the machine can judge, refused as a run refuses it, before any timing
     assert main(["optim.momentum=-1"]) == 2
-    assert capsys.readouterr().err.startswith("error: torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1")
+    assert capsys.readouterr().err.startswith(
+        "error: torch.optim.SGD refuses optim: ValueError: Invalid momentum value: -1"
+    )
     if not torch.cuda.is_available():
         assert main(["trainer.accelerator=gpu"]) == 2
         assert capsys.readouterr().err == (

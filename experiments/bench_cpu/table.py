@@ -32,7 +32,11 @@ def table() -> str:
         fw, ref = r["framework"], r["reference"]
         path_ = ", ".join(f"{fw[k]}" for k in ("pipeline", "precision", "memory_format", "allocator") if k in fw)
         overrides = f"`{' '.join(r['overrides'])}`" if r["overrides"] else "no overrides: the defaults of its time"
-        eval_s = fw["eval_s"] * TEST_IMAGES / (r["eval_batches"] * r["batch_size"]) if r.get("eval_batches") else fw["eval_s"]
+        eval_s = (
+            fw["eval_s"] * TEST_IMAGES / (r["eval_batches"] * r["batch_size"])
+            if r.get("eval_batches")
+            else fw["eval_s"]
+        )
         epoch = TRAIN_IMAGES / fw["images_per_s"] + eval_s
         rows.append(
             f"| `{path.name}` | {path_} ({overrides}) | {ref['images_per_s']:.0f} | {fw['images_per_s']:.0f} | "

@@ -47,19 +47,30 @@ def main(argv: list[str]) -> int:
         print(f"error: {len(pairs)} seed(s) ran both ways; need 2 or more", file=sys.stderr)
         return 2
     out = ["# bf16 against fp32, paired by seed", ""]
-    out += [f"Jobs: bf16 `{argv[0]}` ({', '.join(b.name for b, _ in pairs)}), fp32 `{argv[1]}` "
-            f"({', '.join(f.name for _, f in pairs)}); ran with: {pairs[0][0].ran_with} / {pairs[0][1].ran_with}.", ""]
-    out += ["| seed | final, precise BN: bf16 / fp32 | final, running: bf16 / fp32 | largest drop, running: bf16 / fp32 "
-            "| final training loss: bf16 / fp32 | epoch time (s): bf16 / fp32 |", "|---|---|---|---|---|---|"]
+    out += [
+        f"Jobs: bf16 `{argv[0]}` ({', '.join(b.name for b, _ in pairs)}), fp32 `{argv[1]}` "
+        f"({', '.join(f.name for _, f in pairs)}); ran with: {pairs[0][0].ran_with} / {pairs[0][1].ran_with}.",
+        "",
+    ]
+    out += [
+        "| seed | final, precise BN: bf16 / fp32 | final, running: bf16 / fp32 | largest drop, running: bf16 / fp32 "
+        "| final training loss: bf16 / fp32 | epoch time (s): bf16 / fp32 |",
+        "|---|---|---|---|---|---|",
+    ]
     for b, f in pairs:
         cells = [f"{b.final_of(m) * 100:.2f} / {f.final_of(m) * 100:.2f}" for m in (PRECISE, RUNNING)]
         drops = f"{largest_drop(b.acc(RUNNING)) * 100:.2f} / {largest_drop(f.acc(RUNNING)) * 100:.2f}"
         loss = f"{b.curve('train/loss')[-1]:.4f} / {f.curve('train/loss')[-1]:.4f}"
         times = f"{np.mean(b.curve('time/epoch_s')):.0f} / {np.mean(f.curve('time/epoch_s')):.0f}"
         out.append(f"| {f.seed} | {' | '.join(cells)} | {drops} | {loss} | {times} |")
-    out += ["", "Final test accuracy, bf16 minus fp32, in points (mean of the paired differences; 95% and 90% "
-            "confidence intervals from the paired t-test):", "",
-            "| measure | n | difference | 95% CI | p | 90% CI (TOST) | within ±0.5 point? |", "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "Final test accuracy, bf16 minus fp32, in points (mean of the paired differences; 95% and 90% "
+        "confidence intervals from the paired t-test):",
+        "",
+        "| measure | n | difference | 95% CI | p | 90% CI (TOST) | within ±0.5 point? |",
+        "|---|---|---|---|---|---|---|",
+    ]
     verdict = None
     for m in (PRECISE, RUNNING):
         a = np.array([b.final_of(m) for b, _ in pairs]) * 100
@@ -69,12 +80,20 @@ def main(argv: list[str]) -> int:
         inside = -MARGIN < ci90.low and ci90.high < MARGIN
         if m == PRECISE:
             verdict = inside
-        out.append(f"| {m} | {len(a)} | {np.mean(a - c):+.2f} | {ci95.low:+.2f} to {ci95.high:+.2f} | "
-                   f"{test.pvalue:.3g} | {ci90.low:+.2f} to {ci90.high:+.2f} | {'yes' if inside else 'no'} |")
-    out += ["", ("**Equivalent** (TOST at 5%, precise BN): the 90% CI lies within ±0.5 point, so bf16 where it is "
-                 "native does not move the answer by more than half a point." if verdict else
-                 "**Not shown equivalent** (TOST at 5%, precise BN): the 90% CI reaches beyond ±0.5 point, so fp32 "
-                 "stays the default.")]
+        out.append(
+            f"| {m} | {len(a)} | {np.mean(a - c):+.2f} | {ci95.low:+.2f} to {ci95.high:+.2f} | "
+            f"{test.pvalue:.3g} | {ci90.low:+.2f} to {ci90.high:+.2f} | {'yes' if inside else 'no'} |"
+        )
+    out += [
+        "",
+        (
+            "**Equivalent** (TOST at 5%, precise BN): the 90% CI lies within ±0.5 point, so bf16 where it is "
+            "native does not move the answer by more than half a point."
+            if verdict
+            else "**Not shown equivalent** (TOST at 5%, precise BN): the 90% CI reaches beyond ±0.5 point, so fp32 "
+            "stays the default."
+        ),
+    ]
     print("\n".join(out))
     return 0
 

@@ -57,7 +57,9 @@ def main(path: str) -> None:
     if missing:
         print(f"**Incomplete**: no completed run of {', '.join(f'`{k}`' for k in missing)}; no ranking is compared.\n")
     n = {k: len(by_measure["final_precise_bn"].get(k, [])) for k in HE_ET_AL}
-    print("| ordering | He et al. unit | He et al. error | rank | n | here, precise BN | rank | here, running averages | rank |")
+    print(
+        "| ordering | He et al. unit | He et al. error | rank | n | here, precise BN | rank | here, running averages | rank |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     paper = ranks({k: HE_ET_AL[k][1] for k in present})
     ours = {m: ranks({k: float(np.mean(v)) for k, v in by_measure[m].items() if k in present and v}) for m in MEASURES}
@@ -75,9 +77,11 @@ def main(path: str) -> None:
         text = f"`{order[0]}`" + "".join(
             f" {'=' if ours[m][b] == ours[m][a] else '<'} `{b}`" for a, b in zip(order, order[1:])
         )
-        print(f"- {label}: ranking here {text}; "
-              f"{'the same as' if same else 'not the same as'} He et al.'s "
-              f"(Kendall's tau {tau.statistic:+.2f}, p = {tau.pvalue:.2f}).")
+        print(
+            f"- {label}: ranking here {text}; "
+            f"{'the same as' if same else 'not the same as'} He et al.'s "
+            f"(Kendall's tau {tau.statistic:+.2f}, p = {tau.pvalue:.2f})."
+        )
     print("\nA ranking of means says nothing by itself about which pairs differ: the report's pairwise")
     print("differences (paired by seed, Holm-corrected) say which pairs the data can separate.")
 

@@ -192,7 +192,9 @@ def probe_section(probe_txt: Path) -> None:
         print(f"| {order} | {spread(running)} | {spread(recomputed)} | {d.text()} |")
     gains = [r["recomputed"] - r["running"] for r in rows]
     higher = sum(g > 0 for g in gains)
-    print(f"\n{higher} of {len(rows)} runs score higher with recomputed statistics ({min(gains):+.2f} to {max(gains):+.2f} points).")
+    print(
+        f"\n{higher} of {len(rows)} runs score higher with recomputed statistics ({min(gains):+.2f} to {max(gains):+.2f} points)."
+    )
     by = {(r["order"], r["seed"]): r["recomputed"] for r in rows}
     seeds = sorted({s for o, s in by if (("post", s) in by and ("pre", s) in by)}, key=int)
     if seeds:
@@ -266,7 +268,9 @@ def remedies_section(remedies: Path, block_order: Path | None) -> None:
     bn = [s for v in pairs.values() for arm in ARMS for s in v[arm]["precise_bn_s"]]
     share = [b / t for v in pairs.values() for arm in ARMS for b, t in zip(v[arm]["precise_bn_s"], v[arm]["epoch_s"])]
     if bn:
-        print(f"\nPrecise BN's own time (`time/precise_bn_s`), over the {len(bn)} epochs: median {statistics.median(bn):.1f} s,")
+        print(
+            f"\nPrecise BN's own time (`time/precise_bn_s`), over the {len(bn)} epochs: median {statistics.median(bn):.1f} s,"
+        )
         print(f"{statistics.median(share):.1%} of its epoch's time (median).")
     print()
     if block_order is not None and block_order.is_dir():
@@ -295,7 +299,9 @@ def reproduction(pairs: dict, configs: dict, block_order: Path) -> None:
     rows = reproduced(pairs, configs, block_order)
     if not rows:
         return
-    print("Against ../block_order_full_step's runs of the same seeds (same recipe, running averages), epoch by epoch:\n")
+    print(
+        "Against ../block_order_full_step's runs of the same seeds (same recipe, running averages), epoch by epoch:\n"
+    )
     print("| ordering | seed | epochs with the same test accuracy (to 0.01 point) | largest difference |")
     print("|---|---|---|---|")
     for (order, seed), a, b in rows:
@@ -348,7 +354,9 @@ def mxnet_section(mxnet: Path) -> None:
     for (order, seed, step), acc in curves.items():
         if step == "seed":
             gap = max(abs(a - 100 * s) for a, s in zip(acc, SEED[order].curve))
-            print(f"\nWith the seed's step, MXNet {order} seed {seed} stays within {gap:.1f} points of the seed's run at every epoch.")
+            print(
+                f"\nWith the seed's step, MXNet {order} seed {seed} stays within {gap:.1f} points of the seed's run at every epoch."
+            )
     minutes = [sum(e["time_s"] for e in r["epochs"]) / 60 for r in runs.values()]
     print(f"\n{len(runs)} run(s), {min(minutes):.0f}-{max(minutes):.0f} minutes each on the CPU.\n")
 
@@ -387,18 +395,34 @@ def step_check_section(step_check: Path) -> None:
         return f"{a:{form}}" if f"{a:{form}}" == f"{b:{form}}" else f"{a:{form}} to {b:{form}}"
 
     print("## One step, ours against the seed's MXNet step\n")
-    print(f"From `step_check.md` ({len(tables)} orderings, {len(full)} full and {len(partial)} partial batches, from the same state;")
+    print(
+        f"From `step_check.md` ({len(tables)} orderings, {len(full)} full and {len(partial)} partial batches, from the same state;"
+    )
     print("relative differences of the change a step makes):\n")
-    print(f"- in float64 the two are the same computation: the weights agree to {top('weights: batch_size, fp64'):.1e},")
-    print(f"  the running means to {top('running means: batch_size, fp64'):.1e}, evaluation-mode logits to {max(logits):.0e};")
-    print(f"  the running variances differ by at most {top('running variances: batch_size, fp64'):.1e} (PyTorch feeds them the unbiased")
+    print(
+        f"- in float64 the two are the same computation: the weights agree to {top('weights: batch_size, fp64'):.1e},"
+    )
+    print(
+        f"  the running means to {top('running means: batch_size, fp64'):.1e}, evaluation-mode logits to {max(logits):.0e};"
+    )
+    print(
+        f"  the running variances differ by at most {top('running variances: batch_size, fp64'):.1e} (PyTorch feeds them the unbiased"
+    )
     print("  batch variance, MXNet the biased one: the factor n/(n-1));")
     print(f"- in float32, ours is {between('weights: batch_size, fp32', full)} from MXNet's on full batches, and")
-    print(f"  {between('weights: ours fp32 vs fp64')} from our own float64 step: rounding, the same size on the partial batch;")
-    print(f"- the partial batch under `loss.reduction=mean`: our change is {between('weights: mean, fp32', partial, '.1f')} away from")
-    print(f"  the seed's (a step {ratio:.2f} times as long); under `loss.reduction=batch_size` {top('weights: batch_size, fp32', partial):.1e}, like a full batch;")
+    print(
+        f"  {between('weights: ours fp32 vs fp64')} from our own float64 step: rounding, the same size on the partial batch;"
+    )
+    print(
+        f"- the partial batch under `loss.reduction=mean`: our change is {between('weights: mean, fp32', partial, '.1f')} away from"
+    )
+    print(
+        f"  the seed's (a step {ratio:.2f} times as long); under `loss.reduction=batch_size` {top('weights: batch_size, fp32', partial):.1e}, like a full batch;"
+    )
     if grey:
-        print(f"- the resize agrees to {max(float(g) for g, _ in grey):.1f} grey level at most (mean {max(float(m) for _, m in grey):.5f} on a 0-1 scale).")
+        print(
+            f"- the resize agrees to {max(float(g) for g, _ in grey):.1f} grey level at most (mean {max(float(m) for _, m in grey):.5f} on a 0-1 scale)."
+        )
     print()
 
 
@@ -458,13 +482,15 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
         f"paired, {probe_gain.ci()}, p={probe_gain.p:.2g}); "
         "with precise BN evaluated every epoch, the default training's largest drop is "
         f"{mean('mean', 'precise', 'largest drop'):.2f} instead of {mean('mean', 'running', 'largest drop'):.2f} "
-        f"({precise_drop.ci()}, {precise_drop.holm()}). " + (
+        f"({precise_drop.ci()}, {precise_drop.holm()}). "
+        + (
             f"The weights carry some of it too: with precise BN, the seed's step still ends {weights.ci()} points "
             f"higher ({weights.holm()}). "
             if weights.p_holm < 0.05
             else f"Whether the weights carry some of it too is not settled: with precise BN, the seed's step ends "
             f"{weights.ci()} points higher, {weights.holm()}. "
-        ) + "Both together: "
+        )
+        + "Both together: "
         f"{spread([m['final'] for m in both])}% final, a largest drop of {spread([m['largest drop'] for m in both])} "
         f"and a range over epochs 5-10 of {spread([m['late range'] for m in both])}.",
         "**Ruled out: how the running statistics are kept.** One training step, ours against MXNet's from the same "
@@ -523,7 +549,10 @@ def readme(args: argparse.Namespace) -> int:
     }
     text = new = args.readme.read_text()
     for name, body in made.items():
-        begin, end = f"<!-- analysis:{name}: made by analyze.py --write; do not edit by hand -->", f"<!-- /analysis:{name} -->"
+        begin, end = (
+            f"<!-- analysis:{name}: made by analyze.py --write; do not edit by hand -->",
+            f"<!-- /analysis:{name} -->",
+        )
         if begin not in new or end not in new:
             print(f"error: {args.readme} has no region {begin} ... {end}", file=sys.stderr)
             return 2
@@ -533,7 +562,10 @@ def readme(args: argparse.Namespace) -> int:
         args.readme.write_text(new)
         return 0
     if new != text:
-        print(f"{args.readme}'s analysis regions are not what the records give: run analyze.py ... --write", file=sys.stderr)
+        print(
+            f"{args.readme}'s analysis regions are not what the records give: run analyze.py ... --write",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -137,10 +137,12 @@ def main() -> None:
     # the last step both ways from the same state: paired over all jobs
     whole, short = [r["last"]["mean"] for r in results], [r["last"]["batch_size"] for r in results]
     if len(results) > 1:
-        print(f"\nOver all {len(results)} jobs, the last step's change (signed): a full step "
-              f"{sum(whole) / len(whole):+.2f} (lower in {sum(x < 0 for x in whole)} of {len(whole)}), the seed's "
-              f"step {sum(short) / len(short):+.2f} (lower in {sum(x < 0 for x in short)}); the seed's minus the "
-              f"full, paired: {paired([b - a for a, b in zip(whole, short)])}.")
+        print(
+            f"\nOver all {len(results)} jobs, the last step's change (signed): a full step "
+            f"{sum(whole) / len(whole):+.2f} (lower in {sum(x < 0 for x in whole)} of {len(whole)}), the seed's "
+            f"step {sum(short) / len(short):+.2f} (lower in {sum(x < 0 for x in short)}); the seed's minus the "
+            f"full, paired: {paired([b - a for a, b in zip(whole, short)])}."
+        )
     print("\nAccuracy before the last full steps and after each:\n")
     for r in results:
         print(f"- job {r['job'].name}: " + ", ".join(f"{v:.2f}" for v in r["accs"]))

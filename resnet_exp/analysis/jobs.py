@@ -228,7 +228,9 @@ def read_sweeps(dirs: Sequence[Path]) -> list[Job]:
         info = read_sweep(d) or {}
         if not found:
             if info.get("jobs"):
-                raise ReportError(f"{d}: none of the sweep's {info['jobs']} jobs has started yet (its sweep.yaml lists them)")
+                raise ReportError(
+                    f"{d}: none of the sweep's {info['jobs']} jobs has started yet (its sweep.yaml lists them)"
+                )
             raise ReportError(
                 f"{d} is not a sweep directory: no job directories with a config.yaml in it "
                 "(give outputs/sweeps/<sweep>, made by python -m resnet_exp.run -m ...)"
@@ -330,5 +332,3 @@ def read_wandb_offline(dirs: Sequence[Path]) -> list[Job]:
         state = "running" if run.exit_code is None else "finished" if run.exit_code == 0 else "failed"
         jobs.append(job_from_wandb(run.name, run_dir, run.config, run.history, state))
     return with_gained_keys(jobs)
-
-

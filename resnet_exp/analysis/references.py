@@ -85,7 +85,9 @@ def read_seed_log(path: Path = SEED_LOG) -> dict[str, SeedRun]:
         if m is None or order is None:
             raise ValueError(f"{path}:{number}: not an epoch line of the seed's log: {line!r}")
         d = m.groupdict()
-        runs[order].append(SeedEpoch(int(d["epoch"]), *(float(d[k]) for k in ("loss", "train_acc", "test_acc", "time_s"))))
+        runs[order].append(
+            SeedEpoch(int(d["epoch"]), *(float(d[k]) for k in ("loss", "train_acc", "test_acc", "time_s")))
+        )
     return {order: SeedRun(tuple(epochs)) for order, epochs in runs.items()}
 
 

@@ -259,5 +259,3 @@ def validate_trainer(t: DictConfig) -> None:
             f"trainer.devices={devices} needs a run on several processes: use trainer=ddp (DDP on "
             "trainer.devices devices), or trainer.devices=1",
         )
-
-

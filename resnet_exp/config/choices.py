@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from resnet_exp.data import PIPELINES
+from resnet_exp.data import AUGMENTATIONS, PIPELINES
 
 # block.order: the five residual units of He et al. 2016, Fig. 4 (a)-(e); blocks.py defines one
 # class per name.
@@ -53,6 +53,7 @@ Stem = choice("Stem", STEMS)
 Pipeline = choice("Pipeline", PIPELINES)
 LossReduction = choice("LossReduction", LOSS_REDUCTIONS)
 WandbMode = choice("WandbMode", WANDB_MODES)
+Augment = choice("Augment", AUGMENTATIONS)
 
 # What a refused choice is called in its one-line error (``block.order=postt is not a known
 # ordering; choose one of: post, ...``), by its key.
@@ -64,4 +65,5 @@ CHOICE_NOUNS = {
     "data.pipeline": "a pipeline",
     "loss.reduction": "valid",
     "logger.wandb.mode": "a W&B mode",
+    "data.augment": "an augmentation",
 }

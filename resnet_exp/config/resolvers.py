@@ -35,5 +35,5 @@ def register() -> None:
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
     if not OmegaConf.has_resolver("data_channels"):  # model.in_channels: the data set's
         OmegaConf.register_new_resolver("data_channels", lambda name: data_set(name).channels)
-
-
+    if not OmegaConf.has_resolver("data_classes"):  # model.num_classes: the data set's
+        OmegaConf.register_new_resolver("data_classes", lambda name: len(data_set(name).classes))

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from resnet_exp.config.choices import LossReduction, Ordering, Pipeline, ProjectionInput, Shortcut, Stem, WandbMode
+from resnet_exp.config.choices import (
+    Augment,
+    LossReduction,
+    Ordering,
+    Pipeline,
+    ProjectionInput,
+    Shortcut,
+    Stem,
+    WandbMode,
+)
 
 
 @dataclass
@@ -24,8 +33,8 @@ class ModelConfig:
     stem_channels: int = 32
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     blocks: list[int] = field(default_factory=lambda: [2, 2, 2])
-    num_classes: int = 10
-    in_channels: int = "${data_channels:${data.name}}"  # the data set's (resnet_exp.data.DATA_SETS)
+    num_classes: int = "${data_classes:${data.name}}"  # the data set's (resnet_exp.data.DATA_SETS)
+    in_channels: int = "${data_channels:${data.name}}"  # the data set's
     final_norm: Any = False
     stem: Stem = Stem.seed
 
@@ -33,14 +42,22 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     name: str = "fashion_mnist"  # a data set of resnet_exp.data.DATA_SETS (config group data=NAME)
-    root: Optional[str] = None
-    cache_dir: str = "~/.cache/resnet-exp"
+    root: Optional[str] = None  # where its files are (conf/data/NAME.yaml says what is looked for)
+    cache_dir: str = "~/.cache/resnet-exp"  # where a download goes
     download: bool = True
     resize: Optional[int] = 96  # null: the data set's own size, not resized
     batch_size: int = 256
-    num_workers: int = 2
+    num_workers: int = 2  # loader processes of the torchvision pipeline
+    # device: the data set resized once, on the training device, batches gathered there (auto: the
+    # default); torchvision: a DataLoader with per-image transforms in worker processes (the reference)
     pipeline: Pipeline = Pipeline.auto
+    # training images held out as a validation split (the same ones for every seed), evaluated every
+    # epoch beside the test set; best.ckpt and "best" are then chosen on it. 0: the seed's recipe
     val_size: int = 0
+    # each batch less the data set's per-channel mean, over its std (its spec's); the seed: none
+    normalize: bool = False
+    # the training batches' augmentation: none (the seed's), crop_flip (He et al.'s pad-4 crop, flip)
+    augment: Augment = Augment.none
 
 
 @dataclass
@@ -162,4 +179,3 @@ class Config:
     output_dir: str = "outputs"
     force_resume: bool = False
     compile: Optional[str] = None
-

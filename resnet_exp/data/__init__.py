@@ -22,6 +22,10 @@ from types import ModuleType
 # transforms (the textbook path, the reference); ``auto``: device, on the CPU and on a GPU (the
 # faster of the two on both, measured with ``python -m resnet_exp.bench``).
 PIPELINES = ("auto", "device", "torchvision")
+# Training augmentation (``data.augment``): none (the seed's recipe), or He et al.'s for CIFAR (2015,
+# Sec. 4.2): each image padded by 4 pixels (zeros), a random crop of its own size, a random
+# horizontal flip.
+AUGMENTATIONS = ("none", "crop_flip")
 
 
 class DataError(Exception):
@@ -41,20 +45,40 @@ class DataSet:
     colour: str  # the channels in words, for messages
     files: str  # the module that finds, checks and reads its files
     size: int  # the images' height and width (data.resize=null trains at this size)
+    # per channel, on the [0, 1] scale: the training set's mean and standard deviation at its own
+    # size (data.normalize=true subtracts and divides by them; a test holds them to the files)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
 
 DATA_SETS = {
     d.name: d
     for d in (
         DataSet(
-            "fashion_mnist", "Fashion-MNIST", 60_000, 10_000,
+            "fashion_mnist",
+            "Fashion-MNIST",
+            60_000,
+            10_000,
             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-            1, "grey", "resnet_exp.data.fashion_mnist", 28,
+            1,
+            "grey",
+            "resnet_exp.data.fashion_mnist",
+            28,
+            (0.2860,),
+            (0.3530,),
         ),  # fmt: skip
         DataSet(
-            "cifar10", "CIFAR-10", 50_000, 10_000,
+            "cifar10",
+            "CIFAR-10",
+            50_000,
+            10_000,
             ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-            3, "colour", "resnet_exp.data.cifar10", 32,
+            3,
+            "colour",
+            "resnet_exp.data.cifar10",
+            32,
+            (0.4914, 0.4822, 0.4465),
+            (0.2470, 0.2435, 0.2616),
         ),  # fmt: skip
     )
 }

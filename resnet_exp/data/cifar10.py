@@ -63,7 +63,12 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if "data" not in batch or "labels" not in batch:
         raise DataError(f"{path}: lacks {'data' if 'data' not in batch else 'labels'}; not a CIFAR-10 batch")
     images, labels = batch["data"], np.asarray(batch["labels"])
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != 3 * SIDE * SIDE:
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 2
+        or images.shape[1] != 3 * SIDE * SIDE
+    ):
         shape = getattr(images, "shape", None)
         raise DataError(f"{path}: data holds {shape}, expected uint8 (N, {3 * SIDE * SIDE}): 32x32 RGB images")
     if labels.shape != (len(images),):
@@ -92,7 +97,9 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
     if root:
         given = Path(root).expanduser()
         if not given.is_dir():
-            raise DataError(f"data.root={root} is not a directory; point data.root at the folder of CIFAR-10's batch files")
+            raise DataError(
+                f"data.root={root} is not a directory; point data.root at the folder of CIFAR-10's batch files"
+            )
         directory = given / FOLDER if (given / FOLDER).is_dir() else given
         missing = missing_files(directory)
         if missing:
@@ -114,7 +121,6 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
         "CIFAR-10 not found. Tried: " + "; ".join(tried) + ". Fix: allow the download, or set data.root=DIR to "
         f"a folder with CIFAR-10's python batches ({FOLDER})"
     )
-
 
 
 def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -> CIFAR10:

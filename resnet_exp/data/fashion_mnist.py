@@ -162,7 +162,6 @@ def locate(root: str | None, cache_dir: str, download: bool = True) -> Path:
     )
 
 
-
 def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -> FashionMNIST:
     """torchvision's own ``FashionMNIST`` on the files in ``directory``, for the benchmark's
     reference pipeline: it reads ``ROOT/FashionMNIST/raw`` with the four files uncompressed, made
@@ -177,4 +176,3 @@ def reference_dataset(directory: Path, cache_dir: str, train: bool, transform) -
             (raw / f"{stem}.tmp").write_bytes(raw_bytes(idx_file(directory, stem)))
             (raw / f"{stem}.tmp").replace(raw / stem)
     return FashionMNIST(str(root), train=train, transform=transform)
-

@@ -9,11 +9,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from resnet_exp.data import PIPELINES, DataError, files
+from resnet_exp.data import AUGMENTATIONS, PIPELINES, DataError, data_set, files
 from resnet_exp.data.pipelines import (
     DeviceBatches,
+    Finish,
     ImageTensors,
     model_input,
+    normalize,
     resize_transform,
     resolve_pipeline,
     worker_context,
@@ -47,10 +49,16 @@ class ImageDataModule(pl.LightningDataModule):
         seed: int = 0,
         pipeline: str = "auto",
         val_size: int = 0,
+        normalize: bool = False,
+        augment: str = "none",
     ) -> None:
         super().__init__()
         if pipeline not in PIPELINES:
             raise DataError(f"data.pipeline={pipeline} is not a pipeline; choose one of: {', '.join(PIPELINES)}")
+        if augment not in AUGMENTATIONS:
+            raise DataError(f"data.augment={augment} is not valid; choose one of: {', '.join(AUGMENTATIONS)}")
+        spec = data_set(name)
+        self.finish = Finish(str(augment), *((spec.mean, spec.std) if normalize else (None, None)))
         self.pipeline = pipeline
         self.files = files(name)  # a DataError names the data sets where name is none of them
         self.root, self.cache_dir, self.download = root, cache_dir, download
@@ -71,10 +79,12 @@ class ImageDataModule(pl.LightningDataModule):
             return
         if self.directory is None:
             self.directory = self.files.locate(self.root, self.cache_dir, download=False)
-        transform = resize_transform(self.resize)
+        transform = resize_transform(self.resize, self.finish)
         images, labels = self.files.load_split(self.directory, "train")
         train, val = validation_split(len(labels), self.val_size)
-        self.train_set = ImageTensors(images[train], labels[train], transform)
+        self.train_set = ImageTensors(
+            images[train], labels[train], resize_transform(self.resize, self.finish, train=True)
+        )
         self.val_set = ImageTensors(images[val], labels[val], transform) if self.val_size else None
         self.test_set = ImageTensors(*self.files.load_split(self.directory, "test"), transform)
 
@@ -86,10 +96,11 @@ class ImageDataModule(pl.LightningDataModule):
     def training_images(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Training images ``idx`` (into the training set) and their labels on ``device``, as the
         device loader serves a batch: resized once, floats in [0, 1], channels_last. For what looks
-        at fixed training images between steps: precise BN, the signal probes."""
+        at fixed training images between steps: precise BN, the signal probes (normalised as every
+        batch is, not augmented)."""
         images, labels = self.train_set.resized(device, self.resize)
         idx = idx.to(device)
-        return model_input(images[idx]), labels[idx]
+        return normalize(model_input(images[idx]), self.finish), labels[idx]
 
     def resume_at(self, epoch: int, batches: int) -> None:
         """Start the training data at batch ``batches`` of epoch ``epoch`` (0-based), where a
@@ -125,7 +136,8 @@ class ImageDataModule(pl.LightningDataModule):
             else Shard(len(dataset), rank, world)
         )
         if self.resolved_pipeline() == "device":
-            return DeviceBatches(*dataset.resized(self.device(), self.resize), batch, sampler)
+            seed = self.seed if shuffle else None  # the training batches alone are augmented
+            return DeviceBatches(*dataset.resized(self.device(), self.resize), batch, sampler, self.finish, seed)
         return DataLoader(
             dataset,
             batch_size=batch,

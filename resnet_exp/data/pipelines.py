@@ -1,22 +1,82 @@
 """From uint8 images (N, C, H, W) to float batches (B, C, size, size) in [0, 1]: torchvision's
 transform per image behind a DataLoader (``pipeline=torchvision``), or the whole set resized once
-and gathered batch by batch on the training device (``pipeline=device``), to the same values."""
+and gathered batch by batch on the training device (``pipeline=device``), to the same values. Where
+the config asks, both then augment the training batches (``data.augment=crop_flip``: He et al.'s
+pad-4 crop and flip) and normalise every batch by the data set's per-channel mean and std
+(``data.normalize``); off in the seed's recipe."""
 
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
+PAD = 4  # He et al.'s crop: the image padded by 4 pixels on each side
 
-def resize_transform(size: int | None) -> v2.Transform:
+
+@dataclass(frozen=True)
+class Finish:
+    """What follows the resize, from the config: the training batches' augmentation
+    (``data.augment``) and the normalisation by the data set's per-channel ``mean`` and ``std``
+    (``data.normalize``: None where off)."""
+
+    augment: str = "none"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+def resize_transform(size: int | None, finish: Finish = Finish(), train: bool = False) -> v2.Transform:
     """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1];
-    ``size`` None: the image at its own size, as floats in [0, 1]."""
+    ``size`` None: the image at its own size, as floats in [0, 1]. Then, for a training image, the
+    augmentation ``finish`` names, and for every image its normalisation."""
     resize = [] if size is None else [v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)]
-    return v2.Compose([*resize, v2.ToDtype(torch.float32, scale=True)])
+    steps = [*resize, v2.ToDtype(torch.float32, scale=True)]
+    if train and finish.augment == "crop_flip":
+        steps += [v2.RandomCrop(size or 0, padding=PAD) if size else CropSelf(), v2.RandomHorizontalFlip()]
+    if finish.mean is not None:
+        steps.append(v2.Normalize(finish.mean, finish.std))
+    return v2.Compose(steps)
+
+
+class CropSelf(v2.Transform):
+    """``RandomCrop`` of an image's own size, padded by ``PAD`` (for ``data.resize=null``)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return v2.RandomCrop(image.shape[-1], padding=PAD)(image)
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """He et al.'s augmentation of a float batch (B, C, H, W) on its device, image by image: padded
+    by ``PAD`` zeros on each side, cropped back to H x W at a random offset, flipped left-right with
+    probability 1/2; the draws from ``generator`` (on the CPU), so a batch is augmented the same way
+    wherever it is drawn again."""
+    b, c, h, w = x.shape
+    rows = torch.randint(0, 2 * PAD + 1, (b,), generator=generator).to(x.device)
+    cols = torch.randint(0, 2 * PAD + 1, (b,), generator=generator).to(x.device)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    padded = F.pad(x, (PAD, PAD, PAD, PAD))
+    i = (rows[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    j = (cols[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    out = padded[
+        torch.arange(b, device=x.device)[:, None, None, None],
+        torch.arange(c, device=x.device)[None, :, None, None],
+        i,
+        j,
+    ]
+    return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+def normalize(x: torch.Tensor, finish: Finish) -> torch.Tensor:
+    """A float batch (B, C, H, W) less the data set's per-channel mean, over its std (where on)."""
+    if finish.mean is None:
+        return x
+    mean = torch.tensor(finish.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(finish.std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
 
 
 def keeps_size(images: torch.Tensor, size: int | None) -> bool:
@@ -103,18 +163,35 @@ class DeviceBatches:
     ``set_epoch``); one host-to-device copy of the epoch's indices per epoch, no host sync per batch
     on a GPU."""
 
-    def __init__(self, images: ResizedImages, labels: torch.Tensor, batch_size: int, sampler: Sampler[int]) -> None:
+    def __init__(
+        self,
+        images: ResizedImages,
+        labels: torch.Tensor,
+        batch_size: int,
+        sampler: Sampler[int],
+        finish: Finish = Finish(),
+        augment_seed: int | None = None,
+    ) -> None:
         self.images, self.labels, self.batch_size, self.sampler = images, labels, batch_size, sampler
+        self.finish, self.augment_seed = finish, augment_seed  # augment_seed: None, no augmentation
         self.batch_sampler = None  # as a DataLoader built from a sampler: Lightning looks for both
 
     def __len__(self) -> int:
         return -(-len(self.sampler) // self.batch_size)
 
     def __iter__(self):
-        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.labels.device, non_blocking=True)
+        indices = list(self.sampler)
+        order = torch.as_tensor(indices, dtype=torch.long).to(self.labels.device, non_blocking=True)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            yield model_input(self.images[idx]), self.labels[idx]
+            x = model_input(self.images[idx])
+            if self.augment_seed is not None and self.finish.augment == "crop_flip":
+                # drawn from (seed, epoch, the batch's first image): the same on a resume mid-epoch
+                epoch = getattr(self.sampler, "epoch", 0)
+                first = indices[start]
+                g = torch.Generator().manual_seed(hash((self.augment_seed, epoch, first)) & 0x7FFF_FFFF_FFFF_FFFF)
+                x = crop_flip(x, g).contiguous(memory_format=torch.channels_last)
+            yield normalize(x, self.finish), self.labels[idx]
 
 
 def worker_context() -> str | None:
@@ -145,4 +222,3 @@ class ImageTensors(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.transform(self.images[i]), self.labels[i]
-

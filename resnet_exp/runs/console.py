@@ -46,8 +46,11 @@ def resume_command(directory_key: str, directory: Path) -> str:
     (a Ctrl-C comes back to the command line outside of Hydra, where no config is at hand)."""
     args = [a for a in sys.argv[1:] if not a.startswith(f"{directory_key}=")]
     command = " ".join(
-        [f"{shlex.quote(python_command())} -m resnet_exp.run", *map(shlex.quote, args),
-         shlex.quote(f"{directory_key}={directory}")]  # fmt: skip
+        [
+            f"{shlex.quote(python_command())} -m resnet_exp.run",
+            *map(shlex.quote, args),
+            shlex.quote(f"{directory_key}={directory}"),
+        ]  # fmt: skip
     )
     _RESUME["command"] = command
     return command

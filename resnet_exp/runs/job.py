@@ -65,7 +65,6 @@ from resnet_exp.runs.records import (
 log = logging.getLogger("resnet_exp")
 
 
-
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 

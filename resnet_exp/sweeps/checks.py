@@ -152,7 +152,9 @@ def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None
     seen = set()
     for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
         parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer")}
-        key = repr({k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()})
+        key = repr(
+            {k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()}
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -187,9 +189,13 @@ def check_sequential(sweeper: DictConfig, overrides: list[str]) -> None:
         ("alpha", 0 < sweeper.alpha < 1, "must be between 0 and 1 (e.g. 0.05)"),
         ("tau2", sweeper.tau2 > 0, "must be more than 0 (e.g. 3.0)"),
         ("margin", sweeper.margin > 0, "must be more than 0 points (e.g. 0.5)"),
-        ("max_seeds", sweeper.max_seeds >= need, f"must be at least {need}: the confidence sequence is finite from "
-         f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} (split over {comparisons(settings)} "
-         f"comparison(s)) and hydra.sweeper.tau2={sweeper.tau2}"),
+        (
+            "max_seeds",
+            sweeper.max_seeds >= need,
+            f"must be at least {need}: the confidence sequence is finite from "
+            f"{need} pairs on at hydra.sweeper.alpha={sweeper.alpha} (split over {comparisons(settings)} "
+            f"comparison(s)) and hydra.sweeper.tau2={sweeper.tau2}",
+        ),
         ("measure", sweeper.measure in ("auto", "precise", "running"), "must be one of: auto, precise, running"),
     ]
     for key, ok, allowed in checks:
@@ -293,5 +299,3 @@ def check_cluster(launcher: DictConfig) -> None:
         problem = request_problem(launcher)
         if problem:
             fail(problem)
-
-

@@ -44,6 +44,7 @@ def _whole(row: dict[str, Any]) -> bool:
     """A row of signal.csv written whole (a kill while appending can leave the last one cut short)."""
     return all(row.get(k) not in (None, "") for k in COLUMNS) and str(row["epoch"]).isdigit()
 
+
 # The probe's images: drawn once with this seed from the training images every run trains on.
 PROBE_SEED = 1_2016
 

@@ -99,7 +99,9 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             planned = cfg.trainer.max_epochs
             if planned and planned > 0 and trainer.current_epoch < planned and not trainer.interrupted:
                 # a callback ended training (+callbacks=early_stopping): the record says so
-                job.fields["ended_early"] = f"a callback stopped training after epoch {trainer.current_epoch} of {planned}"
+                job.fields["ended_early"] = (
+                    f"a callback stopped training after epoch {trainer.current_epoch} of {planned}"
+                )
             final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
             if not final and job.resume.rows:  # resumed at its end (its record was lost): nothing trained now
                 final = {k: v for k, v in job.resume.rows[-1].items() if k in METRICS}
