@@ -30,17 +30,20 @@ def datamodule(cfg: Mapping[str, Any]) -> ImageDataModule:
     return ImageDataModule(**cfg["data"], seed=cfg["seed"])
 
 
-def module(cfg: Mapping[str, Any]) -> Classifier:
+def module(cfg: Mapping[str, Any], fixed_images: ImageDataModule | None = None) -> Classifier:
     """The LightningModule: the network of ``cfg`` and its training (``optim``, ``scheduler``,
-    ``compile``, ``data.val_size``); it keeps the config, so a checkpoint rebuilds it alone."""
+    ``compile``, ``data.val_size``); it keeps the config, so a checkpoint rebuilds it alone; precise
+    BN takes its fixed batches from ``fixed_images``, given here."""
     from resnet_exp.training.classifier import Classifier  # here: bench and summary need no Lightning module
 
-    return Classifier(plain(cfg))
+    return Classifier(plain(cfg), fixed_images)
 
 
 def build(cfg: Mapping[str, Any]) -> tuple[ImageDataModule, Classifier]:
-    """The data module and the LightningModule that ``cfg`` describes."""
-    return datamodule(cfg), module(cfg)
+    """The data module and the LightningModule that ``cfg`` describes, the module given the data
+    module's fixed training images (precise BN) by hand, not through the trainer."""
+    data = datamodule(cfg)
+    return data, module(cfg, data)
 
 
 def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,9 +52,12 @@ class Classifier(pl.LightningModule):
     are computed, so they are those of the whole data seen, and the image count is summed.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], fixed_images: Any = None) -> None:
+        """``fixed_images``: where precise BN takes its fixed training batches from (the data module's
+        ``train_size`` and ``training_images``), given by who builds the module; not a hyperparameter."""
         super().__init__()
-        self.save_hyperparameters(logger=False)  # the job's config.yaml and W&B config hold it already
+        self.save_hyperparameters("config", logger=False)  # the job's config.yaml and W&B config hold it already
+        self.fixed_images = fixed_images
         self.net: nn.Module = network(config)
         self.validation = config["data"]["val_size"] > 0
         self.compile_mode = config.get("compile")
@@ -151,8 +154,10 @@ class Classifier(pl.LightningModule):
         it replaces are kept for the evaluation of the same weights with them (``*_running``)."""
         from resnet_exp.training.precise_bn import indices, recompute, running_statistics
 
-        data = self.trainer.datamodule
-        batch = data.batch_size // self.trainer.world_size
+        data = self.fixed_images
+        if data is None:
+            raise RuntimeError("precise BN needs the training images: build the Classifier with fixed_images=")
+        batch = self.batch_size // self.trainer.world_size
         chosen = indices(data.train_size, self.precise_bn_batches, batch)
         batches = [data.training_images(i, self.device)[0] for i in chosen]
         self._running_bn = running_statistics(self.net)

@@ -135,8 +135,16 @@ class SignalPropagation(pl.Callback):
     again) and logs them to W&B."""
 
     def __init__(
-        self, job_dir: Path | None, probe_size: int = 256, keep_epochs: int | None = None, wandb: Any = None
+        self,
+        job_dir: Path | None,
+        images: Any,
+        probe_size: int = 256,
+        keep_epochs: int | None = None,
+        wandb: Any = None,
     ) -> None:
+        """``images``: where the probe's fixed training images come from (the data module's
+        ``train_size`` and ``training_images``)."""
+        self.images = images
         self.path = Path(job_dir) / SIGNAL_FILE if job_dir is not None else None
         self.probe_size, self.wandb = probe_size, wandb
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -159,7 +167,7 @@ class SignalPropagation(pl.Callback):
 
     def _probe_batch(self, trainer: pl.Trainer, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if self.batch is None:
-            data = trainer.datamodule
+            data = self.images
             idx = probe_indices(data.train_size, min(self.probe_size, data.train_size))
             self.batch = data.training_images(idx, device)
         return self.batch

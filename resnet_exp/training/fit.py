@@ -166,7 +166,11 @@ def _prepare(
             DivergenceGuard(),
             StopOnSignal(signals, folder / INTERRUPTED_CKPT),
             *(
-                [SignalPropagation(job.dir if first else None, cfg.diagnostics.probe_size, kept_signal, wandb)]
+                [
+                    SignalPropagation(
+                        job.dir if first else None, datamodule, cfg.diagnostics.probe_size, kept_signal, wandb
+                    )
+                ]
                 if cfg.diagnostics.signal
                 else []
             ),
