@@ -15,7 +15,7 @@ DATA_DIR := /usr/share/datasets/fashion-mnist
 ARGS ?=
 RUNS ?= outputs/experiments
 # In order: an experiment may reuse the sweeps of one before it (see each run.sh).
-EXPERIMENTS := block_order_full_step bf16_vs_fp32_full_step seed_gap bf16_vs_fp32 block_order identity_mappings depth tuned_orderings
+EXPERIMENTS := block_order_full_step bf16_vs_fp32_full_step seed_gap bf16_vs_fp32 block_order identity_mappings depth bf16_same_machine tuned_orderings
 
 .PHONY: install data test quick sweep report summary bench gpu-check experiments clean
 

@@ -115,17 +115,23 @@ def table(options: argparse.Namespace) -> str:
     return plan(jobs, options.margin, options.difference, options.alpha, options.max_seeds)
 
 
+def at_mean(n: int) -> str:
+    """A pair count, or what it means that none is found: the mean difference is at or past the margin."""
+    return "none: the mean is at or past the margin" if n >= 10_000 else str(n)
+
+
 def plan(jobs, margin: float, difference: float, alpha: float, max_n: int) -> str:
     groups = group_jobs(started(jobs), swept_keys(started(jobs)))
     lines = [
-        f"Margin ±{margin:g} points, difference to find {difference:g} points; fixed-n: TOST at 5% a side and a "
+        f"Margin ±{margin:g} points, difference to find {difference:g} points; fixed-n: TOST at 5% a side (80% power "
+        f"where the true difference is 0, and where it is the mean difference measured so far) and a "
         f"two-sided 5% t-test, 80% power; sequential: the confidence sequence at alpha={alpha:g}, a look after "
         f"every pair, at most {max_n} pairs, mean / 90th percentile over simulated sweeps at the measured spread.",
         "",
         "| comparison | measure | pairs | mean difference | sd | now: 90% CI (TOST) | now: confidence sequence "
-        "| fixed-n pairs: equivalence | fixed-n pairs: difference | sequential pairs, no difference "
-        "| sequential pairs, the difference |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fixed-n pairs: equivalence | fixed-n pairs: equivalence at the mean difference "
+        "| fixed-n pairs: difference | sequential pairs, no difference | sequential pairs, the difference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a, b in itertools.combinations(groups, 2):
         for measure in common_measures([a, b]):
@@ -142,7 +148,8 @@ def plan(jobs, margin: float, difference: float, alpha: float, max_n: int) -> st
             lines.append(
                 f"| {b.label} - {a.label} | {measure} | {len(d)} | {mean:+.2f} | {sd:.2f} | "
                 f"[{mean - half:+.2f}, {mean + half:+.2f}], {inside} ±{margin:g} | {cs} | "
-                f"{fixed_pairs_for_equivalence(sd, margin)} | {fixed_pairs_to_differ(sd, difference)} | "
+                f"{fixed_pairs_for_equivalence(sd, margin)} | {at_mean(fixed_pairs_for_equivalence(sd, margin, mean))} | "
+                f"{fixed_pairs_to_differ(sd, difference)} | "
                 f"{pairs_text(null, max_n)} | {pairs_text(found, max_n)} |"
             )
     return "\n".join(lines) + "\n"

@@ -390,3 +390,21 @@ def test_make_experiments_runs_every_experiment_with_a_run_script():
     named = line.split()
     scripts = sorted(p.parent.name for p in (ROOT / "experiments").glob("*/run.sh"))
     assert sorted(named) == scripts and len(set(named)) == len(named), (named, scripts)
+
+
+def test_the_same_machine_bf16_design_runs_the_pairs_its_plan_asks_for():
+    """bf16_same_machine is designed before it runs: its seeds (run.sh) are as many as its README's
+    plan table (made by python -m resnet_exp.plan from the 5 earlier pairs, checked current here)
+    says a fixed-n TOST needs at their mean difference, with precise BN; both precisions per seed."""
+    import re
+
+    folder = ROOT / "experiments" / "bf16_same_machine"
+    r = subprocess.run([sys.executable, "-m", "resnet_exp.plan", "--doc", str(folder / "README.md")],
+                       capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (row,) = [line for line in (folder / "README.md").read_text().splitlines() if "| precise BN |" in line]
+    needed = int([c.strip() for c in row.strip("|").split("|")][8])
+    script = (folder / "run.sh").read_text()
+    first, last = map(int, re.search(r'seed="\$\(seq -s, (\d+) (\d+)\)"', script).groups())
+    assert last - first + 1 == needed
+    assert "trainer.precision=32-true,bf16-mixed" in script

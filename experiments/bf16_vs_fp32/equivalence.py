@@ -3,7 +3,8 @@ with the equivalence test that decides the default precision.
 
     python experiments/bf16_vs_fp32/equivalence.py BF16_JOBS_DIR FP32_JOBS_DIR > equivalence.md
 
-Each directory holds job directories (a sweep, or an experiment's kept ``jobs/``); the jobs of the
+Each directory holds job directories (a sweep, or an experiment's kept ``jobs/``; both may be the
+same: each side is taken by its ``trainer.precision``, fp32 or not); the jobs of the
 default recipe are paired by seed (the bf16 side may hold other jobs: only those whose config
 equals the fp32 side's but for ``trainer.precision`` and the seed are used). The decision (TOST
 at 5%): bf16 is equivalent where the 90% confidence interval of the paired difference of final
@@ -23,6 +24,7 @@ from resnet_exp.runs.records import NOT_RECIPE
 
 MARGIN = 0.5  # points
 NOT_COMPARED = ("trainer.precision", "seed")
+FP32 = ("32-true", "32")  # trainer.precision's names for fp32
 
 
 def recipe(job) -> dict:
@@ -36,7 +38,9 @@ def main(argv: list[str]) -> int:
         print(f"usage: {usage}", file=sys.stderr)
         return 2
     bf16_all, fp32 = read_sweeps([Path(argv[0])]), read_sweeps([Path(argv[1])])
-    fp32 = [j for j in fp32 if j.status == "completed"]
+    # each side by its precision, so that both may be one sweep (seed by seed, both precisions)
+    fp32 = [j for j in fp32 if j.status == "completed" and str(j.config.get("trainer.precision")) in FP32]
+    bf16_all = [j for j in bf16_all if str(j.config.get("trainer.precision")) not in FP32]
     wanted = recipe(fp32[0])
     if any(recipe(j) != wanted for j in fp32):
         print("error: the fp32 jobs do not share one recipe", file=sys.stderr)
