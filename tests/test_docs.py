@@ -106,3 +106,18 @@ def test_the_bench_table_is_its_json_files():
         "| `fp32.json` | device, 32-true, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |"
         in (ROOT / "experiments" / "bench_cpu" / "README.md").read_text()
     )
+
+
+def test_the_step_profile_page_is_its_measurements():
+    """experiments/bench_cpu/step_profile.md is what step_profile.py makes from its kept
+    measurements (step_profile.json), its parts adding up to the step in both precisions."""
+    import json
+    import subprocess
+    import sys
+
+    folder = ROOT / "experiments" / "bench_cpu"
+    r = subprocess.run([sys.executable, str(folder / "step_profile.py"), "--table", str(folder / "step_profile.json")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0 and r.stdout == (folder / "step_profile.md").read_text(), r.stderr
+    for result in json.loads((folder / "step_profile.json").read_text())["results"]:
+        assert abs(sum(result["by_part"].values()) - result["ms_per_step"]) < 0.01 * result["ms_per_step"]
