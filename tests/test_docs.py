@@ -103,7 +103,7 @@ def test_the_bench_table_is_its_json_files():
     """experiments/bench_cpu's table is table.py's from the bench's JSON files now."""
     check_current("bench_cpu/table.py")
     assert (
-        "| `fp32.json` | device, 32-true, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |"
+        "| `fp32.json` | device, 32-true, compile none, channels_last, keeps freed memory (`trainer.precision=32-true`) | 236 | 402 |"
         in (ROOT / "experiments" / "bench_cpu" / "README.md").read_text()
     )
 
