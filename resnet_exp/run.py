@@ -1,6 +1,6 @@
 """The entry point: ``python -m resnet_exp.run [-m] [KEY=VALUE ...]`` (or ``resnet-exp``).
 
-Compose, check, hand over: Hydra composes conf/ onto the typed schema (``config.py``); its callback
+Compose, check, hand over: Hydra composes conf/ onto the typed schema (``config/schema.py``); its callback
 (``sweeps/callback.py``) checks every job before the first one starts; each job is handed to
 ``fit.train``. Bad input that the config alone shows (an unknown key, a wrong type or value, the
 output directory) is refused before torch is imported: this module and those checks import only
