@@ -288,6 +288,14 @@ def test_configs_are_found_in_an_installed_wheel(tmp_path):
     )  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "w").glob("resnet_exp-*.whl")
+    # every module of the package and every preset of conf/ is in it (pyproject lists the packages
+    # one by one: a new one left out would be found only where an editable install stands in)
+    with zipfile.ZipFile(wheel) as z:
+        carried = {n for n in z.namelist() if n.endswith((".py", ".yaml"))}
+    source = {str(p.relative_to(ROOT)) for p in (ROOT / "resnet_exp").rglob("*.py")}
+    source |= {"resnet_exp/conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
+    source |= {str(p.relative_to(ROOT)) for p in (ROOT / "hydra_plugins").rglob("*.py")}
+    assert source <= carried, sorted(source - carried)
     target = tmp_path / "site"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -377,8 +385,8 @@ def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_
 
     small = [o for o in TINY if not o.startswith("trainer.max_epochs")]
     r = run_cli("resnet_exp.run", "logger=tensorboard", "+callbacks=early_stopping", "callbacks.early_stopping.patience=0",
-                "callbacks.early_stopping.min_delta=1.0", "trainer.max_epochs=4", *small, "hydra.run.dir=run",
-                cwd=tmp_path)  # fmt: skip
+                "callbacks.early_stopping.min_delta=1.0", "trainer.max_epochs=4", "data.val_size=1000", *small,
+                "hydra.run.dir=run", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     job = tmp_path / "run"
     status = json.loads((job / "status.json").read_text())
@@ -398,3 +406,9 @@ def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_
         "pytorch_lightning.callbacks.EarlyStopping); see conf/callbacks/ and conf/logger/"
     ), r.stderr
     assert not (tmp_path / "outputs").exists()  # refused before any work
+    # it stops on the validation split, never on the test set: without one it is refused up front
+    r = run_cli("resnet_exp.run", "+callbacks=early_stopping", *TINY, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: callbacks.early_stopping.monitor=val/acc needs a validation split: set data.val_size (e.g. 5000 "
+        "training images held out)"
+    ), r.stderr

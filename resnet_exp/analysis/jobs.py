@@ -1,6 +1,6 @@
 """The jobs a report reads: job directories and sweeps (records), or W&B runs, online or offline
-(tracking/), each as a ``Job`` (its config, its curves, how it ended), selected and grouped by what
-was swept. The two measures of test accuracy are named here."""
+(tracking/), each as a ``Job`` (its config, its curves, how it ended); ``groups.py`` selects and
+groups them. The two measures of test accuracy are named here."""
 
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def late_range(accs: Sequence[float], first_epoch: int | None = None) -> float:
 
 def read_job(path: Path, name: str) -> Job:
     """A job directory as a Job; one whose config.yaml or metrics.csv cannot be read, or whose
-    config.yaml was changed after the job wrote it (``records.config_edited``), is listed as
+    config.yaml was changed after the job wrote it (``saved_config.config_edited``), is listed as
     ``unreadable`` with the reason (and left out of the statistics), not a traceback."""
     edited = config_edited(path)
     if edited:  # not the config the job trained with: its numbers would be filed under the wrong recipe
@@ -266,7 +266,7 @@ def started(jobs: Sequence[Job]) -> list[Job]:
 def with_gained_keys(jobs: list[Job]) -> list[Job]:
     """Jobs of one recipe made by different versions of the project: a config key that some jobs
     hold and others lack (the project gained it after they ran) is given, in the jobs that lack it,
-    the value jobs had before the key existed (``records.implied_defaults``: its first default,
+    the value jobs had before the key existed (``saved_config.implied_defaults``: its first default,
     e.g. ``loss.reduction=mean``), as resuming such a job does, so that it neither splits a group
     of equal recipes nor reads an old job as run with today's default. The keys whose default
     changed are filled in always, so that the report of old jobs alone names what they ran with."""

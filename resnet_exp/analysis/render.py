@@ -1,6 +1,6 @@
 """A report's text and files: report.md (what was swept, per group and per measure, every pair
 compared, every job that did not complete), summary.csv (one row a job), the curves and the signal
-plots; and a sweep's results at a glance, for its console at the end."""
+plots. A sweep's results at a glance, for its console at the end, are ``glance.py``'s."""
 
 from __future__ import annotations
 

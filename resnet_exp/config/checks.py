@@ -166,6 +166,12 @@ def validate(cfg: DictConfig) -> None:
                 f"{key}.{name} must be a config with a _target_ (the class to build, e.g. "
                 "pytorch_lightning.callbacks.EarlyStopping); see conf/callbacks/ and conf/logger/",
             )
+            monitor = str(part.get("monitor", ""))
+            _check(
+                not monitor.startswith("val/") or d.val_size > 0,
+                f"{key}.{name}.monitor={monitor} needs a validation split: set data.val_size (e.g. 5000 "
+                "training images held out)",
+            )
     validate_trainer(cfg.trainer)
     validate_numbers(cfg)
 

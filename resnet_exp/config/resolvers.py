@@ -1,5 +1,6 @@
 """The config's resolvers and its registration: ``${run_id:}`` (a name unique to the process, for
-run and sweep folders) and ``${data_channels:NAME}`` (a data set's image channels), and the schema
+run and sweep folders), ``${data_channels:NAME}`` and ``${data_classes:NAME}`` (a data set's image
+channels and classes: model.in_channels and model.num_classes), and the schema
 stored in Hydra's ConfigStore as ``config_schema``.
 """
 
@@ -28,7 +29,7 @@ _RUN_ID: str | None = None
 
 
 def register() -> None:
-    """Register the schema and the ``run_id`` and ``data_channels`` resolvers (idempotent)."""
+    """Register the schema and the ``run_id``, ``data_channels`` and ``data_classes`` resolvers (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     if not OmegaConf.has_resolver("run_id"):

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from resnet_exp.data import AUGMENTATIONS, PIPELINES, DataError, data_set, files
 from resnet_exp.data.pipelines import (
+    PAD,
     DeviceBatches,
     Finish,
     ImageTensors,
@@ -58,7 +59,9 @@ class ImageDataModule(pl.LightningDataModule):
         if augment not in AUGMENTATIONS:
             raise DataError(f"data.augment={augment} is not valid; choose one of: {', '.join(AUGMENTATIONS)}")
         spec = data_set(name)
-        self.finish = Finish(str(augment), *((spec.mean, spec.std) if normalize else (None, None)))
+        # He et al.'s crop pads their 32-pixel images by 4: the same share of the image at the training size
+        pad = max(1, round(PAD * (resize or spec.size) / 32))
+        self.finish = Finish(str(augment), *((spec.mean, spec.std) if normalize else (None, None)), pad)
         self.pipeline = pipeline
         self.files = files(name)  # a DataError names the data sets where name is none of them
         self.root, self.cache_dir, self.download = root, cache_dir, download

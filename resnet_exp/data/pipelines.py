@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
-PAD = 4  # He et al.'s crop: the image padded by 4 pixels on each side
+PAD = 4  # He et al.'s crop: a 32-pixel image padded by 4 pixels on each side (scaled with the size)
 
 
 @dataclass(frozen=True)
@@ -27,38 +27,44 @@ class Finish:
     augment: str = "none"
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    pad: int = PAD  # the crop's padding at the training size: He et al.'s 4 of 32, scaled
 
 
 def resize_transform(size: int | None, finish: Finish = Finish(), train: bool = False) -> v2.Transform:
     """The seed's transform: bilinear resize of the image (C, H, W) to ``size``, then floats in [0, 1];
     ``size`` None: the image at its own size, as floats in [0, 1]. Then, for a training image, the
-    augmentation ``finish`` names, and for every image its normalisation."""
+    augmentation ``finish`` names (drawn from the loader workers' random state: unlike the device
+    pipeline's, not the same draws again after a resume), and for every image its normalisation."""
     resize = [] if size is None else [v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)]
     steps = [*resize, v2.ToDtype(torch.float32, scale=True)]
     if train and finish.augment == "crop_flip":
-        steps += [v2.RandomCrop(size or 0, padding=PAD) if size else CropSelf(), v2.RandomHorizontalFlip()]
+        steps += [CropSelf(finish.pad), v2.RandomHorizontalFlip()]
     if finish.mean is not None:
         steps.append(v2.Normalize(finish.mean, finish.std))
     return v2.Compose(steps)
 
 
 class CropSelf(v2.Transform):
-    """``RandomCrop`` of an image's own size, padded by ``PAD`` (for ``data.resize=null``)."""
+    """``RandomCrop`` of an image's own size, padded by ``pad`` zeros on each side."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.pad = pad
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return v2.RandomCrop(image.shape[-1], padding=PAD)(image)
+        return v2.RandomCrop(image.shape[-1], padding=self.pad)(image)
 
 
-def crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = PAD) -> torch.Tensor:
     """He et al.'s augmentation of a float batch (B, C, H, W) on its device, image by image: padded
-    by ``PAD`` zeros on each side, cropped back to H x W at a random offset, flipped left-right with
+    by ``pad`` zeros on each side, cropped back to H x W at a random offset, flipped left-right with
     probability 1/2; the draws from ``generator`` (on the CPU), so a batch is augmented the same way
     wherever it is drawn again."""
     b, c, h, w = x.shape
-    rows = torch.randint(0, 2 * PAD + 1, (b,), generator=generator).to(x.device)
-    cols = torch.randint(0, 2 * PAD + 1, (b,), generator=generator).to(x.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
-    padded = F.pad(x, (PAD, PAD, PAD, PAD))
+    rows = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device, non_blocking=True)
+    cols = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device, non_blocking=True)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device, non_blocking=True)
+    padded = F.pad(x, (pad, pad, pad, pad))
     i = (rows[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
     j = (cols[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
     out = padded[
@@ -70,12 +76,17 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
+_STATS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def normalize(x: torch.Tensor, finish: Finish) -> torch.Tensor:
     """A float batch (B, C, H, W) less the data set's per-channel mean, over its std (where on)."""
     if finish.mean is None:
         return x
-    mean = torch.tensor(finish.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(finish.std, device=x.device).view(1, -1, 1, 1)
+    key = (finish.mean, finish.std, x.device)
+    if key not in _STATS:  # made on the device once, not copied there every batch
+        _STATS[key] = tuple(torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (finish.mean, finish.std))
+    mean, std = _STATS[key]
     return (x - mean) / std
 
 
@@ -190,7 +201,7 @@ class DeviceBatches:
                 epoch = getattr(self.sampler, "epoch", 0)
                 first = indices[start]
                 g = torch.Generator().manual_seed(hash((self.augment_seed, epoch, first)) & 0x7FFF_FFFF_FFFF_FFFF)
-                x = crop_flip(x, g).contiguous(memory_format=torch.channels_last)
+                x = crop_flip(x, g, self.finish.pad).contiguous(memory_format=torch.channels_last)
             yield normalize(x, self.finish), self.labels[idx]
 
 

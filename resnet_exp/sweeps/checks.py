@@ -251,7 +251,7 @@ def check_resolves(cfg: DictConfig, where: str = "") -> None:
 
 def check_resume(job_dir: Path, cfg: DictConfig, overrides: list[str], directory_key: str = "hydra.sweep.dir") -> None:
     """Refuse to resume ``job_dir``, or to skip it as finished, where its config.yaml was changed
-    since the job wrote it (``records.config_edited``), where the command line's ``overrides`` set
+    since the job wrote it (``saved_config.config_edited``), where the command line's ``overrides`` set
     a value other than the one it ran with, or where its saved config cannot be read. Values that differ only because a
     default changed are no reason: the job keeps the ones it ran with (``fit.train``)."""
     edited = config_edited(job_dir)

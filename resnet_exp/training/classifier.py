@@ -154,7 +154,8 @@ class Classifier(pl.LightningModule):
         it replaces are kept for the evaluation of the same weights with them (``*_running``)."""
         from resnet_exp.training.precise_bn import indices, recompute, running_statistics
 
-        data = self.fixed_images
+        # given by who built the module; a module rebuilt from a checkpoint alone takes the trainer's
+        data = self.fixed_images or getattr(self.trainer, "datamodule", None)
         if data is None:
             raise RuntimeError("precise BN needs the training images: build the Classifier with fixed_images=")
         batch = self.batch_size // self.trainer.world_size

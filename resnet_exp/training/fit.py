@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 
+from resnet_exp.config import validate
 from resnet_exp.data.module import ImageDataModule
 from resnet_exp.data.pipelines import resolve_pipeline
 from resnet_exp.library_internals import inductor_default_cache_dir
@@ -115,6 +116,7 @@ def _prepare(
     """Everything an attempt needs before ``fit``: its resume point, its saved config, the data,
     network and LightningModule, its loggers and callbacks, the Trainer; the attempt's record
     updated with what it runs with."""
+    validate(cfg)  # the sweep checked every job up front; a sweeper that picks jobs as it goes did not
     resume = job.resume = job.resume_point()
     if resume.unreadable:  # every record of this attempt names them
         job.fields["unreadable_checkpoints"] = resume.unreadable
@@ -127,7 +129,7 @@ def _prepare(
     config = plain(cfg)
     if first:
         # its digest recorded first: a kill between the two leaves the old file, which its
-        # checkpoints were trained with (records.config_edited)
+        # checkpoints were trained with (saved_config.config_edited)
         text = OmegaConf.to_yaml(OmegaConf.create(config))
         job.fields["config_sha256"] = config_digest(text)
         job.record("running")
