@@ -9,6 +9,22 @@ have a module of their own: ``tracking/offline.py``.)
 
 Checked against torch 2.14.1 (and 2.11 on the GPU machine), pytorch-lightning 2.6.6, W&B 0.31.0,
 wandb-workspaces 0.4.13.
+
+Besides these touches, three places rely on what a library does, through its public names, where
+no API promises it; each is named here so that an upgrade knows where to look, and each has a test
+that fails if the behaviour changes:
+
+- ``runs/ddp.single_run_command``: Lightning's DDP launcher starts a job's other processes by
+  running ``sys.argv`` again, in Hydra's ``run.dir``; inside a multirun the job hands them its own
+  overrides and folder for the length of the fit (hydra-core 1.3.8; tests/test_scale_out's DDP jobs).
+- ``data/pipelines.DeviceBatches.batch_sampler = None``: Lightning takes a loader for a DataLoader
+  built from a sampler when it has both ``sampler`` and ``batch_sampler`` (pytorch-lightning 2.6;
+  every training test through the device pipeline, the default, and tests/test_scale_out's check
+  that each sample is seen once).
+- ``sweeps/checks.job_list``: the order in which Hydra's basic sweeper numbers a sweep's jobs (the
+  product of the swept values, the last key fastest), rebuilt with Hydra's public override parser
+  because the sweeper's own function is internal (hydra-core 1.3.8; tests/test_config's refusals
+  that name the job, and the resumed sweeps of tests/test_reliability).
 """
 
 from __future__ import annotations
