@@ -97,7 +97,8 @@ def by_kind(experiments: Path = HERE) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table(experiments: Path = HERE) -> str:
+def table(experiments: Path = HERE, kinds: str | None = None) -> str:
+    """costs.md: per folder of records, then ``kinds`` (``by_kind``'s table, made here if not given)."""
     lines = [
         "# What each experiment cost, from its records",
         "",
@@ -143,7 +144,7 @@ def table(experiments: Path = HERE) -> str:
         "recorded: min / median / max. The minimum is the closest the",
         "records come to an idle machine's cost; the README's cost table is this one.",
         "",
-        by_kind(experiments).rstrip("\n"),
+        (kinds or by_kind(experiments)).rstrip("\n"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -160,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write {COSTS.name}")
     parser.add_argument("--check", action="store_true", help=f"exit 1 if {COSTS.name} is not current")
     args = parser.parse_args(argv)
-    made = table()
-    readme = readme_with(README.read_text(), by_kind())
+    kinds = by_kind()  # read once: costs.md and the README's table both show it
+    made = table(kinds=kinds)
+    readme = readme_with(README.read_text(), kinds)
     if args.write:
         COSTS.write_text(made)
         README.write_text(readme)

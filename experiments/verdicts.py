@@ -294,18 +294,17 @@ def bf16_full_step_page(up: str = "") -> str:
     loss1 = {a: [j.curve("train/loss")[0] for j in arms[a].values()] for a in arms}
     last = {a: [j.curve("train/loss")[-1] for j in arms[a].values()] for a in arms}
     both = [v for a in probe for s, v in probe[a].items() if s in seeds]
-    sd = lambda v, digits=2: f"{np.mean(v):.{digits}f} ± {np.std(v, ddof=1):.{digits}f}"  # noqa: E731
     bullets = [
         f"- **Final test accuracy** (`report.md`): bf16 minus fp32, paired by seed, **{gap.text()}**; "
         f"{gap.equivalence()}: {within} ±{MARGIN:g} point, so fp32 (`32-true`) stays the default "
         "(`conf/trainer/default.yaml`) and the fast path is one override away, `trainer.precision=auto`. "
         f"At n={gap.n} this measure cannot settle it: fp32 runs swing between epochs as bf16 runs do (largest drop "
-        f"{sd(drops['fp32'])} points against {sd(drops['bf16'])}), the swing `../seed_gap/` traces to BatchNorm's "
+        f"{mean_sd(drops['fp32'])} points against {mean_sd(drops['bf16'])}), the swing `../seed_gap/` traces to BatchNorm's "
         "running statistics.",
         "- **With the swing taken out** (the same final weights evaluated with BatchNorm statistics recomputed "
         f"over 40 training batches, as `../seed_gap/` does): bf16 minus fp32 {recomputed.text()}, both arms at "
-        f"{min(both):.1f}-{max(both):.1f}. Training follows the same curve: epoch-1 loss {sd(loss1['bf16'], 4)} (bf16) "
-        f"and {sd(loss1['fp32'], 4)} (fp32), final training loss {np.mean(last['bf16']):.4f} and "
+        f"{min(both):.1f}-{max(both):.1f}. Training follows the same curve: epoch-1 loss {mean_sd(loss1['bf16'], 4)} (bf16) "
+        f"and {mean_sd(loss1['fp32'], 4)} (fp32), final training loss {np.mean(last['bf16']):.4f} and "
         f"{np.mean(last['fp32']):.4f} on average.",
     ]
     return "\n".join(rows) + "\n\n" + "\n".join(map(wrap, bullets)) + "\n"
@@ -314,11 +313,8 @@ def bf16_full_step_page(up: str = "") -> str:
 def against_the_seed() -> str:
     lines = []
     for order in ("post", "pre"):
-        values = list(finals(recipe_jobs(order)[0], RUNNING).values())
-        n, mean, sd = len(values), float(np.mean(values)), float(np.std(values, ddof=1))
-        t = stats.t.ppf(0.975, n - 1)
-        pi = (mean - t * sd * math.sqrt(1 + 1 / n), mean + t * sd * math.sqrt(1 + 1 / n))
-        ci = (mean - t * sd / math.sqrt(n), mean + t * sd / math.sqrt(n))
+        e = Estimate.of(finals(recipe_jobs(order)[0], RUNNING).values())
+        n, pi, ci = e.n, e.prediction, (e.low, e.high)
         seed = 100 * SEED[order].final
         inside_pi = "inside" if pi[0] <= seed <= pi[1] else "outside"
         inside_ci = "inside" if ci[0] <= seed <= ci[1] else "outside"
@@ -331,6 +327,11 @@ def against_the_seed() -> str:
         "- **The seed's one run per ordering, beside ours in fp32** (one run each: the prediction interval for "
         f"a single run is the comparison it allows): {'; '.join(lines)}."
     )
+
+
+def mean_sd(values: list[float], digits: int = 2) -> str:
+    """``mean ± sd`` (the sample standard deviation) of ``values``."""
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def wrap(text: str) -> str:
@@ -366,7 +367,7 @@ def block_order_page(up: str = "") -> str:
     for o in jobs:
         loss = [j.curve("train/loss")[0] for j in done[o]]
         rows.append(
-            f"| {o} | {len(done[o])} | {np.mean(loss):.3f} ± {np.std(loss, ddof=1):.3f} | "
+            f"| {o} | {len(done[o])} | {mean_sd(loss, 3)} | "
             f"{cell([100 * j.final_of(PRECISE) for j in done[o]])} | {cell([100 * j.final_of(RUNNING) for j in done[o]])} | "
             f"{cell([100 * max(j.acc(RUNNING)) for j in done[o]])} | {drops(o, PRECISE)} | {drops(o, RUNNING)} |"
         )
@@ -421,7 +422,7 @@ def full_step(up: str = "") -> str:
         "| best test acc (epoch chosen on test) | "
         + " | ".join(f"{100 * seed[o].best:.1f} | {estimate(best[o], 2)}" for o in jobs) + " |",
         "| largest epoch-to-epoch drop of test acc (points) | "
-        + " | ".join(f"{100 * seed[o].largest_drop[0]:.1f} | {np.mean(drop[o]):.2f} ± {np.std(drop[o], ddof=1):.2f} "
+        + " | ".join(f"{100 * seed[o].largest_drop[0]:.1f} | {mean_sd(drop[o])} "
                      f"(worst {max(drop[o]):.2f})" for o in jobs) + " |",
     ]  # fmt: skip
     pre_ci = Estimate.of(loss1["pre"])
@@ -430,29 +431,27 @@ def full_step(up: str = "") -> str:
     last = {o: [j.curve("train/loss")[-1] for j in jobs[o]] for o in jobs}
     train_acc = {o: [100 * j.curve("train/acc")[-1] for j in jobs[o]] for o in jobs}
     gap = Paired([100 * (by_seed["post"][s].final_of(RUNNING) - by_seed["pre"][s].final_of(RUNNING)) for s in seeds])
-    sd = float(np.std(gap.d, ddof=1))
-    half = stats.t.ppf(0.975, gap.n - 1) * sd * math.sqrt(1 + 1 / gap.n)
+    low, high = Estimate.of(gap.d).prediction
     seed_gap = 100 * (seed["post"].final - seed["pre"].final)
-    inside = "inside" if gap.mean - half <= seed_gap <= gap.mean + half else "outside"
+    inside = "inside" if low <= seed_gap <= high else "outside"
     told = "told apart" if gap.p < 0.05 else f"not distinguishable at n={gap.n}"
     top = max((100 * max(j.acc(RUNNING)), o, j.seed) for o in jobs for j in jobs[o])
-    spread = lambda v: f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"  # noqa: E731
     bullets = [
         "**What agrees.**",
-        f"- **Training.** post's epoch-1 loss is {np.mean(loss1['post']):.4f} ± {np.std(loss1['post'], ddof=1):.4f} "
+        f"- **Training.** post's epoch-1 loss is {mean_sd(loss1['post'], 4)} "
         f"against the seed's {seed['post'].first_loss:.4g} (its {n['post']} runs between {min(loss1['post']):.4f} and "
         f"{max(loss1['post']):.4f}) and its epoch-2 loss {np.mean(loss2['post']):.4f} (mean) against "
         f"{seed['post'].epochs[1].loss:.4g}; the seed's pre epoch-1 loss, {seed['pre'].first_loss:.4g}, lies {holds} "
         f"the 95% CI of ours ({pre_ci.low:.4f} to {pre_ci.high:.4f}).",
         f"- **pre starts more slowly**, as in the seed: its epoch-1 loss is {np.mean(loss1['pre']) / np.mean(loss1['post']):.1f} "
         f"times post's (the seed's: {seed['pre'].first_loss / seed['post'].first_loss:.1f}), higher in {slower} of "
-        f"{len(seeds)} seed pairs; at epoch 10 pre's training loss is {spread(last['pre'])} against post's "
-        f"{spread(last['post'])}, training accuracy {np.mean(train_acc['pre']):.1f}% against "
+        f"{len(seeds)} seed pairs; at epoch 10 pre's training loss is {mean_sd(last['pre'], 3)} against post's "
+        f"{mean_sd(last['post'], 3)}, training accuracy {np.mean(train_acc['pre']):.1f}% against "
         f"{np.mean(train_acc['post']):.1f}% (`curves.png`).",
         f"- **Neither ordering wins on test accuracy.** post minus pre, final test accuracy, paired by seed: "
         f"{gap.text()}: {told}. The seed's single runs put post {seed_gap:+.1f} points from pre at the end; that "
-        f"lies {inside} the 95% prediction interval for one pair of ours ({gap.mean - half:+.2f} to "
-        f"{gap.mean + half:+.2f}), the comparison one run each allows.",
+        f"lies {inside} the 95% prediction interval for one pair of ours ({low:+.2f} to "
+        f"{high:+.2f}), the comparison one run each allows.",
         "",
         "**What does not agree.**",
         f"- **Test accuracy swings from epoch to epoch**: the largest drop is {np.mean(drop['post']):.2f} points on "

@@ -376,12 +376,13 @@ def markdown_tables(text: str) -> list[list[dict[str, str]]]:
     return tables
 
 
-def step_check_section(step_check: Path) -> None:
-    """step_check.md's tables summed up: how far one step of ours is from the seed's MXNet step."""
+def step_check_bullets(step_check: Path) -> tuple[str, list[str]]:
+    """step_check.md's tables summed up, as what they were read from and one line per finding: how far
+    one step of ours is from the seed's MXNet step; ("", []) where the file holds no table."""
     text = step_check.read_text()
     tables = markdown_tables(text)
     if not tables:
-        return
+        return "", []
     rows = [r for t in tables for r in t]
     full, partial = [r for r in rows if r["images"] == "256"], [r for r in rows if r["images"] != "256"]
     top = lambda column, some=rows: max(float(r[column]) for r in some)  # noqa: E731
@@ -394,35 +395,39 @@ def step_check_section(step_check: Path) -> None:
         a, b = low(column, some), top(column, some)
         return f"{a:{form}}" if f"{a:{form}}" == f"{b:{form}}" else f"{a:{form}} to {b:{form}}"
 
-    print("## One step, ours against the seed's MXNet step\n")
-    print(
-        f"From `step_check.md` ({len(tables)} orderings, {len(full)} full and {len(partial)} partial batches, from the same state;"
+    source = (
+        f"From `step_check.md` ({len(tables)} orderings, {len(full)} full and {len(partial)} partial batches, from "
+        "the same state; relative differences of the change a step makes):"
     )
-    print("relative differences of the change a step makes):\n")
-    print(
-        f"- in float64 the two are the same computation: the weights agree to {top('weights: batch_size, fp64'):.1e},"
-    )
-    print(
-        f"  the running means to {top('running means: batch_size, fp64'):.1e}, evaluation-mode logits to {max(logits):.0e};"
-    )
-    print(
-        f"  the running variances differ by at most {top('running variances: batch_size, fp64'):.1e} (PyTorch feeds them the unbiased"
-    )
-    print("  batch variance, MXNet the biased one: the factor n/(n-1));")
-    print(f"- in float32, ours is {between('weights: batch_size, fp32', full)} from MXNet's on full batches, and")
-    print(
-        f"  {between('weights: ours fp32 vs fp64')} from our own float64 step: rounding, the same size on the partial batch;"
-    )
-    print(
-        f"- the partial batch under `loss.reduction=mean`: our change is {between('weights: mean, fp32', partial, '.1f')} away from"
-    )
-    print(
-        f"  the seed's (a step {ratio:.2f} times as long); under `loss.reduction=batch_size` {top('weights: batch_size, fp32', partial):.1e}, like a full batch;"
-    )
+    bullets = [
+        f"in float64 the two are the same computation: the weights agree to {top('weights: batch_size, fp64'):.1e}, "
+        f"the running means to {top('running means: batch_size, fp64'):.1e}, evaluation-mode logits to "
+        f"{max(logits):.0e}; the running variances differ by at most {top('running variances: batch_size, fp64'):.1e} "
+        "(PyTorch feeds them the unbiased batch variance, MXNet the biased one: the factor n/(n-1));",
+        f"in float32, ours is {between('weights: batch_size, fp32', full)} from MXNet's on full batches, and "
+        f"{between('weights: ours fp32 vs fp64')} from our own float64 step: rounding, the same size on the partial "
+        "batch;",
+        f"the partial batch under `loss.reduction=mean`: our change is {between('weights: mean, fp32', partial, '.1f')} "
+        f"away from the seed's (a step {ratio:.2f} times as long); under `loss.reduction=batch_size` "
+        f"{top('weights: batch_size, fp32', partial):.1e}, like a full batch;",
+    ]
     if grey:
-        print(
-            f"- the resize agrees to {max(float(g) for g, _ in grey):.1f} grey level at most (mean {max(float(m) for _, m in grey):.5f} on a 0-1 scale)."
+        bullets.append(
+            f"the resize agrees to {max(float(g) for g, _ in grey):.1f} grey level at most (mean "
+            f"{max(float(m) for _, m in grey):.5f} on a 0-1 scale)."
         )
+    return source, bullets
+
+
+def step_check_section(step_check: Path) -> None:
+    """step_check.md's tables summed up: how far one step of ours is from the seed's MXNet step."""
+    source, bullets = step_check_bullets(step_check)
+    if not bullets:
+        return
+    print("## One step, ours against the seed's MXNet step\n")
+    print(wrap(source, "", "") + "\n")
+    for b in bullets:
+        print(wrap(b, "- ", "  "))
     print()
 
 
@@ -461,7 +466,7 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
     bound = binomtest(calm, len(trajectories)).proportion_ci(0.95).high
     chance = "ruled out at 5%" if bound**2 < 0.05 else "unlikely, not ruled out at 5%"
     seed_step_calm = sum(m["largest drop"] <= seed_drop("post") for m in arm[("batch_size", "running")])
-    check = section(step_check_section, step_check).split("\n\n", 1)[1].replace("\n  ", " ").splitlines()
+    _, check = step_check_bullets(step_check)
     both = arm[("batch_size", "precise")]
     bullets = [
         f"**The cause: the full-size step on each epoch's last, partial batch, taken right before the test "
@@ -509,7 +514,7 @@ def answer_section(block_order: Path, probe: Path, remedies: Path, mxnet: Path, 
         print(wrap(b, "- ", "  "))
         if b.startswith("**Ruled out: how"):
             for line in check:
-                print(wrap(line[2:], "  - ", "    "))
+                print(wrap(line, "  - ", "    "))
     print()
 
 

@@ -38,6 +38,13 @@ class Estimate:
         half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
         return cls(n, mean, std, mean - half, mean + half)
 
+    @property
+    def prediction(self) -> tuple[float, float]:
+        """The 95% prediction interval for one more value from the same spread: what a single run is
+        set against (the mean's interval is narrower by sqrt(n + 1))."""
+        half = (self.high - self.mean) * math.sqrt(self.n + 1)
+        return self.mean - half, self.mean + half
+
     def text(self, scale: float = 1.0, digits: int = 4) -> str:
         if self.n == 0:
             return "n/a"
