@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
+from resnet_exp.data.sampling import generator
+
 PAD = 4  # He et al.'s crop: a 32-pixel image padded by 4 pixels on each side (scaled with the size)
 
 
@@ -198,9 +200,7 @@ class DeviceBatches:
             x = model_input(self.images[idx])
             if self.augment_seed is not None and self.finish.augment == "crop_flip":
                 # drawn from (seed, epoch, the batch's first image): the same on a resume mid-epoch
-                epoch = getattr(self.sampler, "epoch", 0)
-                first = indices[start]
-                g = torch.Generator().manual_seed(hash((self.augment_seed, epoch, first)) & 0x7FFF_FFFF_FFFF_FFFF)
+                g = generator(self.augment_seed, getattr(self.sampler, "epoch", 0), indices[start])
                 x = crop_flip(x, g, self.finish.pad).contiguous(memory_format=torch.channels_last)
             yield normalize(x, self.finish), self.labels[idx]
 

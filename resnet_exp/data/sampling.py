@@ -10,6 +10,13 @@ from torch.utils.data import Sampler
 from resnet_exp.data import DataError
 
 
+def generator(*keys: int) -> torch.Generator:
+    """A CPU generator seeded from ``keys`` alone (numpy's SeedSequence mixes them): the same keys,
+    the same draws, in any process and after any resume."""
+    state = np.random.SeedSequence(list(keys)).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 class EpochShuffle(Sampler[int]):
     """A new permutation every epoch, drawn from (seed, epoch) alone: epoch e is shuffled the same way
     whether the run got there in one go or was resumed from a checkpoint. Lightning calls
@@ -39,9 +46,9 @@ class EpochShuffle(Sampler[int]):
         return self.n // self.world
 
     def __iter__(self):
-        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
-        g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        order = torch.randperm(self.n, generator=g)[: len(self) * self.world][self.rank :: self.world].tolist()
+        order = torch.randperm(self.n, generator=generator(self.seed, self.epoch))[: len(self) * self.world][
+            self.rank :: self.world
+        ].tolist()
         if self.epoch == self.resume_epoch and self.resume_skip:  # resumed mid-epoch: the rest of it
             order, self.resume_skip = order[self.resume_skip :], 0
         return iter(order)
