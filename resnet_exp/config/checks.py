@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from resnet_exp.config.choices import ACCELERATORS, COMPILE_MODES, FINAL_NORMS, PRECISIONS
-from resnet_exp.config.schema import Config
+from resnet_exp.config.schema import PROJECT_CALLBACKS, Config
 from resnet_exp.data import DataError, data_set
 
 
@@ -159,8 +159,16 @@ def validate(cfg: DictConfig) -> None:
         mode is None or mode in COMPILE_MODES,
         f"compile={mode} is not a torch.compile mode; choose one of: {_choices(COMPILE_MODES)} (or null: eager)",
     )
+    for name in PROJECT_CALLBACKS:
+        _check(
+            name in cfg.callbacks,
+            f"callbacks.{name} was removed; set callbacks.{name}=null to turn it off, so that the job's "
+            "saved config says it ran without it",
+        )
     for key, parts in (("callbacks", cfg.callbacks), ("logger.others", cfg.logger.others)):
         for name, part in parts.items():
+            if part is None and key == "callbacks":
+                continue  # turned off
             _check(
                 isinstance(part, DictConfig) and isinstance(part.get("_target_"), str),
                 f"{key}.{name} must be a config with a _target_ (the class to build, e.g. "

@@ -150,6 +150,14 @@ class EvaluationConfig:
 # Keys whose default changed after they were added: the default they had first. A job saved before
 # the project had the key ran with that value (not with today's default), which is what a report
 # and a resume read for it.
+# The project's callbacks every job runs with unless its config drops them.
+PROJECT_CALLBACKS: dict[str, dict[str, Any]] = {
+    # training stops at the first NaN or infinite loss, checked every `every` steps on a GPU
+    "divergence_guard": {"_target_": "resnet_exp.training.guard.DivergenceGuard", "every": 25},
+    # signal propagation per residual unit (diagnostics.signal and diagnostics.probe_size)
+    "signal_propagation": {"_target_": "resnet_exp.training.diagnostics.SignalPropagation.for_job", "_partial_": True},
+}
+
 FIRST_DEFAULTS = {"loss.reduction": "mean", "evaluation.precise_bn_batches": 0}
 
 
@@ -171,10 +179,12 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
-    # Lightning callbacks beside the job's own (checkpoints, the resume records, the divergence
-    # guard, the stop on a signal, the signal probe), by name, each a ``_target_`` config that Hydra
-    # instantiates: +callbacks=early_stopping adds one (conf/callbacks/).
-    callbacks: dict[str, Any] = field(default_factory=dict)
+    # Lightning callbacks by name, each a ``_target_`` config that Hydra instantiates
+    # (training/job_callbacks.py; ``_partial_: true``: called with the job it serves):
+    # +callbacks=early_stopping adds one (conf/callbacks/), callbacks.divergence_guard.every=50
+    # changes one, ~callbacks.divergence_guard drops one. Beside them, the job's own life is not a
+    # choice: its checkpoints, their records, the stop on a signal, the progress bar (fit.py).
+    callbacks: dict[str, Any] = field(default_factory=lambda: dict(PROJECT_CALLBACKS))
     seed: int = 0
     output_dir: str = "outputs"
     force_resume: bool = False

@@ -143,7 +143,8 @@ def check_data(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
 
 
 def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None:
-    """Build each distinct optimizer, scheduler and Trainer on stand-ins (``build.check_parts``):
+    """Build each distinct optimizer, scheduler and Trainer on stand-ins, and find each callback's
+    and logger's class (``build.check_parts``):
     what only their libraries can judge is refused before any job starts, naming the first job
     that asks for it (``wheres``, as in ``check_data``)."""
     from resnet_exp.training.build import PartRefused
@@ -151,7 +152,7 @@ def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None
 
     seen = set()
     for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
-        parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer")}
+        parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer", "callbacks")} | {"loggers": cfg.logger.others}
         key = repr(
             {k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()}
         )

@@ -110,7 +110,8 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     starts and before anything is written: the optimizer (torch.optim's own checks, on one dummy
     parameter), the scheduler on it (stepped once, where ``step_size=0`` fails), and Lightning's
     Trainer from ``trainer.*`` (on the CPU, writing nothing: no logger, no checkpoints; CUDA is not
-    started). Raises PartRefused naming the part and the library's own words."""
+    started); and the classes of ``callbacks`` and ``loggers`` (``logger.others``) found, their
+    arguments' kinds checked. Raises PartRefused naming the part and the library's own words."""
     import dataclasses
     import inspect
     import logging
@@ -151,12 +152,29 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
                 takes = "a whole number" if whole else "a number"
                 raise PartRefused(f"{part}.{name}={value} must be {takes} ({target}'s {name})")
 
-    from hydra.utils import get_class
+    from hydra.utils import get_class, get_object
 
     optim, scheduler = cfg["optim"], cfg.get("scheduler") or None
     for part, args in (("optim", optim), ("scheduler", scheduler)):
         if args and "_target_" in args:
             check_types(part, args, inspect.signature(get_class(args["_target_"])))
+    # callbacks and loggers are built as each job starts (they write into its folder): here their
+    # targets are found and their arguments' kinds checked
+    for group, parts in (("callbacks", cfg.get("callbacks") or {}), ("logger.others", cfg.get("loggers") or {})):
+        for name, args in parts.items():
+            if not args:
+                continue
+            hydra_log = logging.getLogger("hydra.utils")  # it logs a not-found target as well as raising
+            level = hydra_log.level
+            hydra_log.setLevel(logging.CRITICAL)
+            try:
+                target = get_object(args["_target_"])
+            except Exception as e:
+                cause = describe(e.__cause__ or e).splitlines()[0]  # Hydra's own words add lines of advice
+                raise PartRefused(f"{group}.{name}._target_={args['_target_']} cannot be found ({cause})") from None
+            finally:
+                hydra_log.setLevel(level)
+            check_types(f"{group}.{name}", args, inspect.signature(target))
     try:
         optimizer = instantiate(optim, params=[torch.nn.Parameter(torch.zeros(1))])
     except Exception as e:  # InstantiationException wraps the optimizer's own error

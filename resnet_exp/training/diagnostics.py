@@ -34,6 +34,7 @@ from resnet_exp.library_internals import forget_compiled
 from resnet_exp.models.blocks import ResidualUnit
 from resnet_exp.runs.console import DETAILS_LOGGER
 from resnet_exp.runs.records import SIGNAL_FILE, write_csv
+from resnet_exp.training.job_callbacks import JobContext
 
 details = logging.getLogger(DETAILS_LOGGER)
 
@@ -154,6 +155,15 @@ class SignalPropagation(pl.Callback):
                 with open(self.path, newline="", errors="replace") as f:
                     kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["epoch"]) <= keep_epochs]
             write_csv(self.path, COLUMNS, kept)  # a resume's start: the rows kept, replaced whole
+
+    @classmethod
+    def for_job(cls, job: JobContext) -> SignalPropagation | None:
+        """The probe of ``job`` (``callbacks.signal_propagation``, built as a partial by
+        job_callbacks): sized by ``diagnostics.probe_size``, none where ``diagnostics.signal`` is
+        false (a key a sweep can vary)."""
+        if not job.cfg.diagnostics.signal:
+            return None
+        return cls(job.dir, job.datamodule, job.cfg.diagnostics.probe_size, job.resumed_after, job.wandb)
 
     def _write(self, rows: list[dict[str, Any]], mode: str = "a") -> None:
         new = mode == "w" or not self.path.is_file()

@@ -51,9 +51,8 @@ from resnet_exp.tracking import identity
 from resnet_exp.tracking.logger import add_config, replay, wandb_logger
 from resnet_exp.training.build import build, plain, trainer_args
 from resnet_exp.training.classifier import Classifier
-from resnet_exp.training.diagnostics import SignalPropagation
-from resnet_exp.training.guard import DivergenceGuard
 from resnet_exp.training.hardware import keep_freed_memory, machine
+from resnet_exp.training.job_callbacks import JobContext, job_callbacks
 
 log = logging.getLogger(CONSOLE_LOGGER)
 
@@ -165,19 +164,10 @@ def _prepare(
         callbacks=[
             *checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc"),
             CheckpointRecords(metrics),
-            DivergenceGuard(),
             StopOnSignal(signals, folder / INTERRUPTED_CKPT),
-            *(
-                [
-                    SignalPropagation(
-                        job.dir if first else None, datamodule, cfg.diagnostics.probe_size, kept_signal, wandb
-                    )
-                ]
-                if cfg.diagnostics.signal
-                else []
-            ),
             *([progress_bar()] if args["enable_progress_bar"] else []),
-            *(instantiate(part) for part in cfg.callbacks.values()),  # +callbacks=early_stopping, ...
+            # the divergence guard, the signal probe, +callbacks=early_stopping, ...: from the config
+            *job_callbacks(cfg.callbacks, JobContext(cfg, job.dir if first else None, datamodule, wandb, kept_signal)),
         ],
         plugins=[AtomicCheckpointIO(), *environment],
         default_root_dir=str(job.dir),
