@@ -33,7 +33,7 @@ from resnet_exp.analysis.groups import Group, select  # noqa: E402
 from resnet_exp.analysis.jobs import PRECISE, RUNNING, Job, largest_drop, network, read_sweeps  # noqa: E402
 from resnet_exp.analysis.references import HE_ET_AL, SEED  # noqa: E402
 from resnet_exp.analysis.sequential import confidence_sequence  # noqa: E402
-from resnet_exp.analysis.stats import Estimate, compare, holm  # noqa: E402
+from resnet_exp.analysis.stats import Estimate, PairedDifference, compare, holm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
@@ -57,16 +57,10 @@ class Paired:
     """A paired difference (points): mean, 95% interval, 90% interval, t-test p, TOST p at ±MARGIN."""
 
     def __init__(self, d: list[float]) -> None:
-        x = np.asarray(d, dtype=float)
-        self.d, self.n, self.mean = d, len(x), float(x.mean())
-        se = float(x.std(ddof=1)) / math.sqrt(self.n)
-        t95, t90 = stats.t.ppf(0.975, self.n - 1), stats.t.ppf(0.95, self.n - 1)
-        self.ci95 = (self.mean - t95 * se, self.mean + t95 * se)
-        self.ci90 = (self.mean - t90 * se, self.mean + t90 * se)
-        self.p = float(stats.ttest_1samp(x, 0.0).pvalue)
-        below = stats.t.sf((self.mean + MARGIN) / se, self.n - 1)  # H0: difference <= -margin
-        above = stats.t.cdf((self.mean - MARGIN) / se, self.n - 1)  # H0: difference >= +margin
-        self.tost_p = float(max(below, above))
+        found = PairedDifference(tuple(d))
+        self.d, self.n, self.mean = d, found.n, found.mean
+        self.ci95, self.ci90 = found.interval(0.95), found.interval(0.90)
+        self.p, self.tost_p = found.p, found.tost_p(MARGIN)
 
     @property
     def equivalent(self) -> bool:

@@ -241,6 +241,28 @@ def test_holm_adjusts_each_p_by_its_rank_and_keeps_the_order_monotone():
     assert holm_adjusted([0.6, 0.5]) == [1.0, 1.0]
 
 
+def test_paired_differences_by_hand():
+    """Differences 1, 2, 3 by hand: mean 2, standard error 1/sqrt(3), the 95% interval 2 ± t(0.975, 2)
+    x se; t = 2 sqrt(3) gives p = 2 x sf(2 sqrt(3), 2); TOST at ±m takes the worse of the two
+    one-sided tests, and is below 5% exactly when the 90% interval lies inside ±m."""
+    import math
+
+    from scipy import stats
+
+    from resnet_exp.analysis.stats import PairedDifference
+
+    d = PairedDifference((1.0, 2.0, 3.0))
+    se, t975 = 1 / math.sqrt(3), stats.t.ppf(0.975, 2)
+    assert d.n == 3 and d.mean == 2.0 and math.isclose(d.se, se)
+    low, high = d.interval(0.95)
+    assert math.isclose(low, 2 - t975 * se) and math.isclose(high, 2 + t975 * se)
+    assert math.isclose(d.p, 2 * stats.t.sf(2 * math.sqrt(3), 2))
+    assert math.isclose(d.tost_p(5.0), stats.t.cdf((2 - 5) / se, 2))  # the upper bound is the closer one
+    edge = d.interval(0.90)[1]  # the margin at which the 90% interval just fits
+    assert d.tost_p(edge * 1.001) < 0.05 < d.tost_p(edge * 0.999)
+    assert math.isnan(PairedDifference((0.5, 0.5)).p) and math.isnan(PairedDifference((1.0,)).interval()[0])
+
+
 def test_curves_show_each_groups_mean_and_spread_in_percent(sweep, tmp_path):
     """The data behind curves.png: per panel and group, epochs 1..n, the mean and std over the
     completed runs, accuracies in % as in the tables; the failed job is not drawn."""

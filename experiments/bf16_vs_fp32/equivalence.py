@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from resnet_exp.analysis.jobs import PRECISE, RUNNING, largest_drop, read_sweeps
+from resnet_exp.analysis.stats import PairedDifference
 from resnet_exp.runs.records import NOT_RECIPE
 
 MARGIN = 0.5  # points
@@ -79,14 +79,14 @@ def main(argv: list[str]) -> int:
     for m in (PRECISE, RUNNING):
         a = np.array([b.final_of(m) for b, _ in pairs]) * 100
         c = np.array([f.final_of(m) for _, f in pairs]) * 100
-        test = stats.ttest_rel(a, c)
-        ci95, ci90 = test.confidence_interval(0.95), test.confidence_interval(0.90)
-        inside = -MARGIN < ci90.low and ci90.high < MARGIN
+        found = PairedDifference(tuple(a - c))
+        (low95, high95), (low90, high90) = found.interval(0.95), found.interval(0.90)
+        inside = found.tost_p(MARGIN) < 0.05  # the 90% interval inside the margin
         if m == PRECISE:
             verdict = inside
         out.append(
-            f"| {m} | {len(a)} | {np.mean(a - c):+.2f} | {ci95.low:+.2f} to {ci95.high:+.2f} | "
-            f"{test.pvalue:.3g} | {ci90.low:+.2f} to {ci90.high:+.2f} | {'yes' if inside else 'no'} |"
+            f"| {m} | {len(a)} | {found.mean:+.2f} | {low95:+.2f} to {high95:+.2f} | "
+            f"{found.p:.3g} | {low90:+.2f} to {high90:+.2f} | {'yes' if inside else 'no'} |"
         )
     out += [
         "",

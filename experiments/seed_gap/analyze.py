@@ -41,12 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from scipy import stats
 from scipy.stats import binomtest
 
 from resnet_exp.analysis.jobs import largest_drop, late_range
 from resnet_exp.analysis.references import SEED
-from resnet_exp.analysis.stats import Estimate, holm_adjusted
+from resnet_exp.analysis.stats import Estimate, PairedDifference, holm_adjusted
 from resnet_exp.runs.records import CONFIG_FILE, NOT_RECIPE, flatten, read_metrics
 
 PROBE = re.compile(
@@ -77,8 +76,7 @@ class Paired:
 
     def __post_init__(self) -> None:
         self.estimate = Estimate.of(self.differences)
-        if self.estimate.n > 1 and self.estimate.std > 0:
-            self.p = float(stats.ttest_1samp(self.differences, 0).pvalue)
+        self.p = PairedDifference(tuple(self.differences)).p
 
     def text(self) -> str:
         e = self.estimate

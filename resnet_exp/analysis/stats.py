@@ -56,6 +56,43 @@ class Estimate:
         )
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """Paired differences (B minus A, one per seed): their mean with its t-intervals, the paired
+    t-test's p, and TOST's p for equivalence within ±margin (the larger of the two one-sided
+    tests' p; below 5% exactly when the 90% interval lies inside the margin)."""
+
+    differences: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.differences)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.differences)) if self.n else math.nan
+
+    @property
+    def se(self) -> float:
+        return float(np.std(self.differences, ddof=1)) / math.sqrt(self.n) if self.n > 1 else math.nan
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        half = float(stats.t.ppf(0.5 + level / 2, self.n - 1)) * self.se if self.n > 1 else math.nan
+        return self.mean - half, self.mean + half
+
+    @property
+    def p(self) -> float:
+        """The paired t-test's two-sided p; NaN with fewer than two pairs or no spread."""
+        if self.n < 2 or not self.se > 0:
+            return math.nan
+        return float(stats.ttest_1samp(self.differences, 0.0).pvalue)
+
+    def tost_p(self, margin: float) -> float:
+        below = stats.t.sf((self.mean + margin) / self.se, self.n - 1)  # H0: difference <= -margin
+        above = stats.t.cdf((self.mean - margin) / self.se, self.n - 1)  # H0: difference >= +margin
+        return float(max(below, above))
+
+
 @dataclass
 class Comparison:
     a: Group
