@@ -377,15 +377,16 @@ def test_a_second_data_set_is_a_config_choice_and_the_network_takes_its_channels
 
 
 def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_dir):
-    """``+callbacks=early_stopping`` and ``logger=tensorboard`` (conf/callbacks/, conf/logger/) are
-    built by Hydra from their ``_target_``, no code: an EarlyStopping that cannot see an improvement
-    of a whole point stops the job after its second epoch (of four), which its record says, and
+    """``+callbacks=[early_stopping,lr_monitor]`` and ``logger=tensorboard`` (conf/callbacks/,
+    conf/logger/) are built by Hydra from their ``_target_``, no code: an EarlyStopping that cannot
+    see an improvement of a whole point stops the job after its second epoch (of four), which its
+    record says; the learning rate joins each epoch's row of metrics.csv; and
     TensorBoard's event file in the job's folder holds the epochs' test accuracy that metrics.csv
     holds. A callback without a ``_target_`` is refused in one line before any work."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     small = [o for o in TINY if not o.startswith("trainer.max_epochs")]
-    r = run_cli("resnet_exp.run", "logger=tensorboard", "+callbacks=early_stopping", "callbacks.early_stopping.patience=0",
+    r = run_cli("resnet_exp.run", "logger=tensorboard", "+callbacks=[early_stopping,lr_monitor]", "callbacks.early_stopping.patience=0",
                 "callbacks.early_stopping.min_delta=1.0", "trainer.max_epochs=4", "data.val_size=1000", *small,
                 "hydra.run.dir=run", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -394,8 +395,10 @@ def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_
     assert status["status"] == "completed" and status["epochs"] == 2
     assert status["ended_early"] == "a callback stopped training after epoch 2 of 4"
     with open(job / "metrics.csv") as f:
-        logged = [float(row["test/acc"]) for row in csv.DictReader(f)]
-    assert len(logged) == 2
+        epochs = list(csv.DictReader(f))
+    logged = [float(row["test/acc"]) for row in epochs]
+    # one row an epoch: the learning rate, logged at each epoch's start, in its epoch's row
+    assert [(row["epoch"], row["lr-SGD"]) for row in epochs] == [("1.0", "0.1"), ("2.0", "0.1")]
     (events,) = (job / "tensorboard").glob("events.out.tfevents.*")
     board = EventAccumulator(str(events.parent))
     board.Reload()

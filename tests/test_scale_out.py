@@ -33,18 +33,22 @@ DDP_RUN = ("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "train
 @pytest.mark.long
 def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
     """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
-    each process; resnet_exp.runs.ddp gives it the job's own command). Each process trains on its half
+    each process; resnet_exp.runs.ddp gives it the job's own command), with the learning-rate
+    monitor, which needs a logger in every process. Each process trains on its half
     of the batch of 32 and evaluates its half of the first 96 test images: the logged metrics must
     be those of both halves together, recomputed here in one process. (In fp32, which this check
     recomputes to 1e-5; the bf16 fast path's rounding depends on how a batch is split.)"""
     sweep = tmp_path / "sweep"
-    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *DDP_RUN, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *DDP_RUN, "+callbacks=lr_monitor",
+                f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     for job in (sweep / "0", sweep / "1"):  # Lightning's set-up messages are in each job's log
         assert "Starting with 2 processes" in (job / "run.log").read_text()
     for job in (sweep / "0", sweep / "1"):
         assert (job / "train_ddp_process_1.log").is_file()  # the second process ran as part of this job
         assert_two_process_metrics(job, data_dir)
+        # the learning-rate monitor finds a logger in the second process too; the first records it
+        assert [row["lr-SGD"] for row in rows(job)] == ["0.1"]
 
 
 def assert_two_process_metrics(job: Path, data_dir: Path) -> None:

@@ -88,6 +88,9 @@ class PairedDifference:
         return float(stats.ttest_1samp(self.differences, 0.0).pvalue)
 
     def tost_p(self, margin: float) -> float:
+        """NaN, as ``p``, with fewer than two pairs or no spread: then it cannot be tested."""
+        if self.n < 2 or not self.se > 0:
+            return math.nan
         below = stats.t.sf((self.mean + margin) / self.se, self.n - 1)  # H0: difference <= -margin
         above = stats.t.cdf((self.mean - margin) / self.se, self.n - 1)  # H0: difference >= +margin
         return float(max(below, above))

@@ -117,6 +117,7 @@ class JobMetrics(Logger):
         super().__init__()
         self.path = Path(job_dir) / METRICS_FILE
         self.rows = [dict(r) for r in rows]
+        self.between: dict[str, float] = {}
         self._write()
 
     @property
@@ -138,6 +139,13 @@ class JobMetrics(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         row = {k: float(v) for k, v in metrics.items()}
+        if "epoch" not in row:
+            # a callback's value logged between the epochs' rows (+callbacks=lr_monitor, at an
+            # epoch's start): it joins the row of the epoch it was logged in, one row an epoch
+            self.between.update(row)
+            return
+        row = {**self.between, **row}
+        self.between = {}
         if step is not None:
             row["step"] = float(step)
         self.rows.append(row)
@@ -149,6 +157,27 @@ class JobMetrics(Logger):
             return
         keys = sorted(dict.fromkeys(k for row in self.rows for k in row))
         write_csv(self.path, keys, self.rows)
+
+
+class SilentLogger(Logger):
+    """The logger of a process that writes none of the job's files (in a run on several processes,
+    every one but the first): Lightning's callbacks that need a logger in every process
+    (``+callbacks=lr_monitor``'s LearningRateMonitor) find one; what it is given, the first
+    process's loggers record."""
+
+    @property
+    def name(self) -> str:
+        return "silent"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        pass
 
 
 def checkpoint_callbacks(folder: Path, monitor: str) -> list[ModelCheckpoint]:

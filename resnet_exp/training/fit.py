@@ -32,6 +32,7 @@ from resnet_exp.runs.job import (
     Diverged,
     Job,
     JobMetrics,
+    SilentLogger,
     checkpoint_callbacks,
 )
 from resnet_exp.runs.records import (
@@ -154,13 +155,15 @@ def _prepare(
         if wandb is not None:
             loggers.append(wandb)
         loggers += [other_logger(part, job.dir) for part in cfg.logger.others.values()]  # logger=tensorboard, ...
+    else:
+        loggers.append(SilentLogger())
     folder = job.dir / CHECKPOINTS
     args = trainer_args(cfg.trainer)
     environment = args.pop("plugins", [])  # SLURM's, where the job runs in one (runs/slurm.py)
     kept_signal = resume.epochs if resume.checkpoint is not None else None  # from scratch: none kept
     trainer = pl.Trainer(
         **args,
-        logger=loggers or False,
+        logger=loggers,
         callbacks=[
             *checkpoint_callbacks(folder, "val/acc" if cfg.data.val_size else "test/acc"),
             CheckpointRecords(metrics),
