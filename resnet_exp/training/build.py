@@ -6,12 +6,26 @@ The caller seeds first (``pl.seed_everything(cfg.seed)``): the initial weights f
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import logging
+import tempfile
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import torch
+from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from resnet_exp.config import TrainerConfig, processes
+from resnet_exp.data import data_set
 from resnet_exp.models.resnet import network  # noqa: F401  (the network of a config: build.network)
+from resnet_exp.runs.console import console_is_terminal
+from resnet_exp.runs.records import describe
+from resnet_exp.runs.saved_config import job_config
+from resnet_exp.runs.slurm import cluster_environment
+from resnet_exp.training.hardware import accelerator_problem, auto_precision
 
 if TYPE_CHECKING:
     from resnet_exp.data.module import ImageDataModule
@@ -51,9 +65,6 @@ def trainer_args(trainer: Mapping[str, Any]) -> dict[str, Any]:
     this machine: ``precision=auto`` (``hardware.auto_precision``) and the progress bar (default:
     where the console is a terminal); and the cluster environment (``runs.slurm.cluster_environment``:
     SLURM's without Lightning's own requeue) in ``plugins``, where it is not Lightning's to detect."""
-    from resnet_exp.runs.console import console_is_terminal
-    from resnet_exp.runs.slurm import cluster_environment
-    from resnet_exp.training.hardware import auto_precision
 
     args = plain(trainer)
     environment = cluster_environment()
@@ -72,11 +83,6 @@ def activation_bytes(cfg: Mapping[str, Any]) -> int:
     it keeps for the backward pass), at two bytes an element where the precision is 16-bit
     (``auto`` decided for this machine, ``hardware.auto_precision``), else four. Measured by running the network on PyTorch's meta device: shapes
     only, no memory, milliseconds."""
-    import torch
-
-    from resnet_exp.data import data_set
-    from resnet_exp.runs.saved_config import job_config
-    from resnet_exp.training.hardware import auto_precision
 
     config = job_config(cfg) if isinstance(cfg, DictConfig) else dict(cfg)  # a run's config has Hydra's node
     data = config["data"]
@@ -112,19 +118,6 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     Trainer from ``trainer.*`` (on the CPU, writing nothing: no logger, no checkpoints; CUDA is not
     started); and the classes of ``callbacks`` and ``loggers`` (``logger.others``) found, their
     arguments' kinds checked. Raises PartRefused naming the part and the library's own words."""
-    import dataclasses
-    import inspect
-    import logging
-    import tempfile
-    import warnings
-
-    import torch
-    from hydra.utils import instantiate
-
-    from resnet_exp.config import TrainerConfig, processes
-    from resnet_exp.runs.records import describe
-    from resnet_exp.runs.slurm import cluster_environment
-    from resnet_exp.training.hardware import accelerator_problem
 
     lightning_defaults = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
 
@@ -151,8 +144,6 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
             if numeric and (isinstance(value, (str, bool)) or value is None):
                 takes = "a whole number" if whole else "a number"
                 raise PartRefused(f"{part}.{name}={value} must be {takes} ({target}'s {name})")
-
-    from hydra.utils import get_class, get_object
 
     optim, scheduler = cfg["optim"], cfg.get("scheduler") or None
     for part, args in (("optim", optim), ("scheduler", scheduler)):
