@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 import subprocess
@@ -421,30 +420,37 @@ def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_
 def test_the_projects_own_callbacks_come_from_the_config(tmp_path, data_dir):
     """The divergence guard and the signal probe are ``callbacks`` entries (the schema's defaults)
     that Hydra builds: with ``callbacks.divergence_guard=null`` a job at lr 1e6 trains on through
-    NaN losses to the end, and its records say what happened (a NaN loss, ``completed``, the guard
-    null in its saved config), where with the guard it ends ``diverged`` (test_reliability);
+    NaN losses to the end (where the guard stops it at once, test_reliability), and its records
+    say what happened: ``diverged``, found at the epoch's end, the NaN loss in metrics.csv, the
+    guard null in its saved config;
     ``callbacks.signal_propagation=null`` leaves no signal.csv. Dropping one with ``~`` (a saved
     config that would not say so), a target that cannot be found, and an argument of the wrong
     kind are refused in one line before any work."""
     r = run_cli("resnet_exp.run", "optim.lr=1e6", "callbacks.divergence_guard=null", "callbacks.signal_propagation=null",
                 "trainer.limit_train_batches=4", *TINY[:1], *TINY[2:], "hydra.run.dir=run", cwd=tmp_path)  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     job = tmp_path / "run"
-    assert status(job)["status"] == "completed" and math.isnan(status(job)["final"]["train/loss"])
+    assert status(job)["status"] == "diverged" and status(job)["step"] is None
+    assert status(job)["error"] == (
+        "diverged at epoch 1, found at the epoch's end (callbacks.divergence_guard was off)"
+    )
     (row,) = rows(job / "metrics.csv")
     assert row["epoch"] == "1.0" and row["train/loss"] == "nan"
     saved = OmegaConf.load(job / "config.yaml").callbacks
     assert saved == {"divergence_guard": None, "signal_propagation": None}
     assert not (job / "signal.csv").exists() and (job / "metrics.csv").is_file()
-    for override, error in (
-        ("~callbacks.divergence_guard", "callbacks.divergence_guard was removed; set callbacks.divergence_guard=null "
+    for overrides, error in (
+        (["~callbacks.divergence_guard"], "callbacks.divergence_guard was removed; set callbacks.divergence_guard=null "
          "to turn it off, so that the job's saved config says it ran without it"),
-        ("callbacks.divergence_guard._target_=resnet_exp.training.guard.Guard",
+        (["callbacks.divergence_guard._target_=resnet_exp.training.guard.Guard"],
          "callbacks.divergence_guard._target_=resnet_exp.training.guard.Guard cannot be found (ModuleNotFoundError: "
          "No module named 'resnet_exp.training.guard.Guard'; 'resnet_exp.training.guard' is not a package)"),
-        ("callbacks.divergence_guard.every=often",
-         "callbacks.divergence_guard.every=often must be a whole number (resnet_exp.training.guard.DivergenceGuard's every)"),
+        (["callbacks.divergence_guard.every=0"],
+         "callbacks.divergence_guard.every=0 must be a whole number of steps, at least 1"),
+        (["logger=tensorboard", "logger.others.tensorboard.default_hp_metric=often"],
+         "logger.others.tensorboard.default_hp_metric=often must be true or false "
+         "(pytorch_lightning.loggers.TensorBoardLogger's default_hp_metric)"),
     ):  # fmt: skip
-        r = run_cli("resnet_exp.run", override, *TINY, "hydra.run.dir=refused", cwd=tmp_path)
-        assert r.returncode == 2 and r.stderr.strip() == f"error: {error}", (override, r.stderr)
+        r = run_cli("resnet_exp.run", *overrides, *TINY, "hydra.run.dir=refused", cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {error}", (overrides, r.stderr)
     assert not (tmp_path / "refused").exists()  # refused before any work

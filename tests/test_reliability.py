@@ -562,3 +562,39 @@ def test_a_stop_in_an_epochs_last_batch_resumes_from_the_checkpoint_before_it_an
     assert [{k: r[k] for k in ("epoch", *RESULTS)} for r in rows(job)] == [
         {k: r[k] for k in ("epoch", *RESULTS)} for r in rows(twin)
     ]
+
+
+def test_a_job_saved_before_the_projects_callbacks_were_config_entries_resumes_and_groups_as_it_ran(tmp_path):
+    """Jobs saved while the project's callbacks were built in code hold ``callbacks: {}`` (or no
+    ``callbacks`` at all): they ran with the divergence guard and the signal probe, so resuming one
+    under today's config finds nothing changed, and a report files it beside today's jobs of the
+    same recipe, not apart by a ``callbacks`` key."""
+    from resnet_exp.analysis.groups import swept_keys
+    from resnet_exp.analysis.jobs import read_job, with_gained_keys
+    from resnet_exp.command_line import load_config
+    from resnet_exp.runs.saved_config import job_config, resume_plan
+
+    cfg = load_config(["block.order=pre"])
+    today = job_config(cfg)
+    jobs = []
+    for name, callbacks in (("today", today["callbacks"]), ("empty", {}), ("absent", None)):
+        saved = {k: v for k, v in today.items() if k != "callbacks" or callbacks is not None}
+        if callbacks is not None:
+            saved["callbacks"] = callbacks
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+        plan = resume_plan(tmp_path / name, cfg, ["block.order=pre"])
+        assert (plan.conflicts, plan.kept) == ([], {}), name
+        jobs.append(read_job(tmp_path / name, name))
+    assert "callbacks: {}" in (tmp_path / "empty" / "config.yaml").read_text()
+    jobs = with_gained_keys(jobs)
+    assert [j.config == jobs[0].config for j in jobs] == [True, True, True]
+    assert swept_keys(jobs) == []
+    # the project's callbacks watch and measure, they do not change what a job computes: turned
+    # off or tuned, they are no part of the recipe (records.NOT_RECIPE), like diagnostics.*
+    off = {**today, "callbacks": {"divergence_guard": None, "signal_propagation": None}}
+    (tmp_path / "off").mkdir()
+    (tmp_path / "off" / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(off)))
+    plan = resume_plan(tmp_path / "off", cfg, ["block.order=pre"])
+    assert (plan.conflicts, plan.kept) == ([], {})
+    assert swept_keys(with_gained_keys([*jobs, read_job(tmp_path / "off", "off")])) == []

@@ -260,7 +260,9 @@ def test_paired_differences_by_hand():
     assert math.isclose(d.tost_p(5.0), stats.t.cdf((2 - 5) / se, 2))  # the upper bound is the closer one
     edge = d.interval(0.90)[1]  # the margin at which the 90% interval just fits
     assert d.tost_p(edge * 1.001) < 0.05 < d.tost_p(edge * 0.999)
-    assert math.isnan(PairedDifference((0.5, 0.5)).p) and math.isnan(PairedDifference((0.5, 0.5)).tost_p(1.0))
+    alike = PairedDifference((0.5, 0.5))  # no spread: the point, and the tests' limits
+    assert (alike.interval(), alike.p, alike.tost_p(1.0), alike.tost_p(0.4)) == ((0.5, 0.5), 0.0, 0.0, 1.0)
+    assert PairedDifference((0.0, 0.0)).p == 1.0
     assert math.isnan(PairedDifference((1.0,)).interval()[0]) and math.isnan(PairedDifference((1.0,)).tost_p(1.0))
 
 

@@ -58,9 +58,11 @@ def test_parallel_launcher_runs_the_jobs_of_a_sweep_at_once(tmp_path, data_dir):
 
 
 def test_bench_measures_both_paths_and_writes_json(tmp_path, data_dir):
+    """The bench's framework path is the run's, the config's callbacks included (a learning-rate
+    monitor, which wants a logger, too)."""
     out = tmp_path / "bench.json"
     r = run_cli("resnet_exp.bench", "--steps", "2", "--warmup", "1", "--eval-batches", "1", "--out", str(out),
-                "data.batch_size=32", cwd=tmp_path)  # fmt: skip
+                "data.batch_size=32", "+callbacks=lr_monitor", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["batch_size"] == 32 and result["steps"] == 2 and result["device"].startswith("CPU")

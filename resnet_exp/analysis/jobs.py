@@ -19,12 +19,11 @@ from resnet_exp.runs.records import (
     METRICS,
     SIGNAL_FILE,
     describe,
-    flatten,
     read_metrics,
     read_status,
     read_sweep,
 )
-from resnet_exp.runs.saved_config import config_edited, implied_defaults
+from resnet_exp.runs.saved_config import config_edited, implied_defaults, saved_keys
 
 
 class ReportError(Exception):
@@ -152,7 +151,7 @@ def read_job(path: Path, name: str) -> Job:
     if edited:  # not the config the job trained with: its numbers would be filed under the wrong recipe
         return Job(name, path, {}, [], UNREADABLE, f"cannot be trusted: {edited}")
     try:
-        config = flatten(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
+        config = saved_keys(OmegaConf.to_container(OmegaConf.load(path / CONFIG_FILE)))
         config.update(presets(path))
         epochs = read_metrics(path)
         signal = read_signal(path)
@@ -294,7 +293,7 @@ def job_from_wandb(name: str, path: Path, config: dict[str, Any], history: Itera
     rows = [{k: float(row[k]) for k in keys if row.get(k) is not None} for row in history]
     rows = [r for r in rows if "epoch" in r and len(r) > 1]
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    return Job(name, path, flatten(config), rows, WANDB_STATES.get(state, state))
+    return Job(name, path, saved_keys(config), rows, WANDB_STATES.get(state, state))
 
 
 def read_wandb(path: str, group: str, api: Any = None) -> list[Job]:

@@ -88,13 +88,13 @@ def plan(jobs, margin: float, difference: float, alpha: float, max_n: int) -> st
             d = paired_differences(a, b, measure)
             if len(d) < 2:
                 continue
-            found = PairedDifference(tuple(d))
-            sd, mean, (low90, high90) = float(np.std(d, ddof=1)), found.mean, found.interval(0.90)
-            inside = "inside" if found.tost_p(margin) < 0.05 else "not inside"
+            pairs = PairedDifference(tuple(d))
+            sd, mean, (low90, high90) = pairs.sd, pairs.mean, pairs.interval(0.90)
+            inside = "inside" if pairs.tost_p(margin) < 0.05 else "not inside"
             low, high = confidence_sequence(d, alpha)
             cs = f"[{low:+.2f}, {high:+.2f}]" if math.isfinite(low) else "not finite yet"
             null = stopping_pairs(sd, 0.0, alpha, margin, max_n)
-            found = stopping_pairs(sd, difference, alpha, margin, max_n)
+            found = stopping_pairs(sd, difference, alpha, margin, max_n)  # when the difference is there
             lines.append(
                 f"| {b.label} - {a.label} | {measure} | {len(d)} | {mean:+.2f} | {sd:.2f} | "
                 f"[{low90:+.2f}, {high90:+.2f}], {inside} ±{margin:g} | {cs} | "

@@ -60,7 +60,9 @@ class Estimate:
 class PairedDifference:
     """Paired differences (B minus A, one per seed): their mean with its t-intervals, the paired
     t-test's p, and TOST's p for equivalence within ±margin (the larger of the two one-sided
-    tests' p; below 5% exactly when the 90% interval lies inside the margin)."""
+    tests' p; below 5% exactly when the 90% interval lies inside the margin). Pairs that all
+    differ alike (no spread) have the point as their interval, and the tests their limits: p 0
+    (1 where the difference is 0), TOST 0 inside the margin, else 1. Fewer than two pairs: NaN."""
 
     differences: tuple[float, ...]
 
@@ -73,8 +75,12 @@ class PairedDifference:
         return float(np.mean(self.differences)) if self.n else math.nan
 
     @property
+    def sd(self) -> float:
+        return float(np.std(self.differences, ddof=1)) if self.n > 1 else math.nan
+
+    @property
     def se(self) -> float:
-        return float(np.std(self.differences, ddof=1)) / math.sqrt(self.n) if self.n > 1 else math.nan
+        return self.sd / math.sqrt(self.n) if self.n > 1 else math.nan
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         half = float(stats.t.ppf(0.5 + level / 2, self.n - 1)) * self.se if self.n > 1 else math.nan
@@ -82,15 +88,18 @@ class PairedDifference:
 
     @property
     def p(self) -> float:
-        """The paired t-test's two-sided p; NaN with fewer than two pairs or no spread."""
-        if self.n < 2 or not self.se > 0:
+        """The paired t-test's two-sided p."""
+        if self.n < 2:
             return math.nan
+        if self.se == 0:
+            return 1.0 if self.mean == 0 else 0.0
         return float(stats.ttest_1samp(self.differences, 0.0).pvalue)
 
     def tost_p(self, margin: float) -> float:
-        """NaN, as ``p``, with fewer than two pairs or no spread: then it cannot be tested."""
-        if self.n < 2 or not self.se > 0:
+        if self.n < 2:
             return math.nan
+        if self.se == 0:
+            return 0.0 if -margin < self.mean < margin else 1.0
         below = stats.t.sf((self.mean + margin) / self.se, self.n - 1)  # H0: difference <= -margin
         above = stats.t.cdf((self.mean - margin) / self.se, self.n - 1)  # H0: difference >= +margin
         return float(max(below, above))
@@ -143,16 +152,9 @@ def compare(a: Group, b: Group, measure: str = PRECISE) -> Comparison:
     paired = len(fa) == len(xa) and len(fb) == len(xb) and set(fa) == set(fb) and len(fa) >= 2
     if paired:
         seeds = sorted(fa, key=str)
-        ya, yb = [fa[s] for s in seeds], [fb[s] for s in seeds]
-        d = np.subtract(ya, yb)
-        if np.ptp(d) == 0:  # every pair differs alike: no spread, no interval
-            diff = float(d[0])
-            return Comparison(a, b, measure, True, len(d), len(d), diff, diff, diff, 1.0 if diff == 0 else 0.0)
-        test = stats.ttest_rel(ya, yb)
-        ci = test.confidence_interval(0.95)
-        return Comparison(
-            a, b, measure, True, len(d), len(d), float(d.mean()), float(ci.low), float(ci.high), float(test.pvalue)
-        )
+        found = PairedDifference(tuple(float(fa[s] - fb[s]) for s in seeds))
+        low, high = found.interval(0.95)
+        return Comparison(a, b, measure, True, found.n, found.n, found.mean, low, high, found.p)
     if len(xa) < 2 or len(xb) < 2:
         return Comparison(
             a,

@@ -147,10 +147,8 @@ class EvaluationConfig:
     precise_bn_batches: int = PRECISE_BN_BATCHES
 
 
-# Keys whose default changed after they were added: the default they had first. A job saved before
-# the project had the key ran with that value (not with today's default), which is what a report
-# and a resume read for it.
-# The project's callbacks every job runs with unless its config drops them.
+# The project's callbacks every job runs with unless its config turns one off (callbacks.NAME=null).
+# They watch and measure; they do not change what a job computes (records.NOT_RECIPE).
 PROJECT_CALLBACKS: dict[str, dict[str, Any]] = {
     # training stops at the first NaN or infinite loss, checked every `every` steps on a GPU
     "divergence_guard": {"_target_": "resnet_exp.training.guard.DivergenceGuard", "every": 25},
@@ -158,6 +156,9 @@ PROJECT_CALLBACKS: dict[str, dict[str, Any]] = {
     "signal_propagation": {"_target_": "resnet_exp.training.diagnostics.SignalPropagation.for_job", "_partial_": True},
 }
 
+# Keys whose default changed after they were added: the default they had first. A job saved before
+# the project had the key ran with that value (not with today's default), which is what a report
+# and a resume read for it.
 FIRST_DEFAULTS = {"loss.reduction": "mean", "evaluation.precise_bn_batches": 0}
 
 
@@ -182,8 +183,9 @@ class Config:
     # Lightning callbacks by name, each a ``_target_`` config that Hydra instantiates
     # (training/job_callbacks.py; ``_partial_: true``: called with the job it serves):
     # +callbacks=early_stopping adds one (conf/callbacks/), callbacks.divergence_guard.every=50
-    # changes one, ~callbacks.divergence_guard drops one. Beside them, the job's own life is not a
-    # choice: its checkpoints, their records, the stop on a signal, the progress bar (fit.py).
+    # changes one, callbacks.divergence_guard=null turns one off (~ is refused: the saved config
+    # would not say so). Beside them, the job's own life is not a choice: its checkpoints, their
+    # records, the stop on a signal, the progress bar (fit.py).
     callbacks: dict[str, Any] = field(default_factory=lambda: dict(PROJECT_CALLBACKS))
     seed: int = 0
     output_dir: str = "outputs"

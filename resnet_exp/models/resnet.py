@@ -58,7 +58,7 @@ class ResNet(nn.Sequential):
             width = out_channels
         if final_norm is True or (final_norm == "auto" and unit.preactivated):
             layers["final_bn"] = nn.BatchNorm2d(width)
-            layers["final_relu"] = nn.ReLU()
+            layers["final_relu"] = nn.ReLU(inplace=True)
         layers["gap"] = nn.AdaptiveAvgPool2d(1)
         layers["fc"] = nn.Sequential(nn.Flatten(), nn.Linear(width, num_classes))
         super().__init__(layers)
@@ -80,10 +80,10 @@ def stem_layers(stem: str, in_channels: int, channels: int) -> OrderedDict[str, 
         raise ValueError(f"model.stem={stem!r} is not a stem; choose one of: {', '.join(STEMS)}")
     if stem == "small":
         conv = nn.Conv2d(in_channels, channels, 3, stride=1, padding=1)
-        return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU()})
+        return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU(inplace=True)})
     conv = nn.Conv2d(in_channels, channels, 7, stride=2, padding=3)
     pool = nn.MaxPool2d(3, stride=2, padding=1)
-    return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU(), "pool": pool})
+    return OrderedDict({"conv": conv, "bn": nn.BatchNorm2d(channels), "relu": nn.ReLU(inplace=True), "pool": pool})
 
 
 def network(cfg: Mapping[str, Any]) -> ResNet:

@@ -66,10 +66,12 @@ log = logging.getLogger("resnet_exp")
 
 
 class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite: at ``step`` where the divergence guard saw it, or,
+    with the guard off (``step`` None), in the epoch whose training loss says so."""
 
-    def __init__(self, epoch: int, step: int) -> None:
-        super().__init__(f"diverged at epoch {epoch}, step {step}")
+    def __init__(self, epoch: int, step: int | None) -> None:
+        where = f"step {step}" if step is not None else "found at the epoch's end (callbacks.divergence_guard was off)"
+        super().__init__(f"diverged at epoch {epoch}, {where}")
         self.epoch, self.step = epoch, step
 
 

@@ -48,6 +48,10 @@ NOT_RECIPE = (
     "data.download",
     "logger.",
     "diagnostics.",  # measured on a copy of the network: what a job computes does not change
+    # the project's callbacks watch and measure (config/schema.PROJECT_CALLBACKS): turned off or
+    # tuned, what a job computes does not change (a loss that turns NaN ends `diverged` either way)
+    "callbacks.divergence_guard",
+    "callbacks.signal_propagation",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
 )

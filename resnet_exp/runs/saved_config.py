@@ -71,7 +71,7 @@ def resume_plan(job_dir: Path, cfg: DictConfig, overrides: list[str] | None = No
     if not path.is_file():
         return plan
     try:
-        saved = flatten(OmegaConf.to_container(OmegaConf.load(path)))
+        saved = saved_keys(OmegaConf.to_container(OmegaConf.load(path)))
     except Exception as e:  # YAML or OmegaConf: a file edited by hand, cut short
         raise JobError(
             f"{path} cannot be read ({describe(e)}); restore it, or delete {job_dir} to train anew"
@@ -162,6 +162,25 @@ def schema_defaults() -> dict[str, Any]:
     from resnet_exp.config import Config
 
     return flatten(OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True))
+
+
+def saved_keys(tree: Any) -> dict[str, Any]:
+    """A saved config flattened (``records.flatten``), except that an empty mapping whose place
+    the schema has filled with entries since gives no key (``callbacks: {}``, saved before the
+    project's own callbacks were entries of it): its entries then count at the values jobs had
+    before they existed (``implied_defaults``), as every key a job's saved config lacks does."""
+    filled = {k.rsplit(".", 1)[0] for k in implied_defaults() if "." in k}
+
+    def prune(node: Any, prefix: str) -> Any:
+        if not isinstance(node, dict):
+            return node
+        return {
+            k: prune(v, f"{prefix}{k}.")
+            for k, v in node.items()
+            if not (isinstance(v, dict) and not v and any(f"{f}.".startswith(f"{prefix}{k}.") for f in filled))
+        }
+
+    return flatten(prune(tree, ""))
 
 
 def implied_defaults() -> dict[str, Any]:

@@ -152,7 +152,7 @@ def check_parts(cfgs: list[DictConfig], wheres: list[str] | None = None) -> None
 
     seen = set()
     for cfg, where in zip(cfgs, wheres or [""] * len(cfgs)):
-        parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer", "callbacks")} | {"loggers": cfg.logger.others}
+        parts = {k: cfg[k] for k in ("optim", "scheduler", "trainer", "callbacks", "logger")}
         key = repr(
             {k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig) else v for k, v in parts.items()}
         )

@@ -48,7 +48,7 @@ def module(cfg: Mapping[str, Any], fixed_images: ImageDataModule | None = None) 
     """The LightningModule: the network of ``cfg`` and its training (``optim``, ``scheduler``,
     ``compile``, ``data.val_size``); it keeps the config, so a checkpoint rebuilds it alone; precise
     BN takes its fixed batches from ``fixed_images``, given here."""
-    from resnet_exp.training.classifier import Classifier  # here: bench and summary need no Lightning module
+    from resnet_exp.training.classifier import Classifier  # here: summary needs no Lightning module
 
     return Classifier(plain(cfg), fixed_images)
 
@@ -116,8 +116,8 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     starts and before anything is written: the optimizer (torch.optim's own checks, on one dummy
     parameter), the scheduler on it (stepped once, where ``step_size=0`` fails), and Lightning's
     Trainer from ``trainer.*`` (on the CPU, writing nothing: no logger, no checkpoints; CUDA is not
-    started); and the classes of ``callbacks`` and ``loggers`` (``logger.others``) found, their
-    arguments' kinds checked. Raises PartRefused naming the part and the library's own words."""
+    started); and the classes of ``callbacks`` and ``logger.others`` found, their arguments' kinds
+    checked. Raises PartRefused naming the part and the library's own words."""
 
     lightning_defaults = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
 
@@ -151,7 +151,10 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
             check_types(part, args, inspect.signature(get_class(args["_target_"])))
     # callbacks and loggers are built as each job starts (they write into its folder): here their
     # targets are found and their arguments' kinds checked
-    for group, parts in (("callbacks", cfg.get("callbacks") or {}), ("logger.others", cfg.get("loggers") or {})):
+    for group, parts in (
+        ("callbacks", cfg.get("callbacks") or {}),
+        ("logger.others", (cfg.get("logger") or {}).get("others") or {}),
+    ):
         for name, args in parts.items():
             if not args:
                 continue

@@ -10,6 +10,7 @@ locks the job and writes its files (config.yaml, status.json, metrics.csv, W&B, 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from resnet_exp.runs.records import (
     atomic_write,
     describe,
     flatten,
+    read_metrics,
 )
 from resnet_exp.runs.saved_config import config_digest, job_config, keep_saved, resume_plan
 from resnet_exp.runs.signals import Signals, StopOnSignal
@@ -68,7 +70,7 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
         if status.get("status") in FINISHED:
             log.info("%s %s before: skipped (delete its status.json to train it again)", job_dir, status["status"])
             if status["status"] == "diverged":
-                raise Diverged(status["epoch"], status["step"])
+                raise Diverged(status["epoch"], status.get("step"))
             return status.get("final", {})
         overrides = list(HydraConfig.get().overrides.task)
         plan = resume_plan(job_dir, cfg, overrides)
@@ -106,6 +108,11 @@ def train(cfg: DictConfig, job_dir: Path) -> dict[str, float]:
             final = {k: float(v) for k, v in trainer.logged_metrics.items() if k in METRICS}
             if not final and job.resume.rows:  # resumed at its end (its record was lost): nothing trained now
                 final = {k: v for k, v in job.resume.rows[-1].items() if k in METRICS}
+            if not math.isfinite(final.get("train/loss", 0.0)):
+                # the guard was off (callbacks.divergence_guard=null) and training went on to its
+                # end: the job diverged all the same, from the first epoch whose loss says so
+                epochs = [row for row in read_metrics(job.dir) if not math.isfinite(row.get("train/loss", 0.0))]
+                raise Diverged(int(epochs[0]["epoch"]) if epochs else trainer.current_epoch, None)
             attempt.completed(trainer.current_epoch, final)
     return final
 

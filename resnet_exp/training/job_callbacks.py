@@ -30,7 +30,8 @@ class JobContext:
     """What a callback built for one job may need of it."""
 
     cfg: DictConfig  # the job's config, composed and checked
-    dir: Path | None  # its folder; None in the processes of a run on several that write nothing
+    dir: Path | None  # its folder; None where nothing may be written: the processes of a run on
+    # several but the first, and bench's timed path
     datamodule: Any  # the ImageDataModule that serves it (training_images, train_size)
     wandb: Any  # its W&B logger, or None
     resumed_after: int | None  # whole epochs its checkpoint kept; None when it starts from scratch

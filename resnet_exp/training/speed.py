@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from resnet_exp.data import files
+from resnet_exp.runs.job import SilentLogger
 from resnet_exp.training.build import build, network, trainer_args
 from resnet_exp.training.hardware import keep_freed_memory, synced_clock
 from resnet_exp.training.job_callbacks import JobContext, job_callbacks
@@ -124,7 +125,8 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
     )
     # the job's callbacks from its config (the divergence guard, the signal probe), writing nothing
     callbacks = [timer, *job_callbacks(cfg.callbacks, JobContext(cfg, None, datamodule, None, None))]
-    trainer = pl.Trainer(**args, logger=False, callbacks=callbacks, use_distributed_sampler=False)
+    # a logger that writes nothing, for the callbacks that want one (+callbacks=lr_monitor)
+    trainer = pl.Trainer(**args, logger=[SilentLogger()], callbacks=callbacks, use_distributed_sampler=False)
     trainer.fit(module, datamodule=datamodule)
     return {
         "images_per_s": timer.images / (timer.train_end - timer.timed_from),
