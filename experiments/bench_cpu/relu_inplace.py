@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from resnet_exp.command_line import load_config
-from resnet_exp.training.build import build
 from resnet_exp.training.hardware import keep_freed_memory
+from resnet_exp.training.speed import plain_parts
 
 relu = F.relu
 
@@ -27,14 +27,9 @@ def out_of_place(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 
 
 keep_freed_memory()
-cfg = load_config(["trainer.precision=32-true", "block.order=post"])
-torch.manual_seed(0)
-datamodule, module = build(cfg)
-datamodule.place(torch.device("cpu"))
-datamodule.setup()
-net = module.net.to(memory_format=torch.channels_last).train()
-optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
-batches = iter(datamodule.train_dataloader())
+net, optimizer, batches = plain_parts(
+    load_config(["trainer.precision=32-true", "block.order=post"]), torch.device("cpu")
+)
 
 
 def step() -> None:

@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from resnet_exp.command_line import load_config
-from resnet_exp.training.build import build
 from resnet_exp.training.hardware import keep_freed_memory, machine
+from resnet_exp.training.speed import plain_parts
 
 PARTS = (  # (part, operators whose own time it is), first match wins
     ("convolution", r"convolution|conv2d|mkldnn_conv"),
@@ -76,13 +76,7 @@ def step_profile(overrides: list[str], precision: str, steps: int, warmup: int) 
     """One precision's profile: milliseconds per step by part, and the convolutions' FLOPs."""
     cfg = load_config([*overrides, f"trainer.precision={precision}"])
     keep_freed_memory()
-    torch.manual_seed(cfg.seed)
-    datamodule, module = build(cfg)
-    datamodule.place(torch.device("cpu"))
-    datamodule.setup()
-    net = module.net.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
-    batches = iter(datamodule.train_dataloader())
+    net, optimizer, batches = plain_parts(cfg, torch.device("cpu"))
 
     def step() -> None:
         with record_function("data gather"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -142,19 +143,26 @@ def framework(cfg: Any, steps: int, warmup: int, eval_batches: int | None) -> di
     }
 
 
+def plain_parts(cfg: Any, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, Iterator]:
+    """What a plain PyTorch loop of the framework trains with: its network (built from ``cfg``,
+    seeded by ``cfg.seed``, channels_last, in training mode), plain SGD at ``optim.lr``, and its
+    batches (the data module's, on ``device``). For ``plain`` and the step measurements of
+    experiments/bench_cpu."""
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule, module = build(cfg)
+    datamodule.place(device)
+    datamodule.setup()
+    net = module.net.to(device, memory_format=torch.channels_last).train()
+    return net, torch.optim.SGD(net.parameters(), lr=cfg.optim.lr), iter(datamodule.train_dataloader())
+
+
 def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
     """The framework's own batches, network and precision in a plain PyTorch loop (no Lightning, no
     metrics, no callbacks): what the framework's loop costs per step is the difference."""
     precision = trainer_args(cfg.trainer)["precision"]
     if precision not in ("bf16-mixed", "32-true", "32", 32):
         return {}
-    pl.seed_everything(cfg.seed, verbose=False)
-    datamodule, module = build(cfg)
-    datamodule.place(device)
-    datamodule.setup()
-    net = module.net.to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.optim.lr)
-    batches = iter(datamodule.train_dataloader())
+    net, optimizer, batches = plain_parts(cfg, device)
     images, timed_from = 0, 0.0
     for step in range(warmup + steps):
         if step == warmup:
