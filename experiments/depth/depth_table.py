@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             shown_ = sign(plain[0], plain[2], plain[3]) == "higher" and sign(post[0], post[2], post[3]) != "higher"
             out += [
                 "",
-                f"**Verdict (final training loss, {min(plain[0], post[0])} pairs):** "
+                f"**Verdict (final training loss, {min(plain[0], post[0])} pair"
+                f"{'' if min(plain[0], post[0]) == 1 else 's'}):** "
                 + (
                     f"the degradation problem is reproduced: the plain network trains worse at {deep} layers than at "
                     f"{shallow}, the residual one does not."
