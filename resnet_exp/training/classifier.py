@@ -71,6 +71,9 @@ class Classifier(pl.LightningModule):
         self._precise_bn_s = 0.0
         self._running_bn: dict[str, torch.Tensor] = {}  # the running statistics precise BN replaced
         num_classes = config["model"]["num_classes"]
+        # One metric object per split and measure, not a MetricCollection: a collection updates every
+        # member with the same inputs, where the loss metric takes the loss and the accuracy the
+        # logits; and these names are the keys of the states a mid-epoch checkpoint keeps.
         # validate_args=False: the input checks look at the labels' values, a host sync every step
         acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, validate_args=False)
         self.train_acc, self.test_acc = acc.clone(), acc.clone()
