@@ -143,7 +143,9 @@ class JobMetrics(Logger):
         row = {k: float(v) for k, v in metrics.items()}
         if "epoch" not in row:
             # a callback's value logged between the epochs' rows (+callbacks=lr_monitor, at an
-            # epoch's start): it joins the row of the epoch it was logged in, one row an epoch
+            # epoch's start): it joins the row of the epoch it was logged in, one row an epoch (the
+            # last value of a key logged more than once; one logged after the last epoch's row, or
+            # in an epoch that did not end, has no row: metrics.csv holds whole epochs)
             self.between.update(row)
             return
         row = {**self.between, **row}
