@@ -5,6 +5,7 @@ saved values where only a default changed since it started."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +158,11 @@ def config_edited(job_dir: Path) -> str | None:
     return f"{path} was changed after its job wrote it: {'; '.join(changed)} ({ckpt.relative_to(job_dir)}); {fix}"
 
 
+@functools.cache
 def schema_defaults() -> dict[str, Any]:
-    """Every key of the config schema with its default, flattened (``loss.reduction: batch_size``)."""
+    """Every key of the config schema with its default, flattened (``loss.reduction: batch_size``);
+    built once a process (the schema does not change in one), read by every job a report reads, so
+    not to be changed by its callers."""
     from resnet_exp.config import Config
 
     return flatten(OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True))
@@ -169,7 +173,7 @@ def saved_keys(tree: Any) -> dict[str, Any]:
     the schema has filled with entries since gives no key (``callbacks: {}``, saved before the
     project's own callbacks were entries of it): its entries then count at the values jobs had
     before they existed (``implied_defaults``), as every key a job's saved config lacks does."""
-    filled = {k.rsplit(".", 1)[0] for k in implied_defaults() if "." in k}
+    defaults = schema_defaults()
 
     def prune(node: Any, prefix: str) -> Any:
         if not isinstance(node, dict):
@@ -177,7 +181,7 @@ def saved_keys(tree: Any) -> dict[str, Any]:
         return {
             k: prune(v, f"{prefix}{k}.")
             for k, v in node.items()
-            if not (isinstance(v, dict) and not v and any(f"{f}.".startswith(f"{prefix}{k}.") for f in filled))
+            if not (isinstance(v, dict) and not v and any(d.startswith(f"{prefix}{k}.") for d in defaults))
         }
 
     return flatten(prune(tree, ""))
