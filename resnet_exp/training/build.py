@@ -6,12 +6,13 @@ The caller seeds first (``pl.seed_everything(cfg.seed)``): the initial weights f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -158,16 +159,12 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         for name, args in parts.items():
             if not args:
                 continue
-            hydra_log = logging.getLogger("hydra.utils")  # it logs a not-found target as well as raising
-            level = hydra_log.level
-            hydra_log.setLevel(logging.CRITICAL)
             try:
-                target = get_object(args["_target_"])
+                with quiet("hydra.utils", logging.CRITICAL):  # it logs a target not found as well as raising
+                    target = get_object(args["_target_"])
             except Exception as e:
                 cause = describe(e.__cause__ or e).splitlines()[0]  # Hydra's own words add lines of advice
                 raise PartRefused(f"{group}.{name}._target_={args['_target_']} cannot be found ({cause})") from None
-            finally:
-                hydra_log.setLevel(level)
             check_types(f"{group}.{name}", args, inspect.signature(target))
     try:
         optimizer = instantiate(optim, params=[torch.nn.Parameter(torch.zeros(1))])
@@ -197,11 +194,9 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
         return
     import pytorch_lightning as pl  # first: importing it sets its logger's level
 
-    quiet = logging.getLogger("pytorch_lightning")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the Trainer's set-up messages belong to the job's log, later
     try:
-        with tempfile.TemporaryDirectory() as scratch:
+        # the Trainer's set-up messages belong to the job's log, later
+        with quiet("pytorch_lightning", logging.ERROR), tempfile.TemporaryDirectory() as scratch:
             # on the CPU, in fp32: the stand-in must not start CUDA in this process (launchers fork
             # the jobs from it), and the accelerator, devices and precision are checked already
             stand_in = {"accelerator": "cpu", "devices": 1, "precision": "32-true", "enable_progress_bar": False,
@@ -212,5 +207,15 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
     except Exception as e:
         explicit = {k: v for k, v in trainer.items() if v is not None and v != lightning_defaults.get(k)}
         refuse("trainer", explicit, e)
+
+
+@contextlib.contextmanager
+def quiet(logger: str, level: int) -> Iterator[None]:
+    """``logger`` set to ``level`` for the block, and back to its own level after it."""
+    log = logging.getLogger(logger)
+    before = log.level
+    log.setLevel(level)
+    try:
+        yield
     finally:
-        quiet.setLevel(level)
+        log.setLevel(before)
