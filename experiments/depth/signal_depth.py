@@ -46,7 +46,7 @@ COLUMNS = ("layers", "block", "epoch", "steps", "units", "forward_ratio", "backw
 
 def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
     """The rows of the jobs' measures (one per network and epoch), the cells that have none and why
-    (a job that diverged before the measure, a measure that overflowed), and the jobs not used."""
+    (a job that diverged before the measure, a measure not finite), and the jobs not used."""
     rows, gaps, refused = [], [], []
     for job in jobs:
         if job.status in ("not started", "unreadable"):
@@ -70,7 +70,7 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
                 continue
             grads = [u["input_grad_norm"] for u in units]
             stds = [u["act_std"] for u in units]
-            # each measure on its own: a ratio is NaN where a unit's measure overflowed (not finite)
+            # each measure on its own: a ratio is NaN where a unit's measure is not finite, and says how
             finite = {"act_std": all(map(math.isfinite, stds)), "input_grad_norm": all(map(math.isfinite, grads))}
             rows.append(
                 {
@@ -80,20 +80,43 @@ def rows_of(jobs) -> tuple[list[dict], list[dict], list[str]]:
                     "backward_ratio": grads[0] / grads[-1] if finite["input_grad_norm"] else math.nan,
                     "grad_min": min(grads) if finite["input_grad_norm"] else math.nan,
                     "grad_max": max(grads) if finite["input_grad_norm"] else math.nan,
+                    "why_forward_ratio": not_finite(stds),
+                    "why_backward_ratio": not_finite(grads),
                     "profile": units,
                 }
+            )
+            rows[-1]["why"] = ", ".join(
+                f"the {word} ratio is {rows[-1][f'why_{column}']}"
+                for word, column in (("forward", "forward_ratio"), ("backward", "backward_ratio"))
+                if not math.isfinite(rows[-1][column])
             )
     key = lambda r: (r["epoch"], r["steps"], r["layers"], BLOCKS.index(r["block"]) if r["block"] in BLOCKS else 99)  # noqa: E731
     return sorted(rows, key=key), sorted(gaps, key=key), refused
 
 
-OVERFLOW = "not finite (overflow)"
+# Below this forward ratio the last unit's output is a hundredth of the first's: the signal has
+# collapsed on its way through, and a small backward ratio there says nothing good of the network.
+COLLAPSED = 1e-2
+
+
+def not_finite(values: list[float]) -> str:
+    """How a measure's units are not finite ("" where all are): the units that overflowed to
+    infinity and those that are NaN, of all."""
+    inf = sum(math.isinf(v) for v in values)
+    nan = sum(math.isnan(v) for v in values)
+    if not inf + nan:
+        return ""
+    parts = [f"{n} {what}" for n, what in ((inf, "infinite"), (nan, "NaN")) if n]
+    return f"not finite ({' and '.join(parts)} of {len(values)} units)"
 
 
 def number(x: float) -> str:
-    if not math.isfinite(x):
-        return OVERFLOW
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def cell(row: dict, column: str) -> str:
+    """A ratio, or how its measure was not finite."""
+    return number(row[column]) if math.isfinite(row[column]) else row[f"why_{column}"]
 
 
 def table(rows: list[dict], gaps: list[dict], when: tuple[int, int], column: str) -> list[str]:
@@ -102,7 +125,7 @@ def table(rows: list[dict], gaps: list[dict], when: tuple[int, int], column: str
     mine = [r for r in rows if (r["epoch"], r["steps"]) == when]
     holes = [g for g in gaps if (g["epoch"], g["steps"]) == when]
     depths = sorted({r["layers"] for r in mine + holes})
-    cells = {(r["layers"], r["block"]): number(r[column]) for r in mine}
+    cells = {(r["layers"], r["block"]): cell(r, column) for r in mine}
     cells.update({(g["layers"], g["block"]): g["why"] for g in holes})
     blocks = [b for b in BLOCKS if any(r["block"] == b for r in mine + holes)]
     lines = ["| layers | " + " | ".join(blocks) + " |", "|---|" + "---|" * len(blocks)]
@@ -141,18 +164,28 @@ def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
     out = []
 
     def compare(a: str, b: str, column: str, when: tuple[int, int], word: str) -> None:
-        mine = {
-            (r["layers"], r["block"]): r[column]
-            for r in rows
-            if (r["epoch"], r["steps"]) == when and math.isfinite(r[column])
-        }
+        at = {(r["layers"], r["block"]): r for r in rows if (r["epoch"], r["steps"]) == when}
+        mine = {k: r[column] for k, r in at.items() if math.isfinite(r[column])}
         depths = sorted(d for d, blk in mine if blk == a and (d, b) in mine)
         if not depths:
             return
         below = [d for d in depths if mine[d, a] < mine[d, b]]
         label = "at initialisation" if when[0] == 0 else f"after {when[1]} steps"
         ratios = ", ".join(f"{d}: {number(mine[d, a])} against {number(mine[d, b])}" for d in depths)
-        out.append(f"- {word} {label}: `{a}`'s is below `{b}`'s at {len(below)} of {len(depths)} depths ({ratios}).")
+        said = f"- {word} {label}: `{a}`'s is below `{b}`'s at {len(below)} of {len(depths)} depths ({ratios})"
+        # the depths both ran at but not compared, and why
+        unmeasured = sorted(d for d, blk in at if blk == a and (d, b) in at and d not in depths)
+        if unmeasured:
+            said += "; not compared at " + ", ".join(
+                f"{d} (" + ", ".join(f"`{x}`'s is not finite" for x in (a, b) if (d, x) not in mine) + ")"
+                for d in unmeasured
+            )
+        collapsed = [(d, x) for d in depths for x in (a, b) if at[d, x]["forward_ratio"] < COLLAPSED]
+        if column == "backward_ratio" and collapsed:
+            said += "; " + ", ".join(
+                f"at {d} layers `{x}`'s forward ratio is {number(at[d, x]['forward_ratio'])}" for d, x in collapsed
+            ) + f" (below {COLLAPSED:g}: its signal has collapsed, so a small backward ratio there is no sign of health)"
+        out.append(said + ".")
 
     steps = max((r["steps"] for r in rows if r["epoch"] == 1), default=0)
     for when in ((0, 0), (1, steps)):
@@ -162,12 +195,7 @@ def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
             compare(block, "plain", "backward_ratio", when, "Backward ratio")
     for g in gaps + [r for r in rows if not (math.isfinite(r["forward_ratio"]) and math.isfinite(r["backward_ratio"]))]:
         label = "at initialisation" if g["epoch"] == 0 else f"after {g['steps']} step{'s' * (g['steps'] != 1)}"
-        why = g.get("why") or ", ".join(
-            f"the {word} ratio is {OVERFLOW}"
-            for word, column in (("forward", "forward_ratio"), ("backward", "backward_ratio"))
-            if not math.isfinite(g[column])
-        )
-        out.append(f"- `{g['block']}` at {g['layers']} layers, {label}: {why}.")
+        out.append(f"- `{g['block']}` at {g['layers']} layers, {label}: {g['why']}.")
     return out
 
 
