@@ -26,6 +26,7 @@ from scipy import stats
 
 from resnet_exp.analysis.jobs import PRECISE, RUNNING, ReportError, network, read_sweeps
 from resnet_exp.analysis.references import HE_2015_BY_DEPTH, HE_ET_AL
+from resnet_exp.analysis.stats import PairedDifference
 from resnet_exp.report import shown
 
 BLOCKS = ("plain", "post", "pre", "bn_after_add", "relu_before_add", "relu_only_pre")
@@ -45,15 +46,28 @@ def measures(job) -> dict[str, float]:
 def paired(a: dict, b: dict) -> tuple[int, float, float, float]:
     """(pairs, mean of a - b, 95% CI low, high) over the seeds both have; nan bounds below 2 pairs."""
     seeds = sorted(set(a) & set(b), key=str)
-    if not seeds:
-        return 0, math.nan, math.nan, math.nan
-    d = np.array([a[s] - b[s] for s in seeds])
-    if len(d) < 2:
-        return 1, float(d[0]), math.nan, math.nan
-    if np.ptp(d) == 0:
-        return len(d), float(d[0]), float(d[0]), float(d[0])
-    ci = stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).confidence_interval(0.95)
-    return len(d), float(d.mean()), float(ci.low), float(ci.high)
+    d = PairedDifference(tuple(a[s] - b[s] for s in seeds))
+    return (d.n, d.mean, *d.interval(0.95))
+
+
+def recipe(jobs) -> str:
+    """The recipe the completed jobs ran, read from their configs: the optimiser and its settings,
+    the batch, the epochs, the precision and the shortcut where the shape changes; a setting that
+    differs between jobs is named as differing."""
+    done = [j for j in jobs if j.status == "completed"]
+
+    def one(key: str, fmt=str, among=done) -> str:
+        seen = sorted({fmt(j.config.get(key)) for j in among})
+        return seen[0] if len(seen) == 1 else "differs between jobs (" + ", ".join(seen) + ")"
+
+    optimiser = one("optim._target_", lambda t: str(t).rsplit(".", 1)[-1])
+    residual = [j for j in done if j.config.get("block.shortcut") != "none"]
+    return (
+        f"{optimiser} lr {one('optim.lr')}, momentum {one('optim.momentum')}, weight decay "
+        f"{one('optim.weight_decay')}, batch {one('data.batch_size')}, {one('trainer.max_epochs')} epochs, "
+        f"precision {one('trainer.precision')}; the residual networks' shortcut where the shape changes: "
+        f"{one('block.shortcut', among=residual) if residual else 'none run'}"
+    )
 
 
 def interval(n: int, mean: float, low: float, high: float, digits: int = 2) -> str:
@@ -115,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         "# Ordering against depth, beside a positive control",
         "",
         f"Made by `depth_table.py` from {', '.join(f'`{shown(p)}`' for p in args.jobs)}: He et al.'s CIFAR network "
-        "(3x3 stem, 16-32-64 channels, 6n+2 layers) on Fashion-MNIST at 28 px, the seed's recipe (SGD lr 0.1, "
-        "batch 256, 10 epochs). Mean ± std [95% CI of the mean] over seeds; differences paired by seed, with "
+        "(3x3 stem, 16-32-64 channels, 6n+2 layers) on Fashion-MNIST at 28 px. The jobs' recipe: "
+        f"{recipe(jobs)}. Mean ± std [95% CI of the mean] over seeds; differences paired by seed, with "
         "their 95% CI.",
+        "",
+        "He et al.'s numbers are CIFAR-10's, on their schedule (momentum 0.9, weight decay 1e-4, 64k iterations, "
+        "random crops and flips), and 2015's CIFAR networks have zero-padding shortcuts where the shape "
+        "changes: a scale to read ours against, not a pair.",
         "",
         "## Each network",
         "",
