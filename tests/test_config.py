@@ -529,8 +529,8 @@ def test_help_is_the_projects_own(tmp_path):
     r = run_cli("resnet_exp.run", "--help", cwd=tmp_path)
     assert r.returncode == 0
     assert r.stdout.startswith("resnet-exp: how should the layers inside a residual block be ordered?")
-    (line,) = [x for x in r.stdout.splitlines() if x.startswith("Orderings (block.order): ")]
-    assert set(line.removeprefix("Orderings (block.order): ").rstrip(".").split(", ")) == set(ORDERINGS)
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("block: ")]  # the block group: every ordering
+    assert set(line.removeprefix("block: ").split(", ")) == {*ORDERINGS, "plain", "default"}
     assert (
         "model: cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed"
         in r.stdout
