@@ -182,9 +182,13 @@ def findings(rows: list[dict], gaps: list[dict]) -> list[str]:
             )
         collapsed = [(d, x) for d in depths for x in (a, b) if at[d, x]["forward_ratio"] < COLLAPSED]
         if column == "backward_ratio" and collapsed:
-            said += "; " + ", ".join(
-                f"at {d} layers `{x}`'s forward ratio is {number(at[d, x]['forward_ratio'])}" for d, x in collapsed
-            ) + f" (below {COLLAPSED:g}: its signal has collapsed, so a small backward ratio there is no sign of health)"
+            said += (
+                "; "
+                + ", ".join(
+                    f"at {d} layers `{x}`'s forward ratio is {number(at[d, x]['forward_ratio'])}" for d, x in collapsed
+                )
+                + f" (below {COLLAPSED:g}: its signal has collapsed, so a small backward ratio there is no sign of health)"
+            )
         out.append(said + ".")
 
     steps = max((r["steps"] for r in rows if r["epoch"] == 1), default=0)
