@@ -6,8 +6,9 @@ the jobs that were stopped and resumed, and the machine each ran on (status.json
 kept since jobs record it; older records say "not recorded", and their READMEs say which CPU).
 
     python experiments/costs.py            # print the table
-    python experiments/costs.py --write    # write experiments/costs.md and the README's cost table
-    python experiments/costs.py --check    # exit 1 if either is not what the records give
+    python experiments/costs.py --write    # write experiments/costs.md, the README's cost table and
+                                           # the planned sweeps' costs (PLANNED) in their READMEs
+    python experiments/costs.py --check    # exit 1 if any is not what the records give
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ COSTS = HERE / "costs.md"
 README = HERE.parent / "README.md"
 BEGIN = "<!-- costs: made by python experiments/costs.py --write; do not edit by hand -->"
 END = "<!-- /costs -->"
+# The sweeps designed and not yet run, each with the jobs it will train by kind (network,
+# precision, count), whose cost is written into its README between these markers.
+PLAN_BEGIN = "<!-- planned cost: made by python experiments/costs.py --write; do not edit by hand -->"
+PLAN_END = "<!-- /planned cost -->"
+SEED_NETWORK = "14 layers, 96 px, precise BN and running averages"
+PLANNED = {
+    # run.sh's 18 seeds, each in both precisions (tests/test_experiments.py holds the count to run.sh)
+    "bf16_same_machine/README.md": ((SEED_NETWORK, "32-true", 18), (SEED_NETWORK, "bf16-mixed", 18)),
+}
 
 
 def record_folders(experiments: Path) -> list[Path]:
@@ -70,9 +80,9 @@ def kind(job: Path, status: dict) -> tuple[str, str, str]:
     )
 
 
-def by_kind(experiments: Path = HERE) -> str:
+def kinds_found(experiments: Path = HERE) -> dict[tuple[str, str, str], list[tuple[float, list[float], str]]]:
     """Every completed job of the whole schedule (10 epochs), pooled over folders by network,
-    precision and machine: what one job costs of each kind."""
+    precision and machine: (minutes, its epochs' seconds, its folder) of each."""
     found: dict[tuple[str, str, str], list[tuple[float, list[float], str]]] = {}
     for folder in record_folders(experiments):
         for job in (p for p in folder.iterdir() if p.name.isdigit()):
@@ -84,6 +94,11 @@ def by_kind(experiments: Path = HERE) -> str:
             found.setdefault(kind(job, status), []).append(
                 (sum(epochs) / 60, epochs, str(folder.relative_to(experiments)))
             )
+    return found
+
+
+def by_kind(found: dict) -> str:
+    """``kinds_found``'s jobs as a table: what one job costs of each kind."""
     lines = [
         "| network | precision | machine | jobs | a job (sum of its epochs) | an epoch | from |",
         "|---|---|---|---|---|---|---|",
@@ -95,6 +110,28 @@ def by_kind(experiments: Path = HERE) -> str:
             f"{spread([e for _, es, _ in jobs for e in es], 's')} | {', '.join(f'`{f}`' for f in folders)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def planned(found: dict, plan: tuple[tuple[str, str, int], ...]) -> str:
+    """What a sweep not yet run will cost, from the kinds its jobs are (network, precision, how
+    many): each kind's min and median job over the records, on whatever machines they ran, and the
+    sum; a kind the records lack is said to be unknown."""
+    lines = ["| jobs | network | precision | a job, min / median | in all, min / median |", "|---|---|---|---|---|"]
+    low = mid = 0.0
+    unknown = []
+    for network, precision, count in plan:
+        minutes = [m for (n, p, _), jobs in found.items() if (n, p) == (network, precision) for m, _, _ in jobs]
+        if not minutes:
+            unknown.append(f"{network}, {precision}")
+            lines.append(f"| {count} | {network} | {precision} | no record of the kind | |")
+            continue
+        low, mid = low + count * min(minutes), mid + count * statistics.median(minutes)
+        lines.append(
+            f"| {count} | {network} | {precision} | {min(minutes):.1f} / {statistics.median(minutes):.1f} min | "
+            f"{count * min(minutes) / 60:.1f} / {count * statistics.median(minutes) / 60:.1f} h |"
+        )
+    total = f"{low / 60:.1f} / {mid / 60:.1f} hours" + (f", plus the unknown ({'; '.join(unknown)})" if unknown else "")
+    return "\n".join([*lines, "", f"In all: {total} of one machine, at the records' min / median job of each kind."])
 
 
 def table(experiments: Path = HERE, kinds: str | None = None) -> str:
@@ -144,16 +181,16 @@ def table(experiments: Path = HERE, kinds: str | None = None) -> str:
         "recorded: min / median / max. The minimum is the closest the",
         "records come to an idle machine's cost; the README's cost table is this one.",
         "",
-        (kinds or by_kind(experiments)).rstrip("\n"),
+        (kinds or by_kind(kinds_found(experiments))).rstrip("\n"),
     ]
     return "\n".join(lines) + "\n"
 
 
-def readme_with(text: str, made: str) -> str:
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise SystemExit(f"error: {README} lacks its cost markers (one {BEGIN!r}, then one {END!r})")
-    head, rest = text.split(BEGIN)
-    return f"{head}{BEGIN}\n{made}{END}{rest.split(END, 1)[1]}"
+def readme_with(text: str, made: str, path: Path = README, begin: str = BEGIN, end: str = END) -> str:
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"error: {path} lacks its cost markers (one {begin!r}, then one {end!r})")
+    head, rest = text.split(begin)
+    return f"{head}{begin}\n{made}{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,16 +198,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write {COSTS.name}")
     parser.add_argument("--check", action="store_true", help=f"exit 1 if {COSTS.name} is not current")
     args = parser.parse_args(argv)
-    kinds = by_kind()  # read once: costs.md and the README's table both show it
-    made = table(kinds=kinds)
-    readme = readme_with(README.read_text(), kinds)
+    found = kinds_found()  # read once: costs.md, the README's table and the plans all use it
+    kinds = by_kind(found)
+    pages = {COSTS: table(kinds=kinds), README: readme_with(README.read_text(), kinds)}
+    for page, plan in PLANNED.items():
+        path = HERE / page
+        pages[path] = readme_with(path.read_text(), planned(found, plan) + "\n", path, PLAN_BEGIN, PLAN_END)
+    made = pages[COSTS]
     if args.write:
-        COSTS.write_text(made)
-        README.write_text(readme)
+        for path, text in pages.items():
+            path.write_text(text)
     elif args.check:
-        if not COSTS.is_file() or COSTS.read_text() != made or README.read_text() != readme:
-            print(f"{COSTS} or the README's cost table is not what the records give: run python "
-                  "experiments/costs.py --write", file=sys.stderr)  # fmt: skip
+        stale = [
+            str(p.relative_to(HERE.parent)) for p, text in pages.items() if not p.is_file() or p.read_text() != text
+        ]
+        if stale:
+            print(f"not what the records give: {', '.join(stale)}; run python experiments/costs.py --write",
+                  file=sys.stderr)  # fmt: skip
             return 1
     else:
         print(made, end="")

@@ -4,6 +4,7 @@ experiments they reuse, resume (a second run trains nothing) and write their rep
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -408,3 +409,9 @@ def test_the_same_machine_bf16_design_runs_the_pairs_its_plan_asks_for():
     first, last = map(int, re.search(r'seed="\$\(seq -s, (\d+) (\d+)\)"', script).groups())
     assert last - first + 1 == needed
     assert "trainer.precision=32-true,bf16-mixed" in script
+    # its README's cost (costs.py, checked current by test_docs) counts those jobs in each precision
+    spec = importlib.util.spec_from_file_location("costs", ROOT / "experiments" / "costs.py")
+    costs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(costs)
+    plan = costs.PLANNED["bf16_same_machine/README.md"]
+    assert [(precision, n) for _, precision, n in plan] == [("32-true", needed), ("bf16-mixed", needed)]
