@@ -69,7 +69,7 @@ def cli() -> None:
             raise
         message = with_hint(one_line_error(e), sys.argv[1:])
         if "submitit" in message and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
-            message += "; the SLURM launcher is an extra: pip install 'resnet-exp[slurm]'"
+            message += "; the SLURM launcher is an extra: pip install -e '.[slurm]' in the clone"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the job under way saved where it stopped

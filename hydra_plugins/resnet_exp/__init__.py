@@ -6,7 +6,7 @@ finds it by scanning that namespace at every start; so ``hydra/launcher=slurm`` 
 subclass of hydra-submitit-launcher's, whose behaviour lives with the project's other SLURM code
 (``resnet_exp/runs/slurm.py``), and ``hydra/sweeper=sequential`` a thin sweeper whose rounds and
 stopping rule live in ``resnet_exp/sweeps/sequential.py`` and ``resnet_exp/analysis/sequential.py``.
-Without the SLURM extra (``pip install "resnet-exp[slurm]"``) there is nothing to subclass and no
+Without the SLURM extra (``pip install -e ".[slurm]"`` in the clone; ``make install`` has it) there is nothing to subclass and no
 launcher here; the sweeper is here whatever is installed.
 """
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 try:
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
-except ModuleNotFoundError:  # an extra: pip install 'resnet-exp[dashboard]'
-    raise ModuleNotFoundError("the dashboard needs wandb-workspaces: pip install 'resnet-exp[dashboard]'") from None
+except ModuleNotFoundError:  # an extra: pip install -e '.[dashboard]' in the clone
+    raise ModuleNotFoundError(
+        "the dashboard needs wandb-workspaces: pip install -e '.[dashboard]' in the clone"
+    ) from None
 
 
 def sweep_workspace(entity: str, project: str, group: str, by: str = "block.order") -> ws.Workspace:
