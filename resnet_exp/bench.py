@@ -35,7 +35,7 @@ import pytorch_lightning as pl
 import torch
 import torchvision
 
-from resnet_exp.command_line import load_config
+from resnet_exp.command_line import described, load_config
 from resnet_exp.config import ConfigError
 from resnet_exp.data import DataError, check
 from resnet_exp.training.build import PartRefused, check_parts
@@ -82,7 +82,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.bench", description=described(__doc__))
     parser.add_argument("--steps", type=int, default=50, help="timed training steps per path (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     parser.add_argument("--eval-batches", type=int, default=None, help="test batches to evaluate (default: all)")

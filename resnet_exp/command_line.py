@@ -163,3 +163,10 @@ def load_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         raise ConfigError(one_line_error(e)) from None
     validate(cfg)
     return cfg
+
+
+def described(doc: str) -> str:
+    """A command's --help description from its module docstring: the first paragraph as one line,
+    without the usage it opens with (argparse prints the usage itself)."""
+    first = " ".join(doc.strip().split("\n\n")[0].split())
+    return re.sub(r"^``python -m [^`]*``:\s*", "", first)

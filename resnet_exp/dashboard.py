@@ -11,9 +11,11 @@ import argparse
 import json
 import sys
 
+from resnet_exp.command_line import described
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.dashboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.dashboard", description=described(__doc__))
     parser.add_argument("path", help="ENTITY/PROJECT")
     parser.add_argument("--group", required=True, help="the sweep's W&B group (see its sweep.yaml)")
     parser.add_argument("--by", default="block.order", help="the config key to group runs by (default: block.order)")

@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resnet_exp.command_line import described
+
 # What the proof needs besides torch (the GPU machine has torch, Lightning and the scientific
 # stack; the rest comes as wheels, experiments/gpu_check/wheels.sh).
 NEEDED = ("hydra", "omegaconf", "wandb", "pytest", "hydra_plugins.hydra_joblib_launcher", "pytorch_lightning")
@@ -217,7 +219,7 @@ def _cuda() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.gpu_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.gpu_check", description=described(__doc__))
     parser.add_argument("--out", type=Path, default=Path("outputs/gpu_check"), help="the folder to write")
     parser.add_argument("--budget", type=float, default=480, help="seconds of wall time for all stages (480)")
     parser.add_argument("--data-root", default=None, help="the folder of the four IDX files (data.root)")

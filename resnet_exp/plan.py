@@ -25,6 +25,7 @@ from pathlib import Path
 from resnet_exp.analysis.groups import select
 from resnet_exp.analysis.jobs import ReportError, read_sweeps
 from resnet_exp.analysis.planning import coverage, plan
+from resnet_exp.command_line import described
 
 BEGIN, END = "<!-- plan: ", "<!-- /plan -->"
 
@@ -62,13 +63,14 @@ def table(options: argparse.Namespace) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m resnet_exp.plan", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m resnet_exp.plan", description=described(__doc__))
     p.add_argument("sweeps", nargs="*", type=Path, help="sweep directories or folders of kept records")
     p.add_argument("--margin", type=float, default=0.5, help="points: the equivalence margin (default 0.5)")
     p.add_argument("--difference", type=float, default=1.0, help="points: a difference to find (default 1.0)")
     p.add_argument("--alpha", type=float, default=0.05, help="the confidence sequence's alpha (default 0.05)")
     p.add_argument("--max-seeds", type=int, default=30, help="the sequential rule's limit (default 30)")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE[,VALUE...]")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE[,VALUE...]",
+                   help="only the jobs whose config has KEY at one of the VALUEs (repeatable)")  # fmt: skip
     p.add_argument("--doc", type=Path, help="a page whose <!-- plan: ARGS --> regions to --write or check")
     p.add_argument("--write", action="store_true", help="with --doc: rewrite its regions (else check them)")
     return p

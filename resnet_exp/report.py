@@ -25,6 +25,7 @@ from pathlib import Path
 from resnet_exp.analysis.groups import select
 from resnet_exp.analysis.jobs import ReportError, read_sweeps, read_wandb, read_wandb_offline
 from resnet_exp.analysis.render import left_out, report
+from resnet_exp.command_line import described
 
 
 def default_out(args: argparse.Namespace) -> Path:
@@ -45,7 +46,7 @@ def shown(path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.report", description=described(__doc__))
     parser.add_argument("sweeps", nargs="*", type=Path, help="sweep directories (outputs/sweeps/...)")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs from W&B instead (online)")
     parser.add_argument("--group", help="with --wandb: the sweep's W&B group (in its sweep.yaml)")

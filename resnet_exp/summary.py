@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resnet_exp.command_line import load_config
+from resnet_exp.command_line import described, load_config
 from resnet_exp.config import ConfigError
 from resnet_exp.data import data_set
 from resnet_exp.models.resnet import format_summary
@@ -19,7 +19,7 @@ from resnet_exp.training.build import network
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.summary", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.summary", description=described(__doc__))
     parser.add_argument(
         "--size", type=int, default=None, help="input height and width (default: data.resize, else the data set's)"
     )

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from resnet_exp.analysis.jobs import ReportError, read_sweeps
 from resnet_exp.analysis.tuning import choose, plot, table
+from resnet_exp.command_line import described
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.tune", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.tune", description=described(__doc__))
     parser.add_argument("sweep", type=Path, help="the search sweep's directory")
     parser.add_argument("--by", default="block.order", help="what each gets its own rate (default block.order)")
     parser.add_argument("--key", default="optim.lr", help="the searched key (default optim.lr)")

@@ -168,6 +168,23 @@ def test_printed_commands_name_the_interpreter_that_runs_them(tmp_path, monkeypa
     assert r.stdout == b"1\n"
 
 
+@pytest.mark.parametrize("command", ["bench", "dashboard", "gpu_check", "plan", "report", "summary", "tune"])
+def test_every_commands_help_says_what_it_does_in_a_whole_sentence(command, capsys):
+    """--help: argparse's usage, then the docstring's first paragraph without the usage it opens
+    with (no sentence cut at the docstring's first line break)."""
+    import importlib
+
+    module = importlib.import_module(f"resnet_exp.{command}")
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith(f"usage: python -m resnet_exp.{command}")
+    said = " ".join(out.split("\n\n")[1].split())
+    paragraph = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+    assert paragraph.endswith(said) and not said.startswith("`") and said.endswith((".", ")", ":")), said
+    assert "--where" not in out or "only the jobs whose config" in " ".join(out.split())
+
+
 def test_shape_summary_cli(tmp_path):
     r = run_cli("resnet_exp.summary", "--size", "224", "block.order=pre", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

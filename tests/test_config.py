@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from resnet_exp.config import ConfigError, compose_config, validate
 from resnet_exp.models.blocks import ORDERINGS
-from tests.conftest import run_cli, run_cli_here
+from tests.conftest import ROOT, run_cli, run_cli_here
 
 
 @pytest.mark.parametrize("order", sorted(ORDERINGS))
@@ -531,6 +531,10 @@ def test_help_is_the_projects_own(tmp_path):
     assert r.stdout.startswith("resnet-exp: how should the layers inside a residual block be ordered?")
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("block: ")]  # the block group: every ordering
     assert set(line.removeprefix("block: ").split(", ")) == {*ORDERINGS, "plain", "default"}
+    # every other command: each module of the package that runs as python -m resnet_exp.NAME
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("Other commands ")]
+    commands = {p.stem for p in (ROOT / "resnet_exp").glob("*.py") if '__name__ == "__main__"' in p.read_text()}
+    assert set(line.split(": ", 1)[1].rstrip(".").split(", ")) == commands - {"run"}
     assert (
         "model: cifar_resnet110, cifar_resnet164, cifar_resnet20, cifar_resnet56, cifar_resnet998, resnet18, resnet34, seed"
         in r.stdout
