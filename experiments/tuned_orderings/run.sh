@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Each ordering at its own best learning rate (40 full-size jobs: a GPU experiment).
+# Each ordering at its own best learning rate (30 full-size jobs: a GPU experiment).
 # Step 1, the search (experiment=tuned_orderings): post and pre x lr 0.025-0.4 x seeds 1-2, on a
 # validation split of 5,000 training images. Step 2: python -m resnet_exp.tune picks each
 # ordering's rate by its mean validation accuracy; each ordering is retrained at its rate on fresh
