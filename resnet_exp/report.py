@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         jobs = select(jobs, args.where) if args.where else jobs
         for job in left_out(jobs):
             print(f"warning: {job.name} ({job.path}): {job.error}; left out of every statistic", file=sys.stderr)
-        path = report(jobs, sources, args.out or default_out(args), args.title)
+        written = report(jobs, sources, args.out or default_out(args), args.title)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path}, {path.parent / 'curves.png'}, {path.parent / 'summary.csv'}")
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 

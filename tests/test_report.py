@@ -333,7 +333,7 @@ def test_jobs_of_two_experiments_group_by_ordering_and_keep_apart_by_folder(tmp_
     assert "block.order=post, experiment=identity_mappings" in [g.label for g in groups]
 
 
-def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path):
+def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tmp_path, capsys):
     """The data behind signal.png: per group, the mean over its completed runs of each unit's
     measure at epoch 0 and at the last epoch; runs without signal.csv are not drawn."""
     from resnet_exp.analysis.groups import group_jobs, swept_keys
@@ -356,6 +356,16 @@ def test_signal_figure_shows_each_groups_mean_per_unit_at_init_and_end(sweep, tm
     assert data[("input_grad_norm", "end")]["block.order=pre (n=2)"][1] == pytest.approx([3.0, 1.5])
     assert data[("act_std", "init")][post][0].tolist() == [1, 2]
     assert (tmp_path / "signal.png").read_bytes().startswith(b"\x89PNG")
+    # the report command draws it and says so; a later report of jobs without signal.csv in the
+    # same folder takes the figure away instead of leaving one of other jobs beside its report
+    out = tmp_path / "r"
+    assert report_main([str(sweep), "--out", str(out)]) == 0
+    assert (out / "signal.png").is_file() and f"{out / 'signal.png'}" in capsys.readouterr().out
+    for num in (0, 1, 3, 4):
+        (sweep / str(num) / "signal.csv").unlink()
+    assert report_main([str(sweep), "--out", str(out)]) == 0
+    assert not (out / "signal.png").exists() and "signal.png" not in capsys.readouterr().out
+    assert (out / "report.md").is_file() and "signal.png" not in (out / "report.md").read_text()
 
 
 def test_tune_picks_each_orderings_rate_on_validation_never_on_test(tmp_path, capsys):

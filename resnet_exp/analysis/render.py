@@ -359,11 +359,18 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> Path:
+def report(jobs: Sequence[Job], sources: Sequence[Any], out: Path, title: str | None = None) -> list[Path]:
+    """Write the report into ``out``; returns the files written, report.md first. Where no job
+    measured signal propagation, a signal.png left by an earlier report there is removed: it
+    would speak of other jobs."""
     text, groups = render(jobs, sources, title)
     out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.md", out / "curves.png", out / "summary.csv"]
     write_summary(jobs, swept_keys(started(jobs)), out / "summary.csv")
     plot(groups, out / "curves.png")
-    plot_signal(groups, out / "signal.png")
+    if any(plot_signal(groups, out / "signal.png").values()):
+        written.append(out / "signal.png")
+    else:
+        (out / "signal.png").unlink(missing_ok=True)
     (out / "report.md").write_text(text)
-    return out / "report.md"
+    return written
