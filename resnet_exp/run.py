@@ -50,6 +50,15 @@ def main(cfg: DictConfig) -> float | None:
     return final.get("test/acc")
 
 
+# Hydra's modes, of which a command line may give one: its flags, long and short.
+MODES = {"--multirun": "-m", "--run": "-r", "--cfg": "-c", "--info": "-i", "--shell-completion": "-sc"}
+
+
+def modes_given(argv: list[str]) -> list[str]:
+    """The Hydra modes the command line asks for (each named by its long flag)."""
+    return [long for long, short in MODES.items() if any(a in (long, short) or a.startswith(long + "=") for a in argv)]
+
+
 def cli() -> None:
     """``python -m resnet_exp.run``: Hydra's composition errors (unknown key, wrong type) as one line
     and exit status 2, before any work; HYDRA_FULL_ERROR=1 shows them with their traceback."""
@@ -58,6 +67,11 @@ def cli() -> None:
 
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     path = path_choice(sys.argv[1:])  # before Hydra loads the file a group's choice names
+    modes = modes_given(sys.argv[1:])
+    if len(modes) > 1:  # Hydra refuses these with a ValueError and its traceback
+        path = (
+            f"{' and '.join(modes)} cannot be used together: choose one (--cfg job shows one run's config, without -m)"
+        )
     if path:
         print(f"error: {path}", file=sys.stderr)
         sys.exit(2)

@@ -384,6 +384,10 @@ FRESH = pytest.mark.fresh_process
         ),
         pytest.param(["output_dir={broken}/file/out"], None, marks=FRESH),
         (
+            ["-m", "block.order=post,pre", "--cfg", "job"],
+            "--multirun and --cfg cannot be used together: choose one (--cfg job shows one run's config, without -m)",
+        ),
+        (
             ["-m", "seed=1,2", "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}}"],
             "hydra.sweep.subdir=../elsewhere/${{hydra.job.num}} is not supported: a sweep's jobs are its numbered "
             "folders (hydra.sweep.subdir=${{hydra.job.num}}), where it resumes, checks and sums them up; name the "
