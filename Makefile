@@ -2,7 +2,8 @@
 #   make quick   install, fetch the data, a two-minute look: the post/pre sweep cut short, its report
 #   make sweep   install, fetch the data, run the post/pre ablation (python -m resnet_exp.run -m block.order=post,pre;
 #                ORDERS=post,pre,relu_before_add for other orderings)
-#   make report  the report of the latest sweep under outputs/sweeps (or SWEEP=DIR)
+#   make report  the report of the latest sweep under outputs/sweeps (or SWEEP=DIR; make quick's are
+#                under outputs/quick and make quick writes their report itself)
 #   make test    install, fetch the data, run the test suite on the CPU
 #   make bench   install, fetch the data, measure training speed against the torchvision reference
 #   make gpu-check  on a CUDA machine: the GPU tests, benchmarks and timed sweeps into outputs/gpu_check
