@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The records of a sweep's jobs, to commit beside an experiment:
 #   experiments/keep.sh [--completed] SWEEP_DIR FOLDER
-# copies each job N's config.yaml, metrics.csv, status.json, signal.csv and Hydra's record
+# copies each job N's config.yaml, metrics.csv, status.json, signal.csv, train_curve.csv and Hydra's record
 # (.hydra/*.yaml) into FOLDER/N (those the job wrote: one that failed early wrote fewer), and the
 # sweep's sweep.yaml and multirun.yaml into FOLDER; no checkpoints, no W&B files. Every run.sh keeps
 # all its jobs so when its sweep has ended (common.sh's keep_records). --completed keeps only the
@@ -31,7 +31,7 @@ for job in "$src"/[0-9]*/; do
     # sweep skips it but Hydra rewrites its .hydra/ record there (that launch's cwd and code).
     if completed_job "$dest/$n" && cmp -s "$job/status.json" "$dest/$n/status.json"; then already=$((already + 1)); continue; fi
     mkdir -p "$dest/$n/.hydra"
-    for f in config.yaml metrics.csv status.json signal.csv; do  # those it wrote: one that failed early has fewer
+    for f in config.yaml metrics.csv status.json signal.csv train_curve.csv; do  # those it wrote: one that failed early has fewer
         if [ -f "$job/$f" ]; then cp "$job/$f" "$dest/$n/"; fi
     done
     for f in "$job"/.hydra/*.yaml; do

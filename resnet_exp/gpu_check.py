@@ -47,7 +47,7 @@ NEEDED = ("hydra", "omegaconf", "wandb", "pytest", "hydra_plugins.hydra_joblib_l
 # Where the sweeps' files go in the folder: what a report needs, and no checkpoints. Spelled here, not
 # taken from records.py: this module runs before the wheels it installs (omegaconf among them) are
 # there; tests/test_gpu_check.py holds it to records.RECORDS and RUN_LOG.
-KEPT = ("config.yaml", "metrics.csv", "status.json", "signal.csv", "run.log", ".hydra/hydra.yaml")
+KEPT = ("config.yaml", "metrics.csv", "status.json", "signal.csv", "train_curve.csv", "run.log", ".hydra/hydra.yaml")
 
 
 @dataclass

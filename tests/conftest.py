@@ -120,9 +120,9 @@ def start(args: list[str], cwd: Path, env: dict[str, str | None] | None = None) 
     )
 
 
-def rows(job: Path) -> list[dict[str, str]]:
-    """A job's metrics.csv, one dict per epoch."""
-    with open(job / "metrics.csv", newline="") as f:
+def rows(job: Path, name: str = "metrics.csv") -> list[dict[str, str]]:
+    """A job's metrics.csv (one dict per epoch), or another of its CSV files."""
+    with open(job / name, newline="") as f:
         return list(csv.DictReader(f))
 
 

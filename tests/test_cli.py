@@ -453,6 +453,40 @@ def test_a_callback_and_a_logger_are_added_from_the_command_line(tmp_path, data_
     ), r.stderr
 
 
+def test_the_training_curve_records_the_loss_within_epochs(tmp_path, data_dir):
+    """``+callbacks=training_curve callbacks.training_curve.every=3``, two epochs of 7 batches: a row
+    at steps 3, 6 and the epoch's last (7), then 9, 12, 14 (no window spans two epochs); each row the
+    mean loss of its steps' images, so that an epoch's rows, weighted by images, give its
+    ``train/loss`` in metrics.csv; the same rows in W&B against ``curve/step``. ``every=0`` is refused
+    in one line. (A stop and a resume end with the rows of an unstopped job: test_reliability.)"""
+    small = [o for o in TINY if not o.startswith(("trainer.max_epochs", "trainer.limit_train_batches"))]
+    r = run_cli("resnet_exp.run", "+callbacks=training_curve", "callbacks.training_curve.every=3",
+                "trainer.max_epochs=2", "trainer.limit_train_batches=7", *small, "hydra.run.dir=run", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    job = tmp_path / "run"
+    with open(job / "train_curve.csv") as f:
+        curve = list(csv.DictReader(f))
+    assert [(int(row["epoch"]), int(row["step"]), int(row["steps"]), int(row["images"])) for row in curve] == [
+        (1, 3, 3, 48), (1, 6, 3, 48), (1, 7, 1, 16), (2, 9, 2, 32), (2, 12, 3, 48), (2, 14, 2, 32),
+    ]  # fmt: skip
+    with open(job / "metrics.csv") as f:
+        epochs = list(csv.DictReader(f))
+    for epoch, row in enumerate(epochs, 1):
+        mine = [(float(c["train/loss"]), int(c["images"])) for c in curve if int(c["epoch"]) == epoch]
+        mean = sum(loss * n for loss, n in mine) / sum(n for _, n in mine)
+        assert mean == pytest.approx(float(row["train/loss"]), rel=1e-5)
+    (run,) = [read_run(d) for d in (job / "wandb").glob("offline-run-*")]
+    logged = [(h["curve/step"], h["curve/train_loss"]) for h in run.history if "curve/step" in h]
+    assert logged == [(int(c["step"]), pytest.approx(float(c["train/loss"]), rel=1e-6)) for c in curve]
+    assert run.metrics["curve/*"]["step_metric"] == "curve/step"
+    r = run_cli("resnet_exp.run", "+callbacks=training_curve", "callbacks.training_curve.every=0", *TINY,
+                "hydra.run.dir=refused", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: callbacks.training_curve.every=0 must be a whole number of steps, at least 1"
+    ), r.stderr
+    assert not (tmp_path / "refused").exists()
+
+
 def test_the_projects_own_callbacks_come_from_the_config(tmp_path, data_dir):
     """The divergence guard and the signal probe are ``callbacks`` entries (the schema's defaults)
     that Hydra builds: with ``callbacks.divergence_guard=null`` a job at lr 1e6 trains on through

@@ -393,6 +393,16 @@ def test_make_experiments_runs_every_experiment_with_a_run_script():
     assert sorted(named) == scripts and len(set(named)) == len(named), (named, scripts)
 
 
+def test_keep_copies_every_record_a_job_writes():
+    """keep.sh's list of a job's files is records.RECORDS (what a report reads and a copy keeps)."""
+    import re
+
+    from resnet_exp.runs.records import RECORDS
+
+    (listed,) = re.findall(r"for f in ([\w. ]+); do", (ROOT / "experiments" / "keep.sh").read_text())
+    assert listed.split() == list(RECORDS)
+
+
 def test_the_same_machine_bf16_design_runs_the_pairs_its_plan_asks_for():
     """bf16_same_machine is designed before it runs: its seeds (run.sh) are as many as its README's
     plan table (made by python -m resnet_exp.plan from the 5 earlier pairs, checked current here)

@@ -167,6 +167,9 @@ def stop_in_epoch_2_and_resume(loader: str, tmp_path: Path, signum: signal.Signa
     assert [float(r["epoch"]) for r in got] == [float(r["epoch"]) for r in want]  # no epoch twice or missing
     for g, w in zip(got, want):
         assert {k: g[k] for k in RESULTS} == {k: w[k] for k in RESULTS}
+    if "+callbacks=training_curve" in common:  # the loss within epochs too, row for row
+        curve = (job / "train_curve.csv").read_text()
+        assert curve == (UNINTERRUPTED[tuple(common)] / "train_curve.csv").read_text() and curve.count("\n") == 7
     assert status(job)["status"] == "completed"
     return job, status_when_stopped, stopped_output, resumed.stdout + resumed.stderr
 
@@ -180,9 +183,10 @@ def stop_in_epoch_2_and_resume(loader: str, tmp_path: Path, signum: signal.Signa
 STOPPED = {
     "default": ["resnet_exp.run", "-m", "block.order=pre", "optim.lr=0.01", "trainer.max_epochs=2",
                 "trainer.limit_train_batches=12", "trainer.deterministic=true", *SMALL],
+    # with the training curve (+callbacks), whose rows must resume exactly too
     "torchvision-workers": ["resnet_exp.run", "-m", "block.order=pre", "optim.lr=0.01", "trainer.max_epochs=2",
                             "trainer.limit_train_batches=12", "trainer.deterministic=true", *SMALL,
-                            "data.pipeline=torchvision"],
+                            "data.pipeline=torchvision", "+callbacks=training_curve", "callbacks.training_curve.every=5"],
 }  # fmt: skip
 # The default loader's runs spread their ops over every core, as a user's do (torch's default):
 # exact resume is checked at the thread count users train with, not only at the suite's one.

@@ -34,12 +34,12 @@ DDP_RUN = ("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "train
 def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_both(tmp_path, data_dir):
     """A multirun of two jobs, each on two processes (Lightning would relaunch the whole sweep in
     each process; resnet_exp.runs.ddp gives it the job's own command), with the learning-rate
-    monitor, which needs a logger in every process. Each process trains on its half
+    monitor, which needs a logger in every process, and the training curve, whose rows sum both. Each process trains on its half
     of the batch of 32 and evaluates its half of the first 96 test images: the logged metrics must
     be those of both halves together, recomputed here in one process. (In fp32, which this check
     recomputes to 1e-5; the bf16 fast path's rounding depends on how a batch is split.)"""
     sweep = tmp_path / "sweep"
-    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *DDP_RUN, "+callbacks=lr_monitor",
+    r = run_cli("resnet_exp.run", "-m", "block.order=post,pre", *DDP_RUN, "+callbacks=[lr_monitor,training_curve]",
                 f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     for job in (sweep / "0", sweep / "1"):  # Lightning's set-up messages are in each job's log
@@ -49,6 +49,10 @@ def test_ddp_on_two_processes_sees_each_sample_once_and_reports_metrics_over_bot
         assert_two_process_metrics(job, data_dir)
         # the learning-rate monitor finds a logger in the second process too; the first records it
         assert [row["lr-SGD"] for row in rows(job)] == ["0.1"]
+        # the training curve sums both processes' halves: one row, the step's 32 images, the epoch's loss
+        (curve,) = rows(job, "train_curve.csv")
+        assert (curve["step"], curve["steps"], curve["images"]) == ("1", "1", "32")
+        assert float(curve["train/loss"]) == pytest_approx(float(rows(job)[0]["train/loss"]))
 
 
 def assert_two_process_metrics(job: Path, data_dir: Path) -> None:

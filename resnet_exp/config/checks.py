@@ -165,12 +165,13 @@ def validate(cfg: DictConfig) -> None:
             f"callbacks.{name} was removed; set callbacks.{name}=null to turn it off, so that the job's "
             "saved config says it ran without it",
         )
-    guard = cfg.callbacks.divergence_guard
-    every = guard.get("every", 1) if guard is not None else 1
-    _check(
-        isinstance(every, int) and not isinstance(every, bool) and every >= 1,
-        f"callbacks.divergence_guard.every={every} must be a whole number of steps, at least 1",
-    )
+    for name, part in cfg.callbacks.items():  # the project's callbacks that act every N steps
+        ours = isinstance(part, DictConfig) and str(part.get("_target_", "")).startswith("resnet_exp.")
+        every = part.get("every", 1) if ours else 1
+        _check(
+            isinstance(every, int) and not isinstance(every, bool) and every >= 1,
+            f"callbacks.{name}.every={every} must be a whole number of steps, at least 1",
+        )
     for key, parts in (("callbacks", cfg.callbacks), ("logger.others", cfg.logger.others)):
         for name, part in parts.items():
             if part is None and key == "callbacks":

@@ -29,14 +29,16 @@ METRICS_FILE = "metrics.csv"
 FINISHED = ("completed", "diverged")
 CONFIG_FILE = "config.yaml"
 # The rest of a job directory (the job's run.log is named by conf/hydra/job_logging): signal
-# propagation per unit (diagnostics.py), the job's lock and its checkpoints (job.py).
+# propagation per unit (diagnostics.py), the training loss within epochs where asked for
+# (curve.py), the job's lock and its checkpoints (job.py).
 SIGNAL_FILE = "signal.csv"
+CURVE_FILE = "train_curve.csv"  # the training loss within epochs (curve.py, +callbacks=training_curve)
 LOCK_FILE = ".lock"
 CHECKPOINTS = "checkpoints"
 LAST_CKPT, INTERRUPTED_CKPT, BEST_CKPT = "last.ckpt", "interrupted.ckpt", "best.ckpt"
 RUN_LOG = "run.log"  # conf/hydra/job_logging names the log after the job: python -m resnet_exp.run
 # A job's records, without its checkpoints and W&B files: what a report reads and a copy keeps.
-RECORDS = (CONFIG_FILE, METRICS_FILE, STATUS_FILE, SIGNAL_FILE)
+RECORDS = (CONFIG_FILE, METRICS_FILE, STATUS_FILE, SIGNAL_FILE, CURVE_FILE)
 # Keys that say where a job's files go and how it runs or reports, not what it computes: they may
 # differ on a resume, and a report leaves them out of the recipe.
 NOT_RECIPE = (

@@ -108,6 +108,8 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         loss_metric.update(loss.detach(), weight=y.numel())
+        if self.training:  # the batch's mean loss and its images, for the curve within the epoch (curve.py)
+            self.batch_loss = (loss.detach(), y.numel())
         acc_metric.update(logits.detach(), y)
         if self.loss_reduction == "batch_size" and self.training:
             # the seed's (MXNet's trainer.step(batch_size)): the summed loss over the nominal batch,

@@ -1,0 +1,115 @@
+"""The training loss within epochs: where the curves part first.
+
+He et al. 2016 (Fig. 6) see pre-activation ease optimisation first in the training loss of the
+first iterations; ``metrics.csv`` has one row an epoch. ``TrainingCurve`` (``+callbacks=training_curve``)
+writes ``train_curve.csv`` next to it: every ``every`` optimizer steps, and at each epoch's last, the
+mean training loss of the images of those steps (the batch's cross-entropy weighted by its images,
+as ``train/loss`` is over the epoch: the rows of an epoch average to its ``train/loss``). A window
+never spans two epochs. Where the job has a W&B run, each row is logged there too, as
+``curve/train_loss`` against ``curve/step``.
+
+The losses add up on the device and are read every ``every`` steps (one wait for the device then,
+none between). In a run on several processes the windows are summed over all of them. A resumed
+job keeps the rows up to the step its checkpoint holds and goes on from there; a checkpoint taken
+within an epoch (a stop on a signal) holds the open window, so the rows end as an unstopped job's.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from resnet_exp.runs.records import CURVE_FILE, write_csv
+from resnet_exp.training.job_callbacks import JobContext
+
+COLUMNS = ("epoch", "step", "steps", "images", "train/loss")
+
+
+class TrainingCurve(pl.Callback):
+    """The training loss every ``every`` optimizer steps, into ``job_dir/train_curve.csv`` (none
+    where ``job_dir`` is None) and the job's W&B run."""
+
+    def __init__(self, job_dir: Path | None, every: int = 10, wandb: Any = None) -> None:
+        self.every, self.wandb = every, wandb
+        self.path = Path(job_dir) / CURVE_FILE if job_dir is not None else None
+        self.window: torch.Tensor | None = None  # (loss x images, images, steps) since the last row
+        self.written_at = -1  # the step of the last row (several batches make a step where gradients accumulate)
+
+    @classmethod
+    def for_job(cls, job: JobContext, every: int = 10) -> TrainingCurve:
+        """The curve of ``job`` (``callbacks.training_curve``, built as a partial by job_callbacks)."""
+        return cls(job.dir, every, job.wandb)
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """A resume's start: the rows up to the checkpoint's step kept, the rest (written after it
+        by the attempt that stopped) dropped; a fresh job's file started empty. A window the
+        checkpoint holds whole (it was saved at the step its row is due) is written now."""
+        self._start(trainer)
+        if self.window is not None and self._due(trainer):
+            self._row(trainer)
+
+    def _start(self, trainer: pl.Trainer) -> None:
+        if self.path is None or not trainer.is_global_zero:
+            return
+        kept = []
+        if trainer.global_step > 0 and self.path.is_file():
+            with open(self.path, newline="", errors="replace") as f:
+                kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["step"]) <= trainer.global_step]
+        write_csv(self.path, COLUMNS, kept)
+        if self.wandb is not None and not getattr(self.wandb, "failed", False):
+            try:
+                self.wandb.experiment.define_metric("curve/*", step_metric="curve/step")
+            except Exception:  # W&B mirrors the file; its failures are reported by its logger
+                pass
+
+    def state_dict(self) -> dict[str, Any]:
+        """The open window goes into a checkpoint taken within an epoch (a stop on a signal), so
+        that the resumed job's row for it is the one an unstopped job writes."""
+        return {"window": None if self.window is None else self.window.cpu(), "written_at": self.written_at}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.window, self.written_at = state.get("window"), state.get("written_at", -1)
+
+    def on_after_backward(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """The batch joins the window as soon as its loss is known: before the batch's end, where a
+        stop on a signal saves its checkpoint."""
+        loss, images = module.batch_loss  # this batch's mean cross-entropy, unscaled, and its images
+        add = torch.stack([loss.float() * images, loss.new_tensor(float(images)), loss.new_tensor(1.0)])
+        self.window = add if self.window is None else self.window.to(add.device) + add
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        return trainer.global_step % self.every == 0 and trainer.global_step != self.written_at
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx + 1 == trainer.num_training_batches or self._due(trainer):
+            self._row(trainer)
+
+    def _row(self, trainer: pl.Trainer) -> None:
+        total, images, steps = trainer.strategy.reduce(self.window.clone(), reduce_op="sum").tolist()
+        steps = round(steps / trainer.world_size)  # each process took the same batches
+        self.window, self.written_at = None, trainer.global_step
+        if self.path is None or not trainer.is_global_zero:
+            return
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, "steps": steps,
+               "images": round(images), "train/loss": total / images}  # fmt: skip
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+        if self.wandb is not None and not getattr(self.wandb, "failed", False):
+            try:
+                self.wandb.experiment.log({"curve/train_loss": row["train/loss"], "curve/step": row["step"]})
+            except Exception:
+                pass
+
+
+def _whole(row: dict[str, Any]) -> bool:
+    """A row written whole (a kill while appending can leave the last one cut short)."""
+    return all(row.get(k) not in (None, "") for k in COLUMNS) and str(row["step"]).isdigit()
