@@ -264,7 +264,7 @@ def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tabl
     which the other scripts' tests run twice.)"""
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     # one depth, two networks, one seed
-    env = experiment_env([*ONE_BATCH, "model=cifar_resnet20", "block=plain,pre", "seed=1"], reports)
+    env = experiment_env([*ONE_BATCH, "model=cifar_resnet20", "block=plain,post,pre", "seed=1"], reports)
     script = ROOT / "experiments" / "depth" / "run.sh"
     r = subprocess.run([str(script), str(runs)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -272,17 +272,26 @@ def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tabl
     configs = [OmegaConf.load(recipe / str(n) / "config.yaml") for n in range(2)]
     assert [(c.seed, c.block.shortcut, c.block.order) for c in configs] == [
         (1, "none", "post"),
-        (1, "projection", "pre"),
+        (1, "projection", "post"),
     ]
     assert all(c.data.resize is None and c.model.stem == "small" and list(c.model.blocks) == [3, 3, 3] for c in configs)
     assert all(status(recipe / str(n))["status"] == "completed" for n in range(2))
     out = reports / "depth"
     signal = (out / "signal_depth.md").read_text()
-    assert "| layers | plain | pre |" in signal and "## What the records show" in signal
+    assert "| layers | plain | post | pre |" in signal and "## What the records show" in signal
     assert (out / "signal_depth.png").is_file()
     table = (out / "depth_table.md").read_text()
     assert "| `plain` | 20 | " in table and "| `pre` | 20 | " in table and "(n=1)" in table
-    assert sorted(p.name for p in (out / "jobs").iterdir() if p.name.isdigit()) == ["0", "1"]
+    assert sorted(p.name for p in (out / "jobs").iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    # the first epoch again with the training curve, kept with its curve, and checked against the
+    # seed-recipe jobs' first epochs (one batch each here: the same batch, the same loss)
+    first = out / "first_epoch_jobs"
+    assert sorted(p.name for p in first.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    assert all((first / n / "train_curve.csv").is_file() for n in "012")
+    text = (out / "first_epoch.md").read_text()
+    assert "## 20 layers" in text and "| `pre` minus `post` | 1 | " in text
+    assert "the same to the bit for 3 of 3 jobs" in text
+    assert (out / "first_epoch.png").is_file()
 
 
 def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():
