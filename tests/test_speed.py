@@ -68,6 +68,10 @@ def test_bench_measures_both_paths_and_writes_json(tmp_path, data_dir):
     assert result["batch_size"] == 32 and result["steps"] == 2 and result["device"].startswith("CPU")
     for path in ("reference", "framework"):
         assert all(result[path][k] > 0 for k in ("images_per_s", "eval_s", "startup_s", "warmup_s")), path
+    # the plain loop on the framework's batches: 2 timed steps of 32 images
+    plain = result["plain"]
+    assert plain["precision"] == "32-true" and plain["images_per_s"] > 0
+    assert plain["images_per_s"] * plain["ms_per_step"] / 1000 == pytest.approx(32)
     fw = result["framework"]
     assert (fw["pipeline"], fw["precision"], fw["compile"]) == ("device", "32-true", "none")  # the default path
     assert result["ratio"] == result["framework"]["images_per_s"] / result["reference"]["images_per_s"]

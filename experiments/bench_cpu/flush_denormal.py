@@ -12,45 +12,20 @@ steps. Prints milliseconds a step for each block.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
 
 import torch
-import torch.nn.functional as F
 
 from resnet_exp.command_line import load_config
 from resnet_exp.training.hardware import keep_freed_memory
-from resnet_exp.training.speed import plain_parts
+from resnet_exp.training.speed import alternate, plain_step
 
 precision = sys.argv[1] if len(sys.argv) > 1 else "32-true"
 keep_freed_memory()
-net, optimizer, batches = plain_parts(
-    load_config([f"trainer.precision={precision}", "block.order=post"]), torch.device("cpu")
+_, step = plain_step(load_config([f"trainer.precision={precision}", "block.order=post"]), torch.device("cpu"))
+ms = alternate(
+    step, {"denormals kept": lambda: torch.set_flush_denormal(False), "flushed": lambda: torch.set_flush_denormal(True)}
 )
-
-
-def step() -> None:
-    x, y = next(batches)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else contextlib.nullcontext()
-    with autocast:
-        loss = F.cross_entropy(net(x), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
-for _ in range(3):
-    step()
-ms = {"denormals kept": [], "flushed": []}
-for _ in range(4):
-    for name in ms:
-        torch.set_flush_denormal(name == "flushed")
-        step()
-        start = time.perf_counter()
-        for _ in range(8):
-            step()
-        ms[name].append((time.perf_counter() - start) / 8 * 1000)
 torch.set_flush_denormal(False)
 print(
     f"{precision}: ms a step, {torch.get_num_threads()} threads, torch {torch.__version__}, 4 alternations of 8 steps:"

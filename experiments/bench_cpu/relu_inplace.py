@@ -10,14 +10,12 @@ process after 3 warm-up steps. Prints milliseconds a step for each block.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
 from resnet_exp.command_line import load_config
 from resnet_exp.training.hardware import keep_freed_memory
-from resnet_exp.training.speed import plain_parts
+from resnet_exp.training.speed import alternate, plain_step
 
 relu = F.relu
 
@@ -27,33 +25,17 @@ def out_of_place(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 
 
 keep_freed_memory()
-net, optimizer, batches = plain_parts(
-    load_config(["trainer.precision=32-true", "block.order=post"]), torch.device("cpu")
-)
-
-
-def step() -> None:
-    x, y = next(batches)
-    loss = F.cross_entropy(net(x), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
-for _ in range(3):
-    step()
+net, step = plain_step(load_config(["trainer.precision=32-true", "block.order=post"]), torch.device("cpu"))
 modules = [m for m in net.modules() if isinstance(m, torch.nn.ReLU)]
-ms = {"out-of-place": [], "in-place": []}
-for _ in range(4):
-    for name in ms:
-        F.relu = out_of_place if name == "out-of-place" else relu
-        for m in modules:
-            m.inplace = name == "in-place"
-        step()
-        start = time.perf_counter()
-        for _ in range(8):
-            step()
-        ms[name].append((time.perf_counter() - start) / 8 * 1000)
+
+
+def relus(inplace: bool) -> None:
+    F.relu = relu if inplace else out_of_place
+    for m in modules:
+        m.inplace = inplace
+
+
+ms = alternate(step, {"out-of-place": lambda: relus(False), "in-place": lambda: relus(True)})
 F.relu = relu
 print(f"ms a step, {torch.get_num_threads()} threads, torch {torch.__version__}, 4 alternations of 8 steps:")
 for name, values in ms.items():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -156,26 +156,59 @@ def plain_parts(cfg: Any, device: torch.device) -> tuple[torch.nn.Module, torch.
     return net, torch.optim.SGD(net.parameters(), lr=cfg.optim.lr), iter(datamodule.train_dataloader())
 
 
-def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
-    """The framework's own batches, network and precision in a plain PyTorch loop (no Lightning, no
-    metrics, no callbacks): what the framework's loop costs per step is the difference."""
+def plain_step(cfg: Any, device: torch.device) -> tuple[torch.nn.Module, Callable[[], int]]:
+    """The network of ``plain_parts`` and one step of the plain loop on its batches, in ``cfg``'s
+    precision (bf16 autocast for bf16-mixed); the step returns the images it trained on."""
     precision = trainer_args(cfg.trainer)["precision"]
-    if precision not in ("bf16-mixed", "32-true", "32", 32):
-        return {}
     net, optimizer, batches = plain_parts(cfg, device)
-    images, timed_from = 0, 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
-            timed_from = synced_clock(device)
+
+    def step() -> int:
         x, y = next(batches)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
             loss = F.cross_entropy(net(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        images += y.numel() if step >= warmup else 0
+        return y.numel()
+
+    return net, step
+
+
+def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
+    """The framework's own batches, network and precision in a plain PyTorch loop (no Lightning, no
+    metrics, no callbacks): what the framework's loop costs per step is the difference."""
+    precision = trainer_args(cfg.trainer)["precision"]
+    if precision not in ("bf16-mixed", "32-true", "32", 32):
+        return {}
+    _, step = plain_step(cfg, device)
+    images, timed_from = 0, 0.0
+    for n in range(warmup + steps):
+        if n == warmup:
+            timed_from = synced_clock(device)
+        trained = step()
+        images += trained if n >= warmup else 0
     seconds = synced_clock(device) - timed_from
     return {"images_per_s": images / seconds, "ms_per_step": 1000 * seconds / steps, "precision": precision}
+
+
+def alternate(
+    step: Callable[[], Any], arms: dict[str, Callable[[], None]], rounds: int = 4, steps: int = 8, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Two or more ways of running ``step`` timed in one process, in turn: after ``warmup`` steps,
+    ``rounds`` times each arm's set-up, one untimed step, then ``steps`` timed ones; milliseconds a
+    step of each block, by arm (experiments/bench_cpu's A/B measurements)."""
+    for _ in range(warmup):
+        step()
+    ms: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(rounds):
+        for name, set_up in arms.items():
+            set_up()
+            step()
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            ms[name].append((time.perf_counter() - start) / steps * 1000)
+    return ms
 
 
 def describe_device(device: torch.device) -> str:
