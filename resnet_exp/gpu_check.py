@@ -39,14 +39,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resnet_exp.command_line import described
-
 # What the proof needs besides torch (the GPU machine has torch, Lightning and the scientific
 # stack; the rest comes as wheels, experiments/gpu_check/wheels.sh).
 NEEDED = ("hydra", "omegaconf", "wandb", "pytest", "hydra_plugins.hydra_joblib_launcher", "pytorch_lightning")
 # Where the sweeps' files go in the folder: what a report needs, and no checkpoints. Spelled here, not
 # taken from records.py: this module runs before the wheels it installs (omegaconf among them) are
-# there; tests/test_gpu_check.py holds it to records.RECORDS and RUN_LOG.
+# there, so it imports only the standard library (tests/test_gpu_check.py holds both).
 KEPT = ("config.yaml", "metrics.csv", "status.json", "signal.csv", "train_curve.csv", "run.log", ".hydra/hydra.yaml")
 
 
@@ -219,7 +217,9 @@ def _cuda() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m resnet_exp.gpu_check", description=described(__doc__))
+    # command_line.described's rule, spelled here: this module imports nothing of the project's (KEPT)
+    summary = " ".join(__doc__.strip().split("\n\n")[0].split()).split("``: ", 1)[1]
+    parser = argparse.ArgumentParser(prog="python -m resnet_exp.gpu_check", description=summary)
     parser.add_argument("--out", type=Path, default=Path("outputs/gpu_check"), help="the folder to write")
     parser.add_argument("--budget", type=float, default=480, help="seconds of wall time for all stages (480)")
     parser.add_argument("--data-root", default=None, help="the folder of the four IDX files (data.root)")

@@ -55,8 +55,14 @@ MODES = {"--multirun": "-m", "--run": "-r", "--cfg": "-c", "--info": "-i", "--sh
 
 
 def modes_given(argv: list[str]) -> list[str]:
-    """The Hydra modes the command line asks for (each named by its long flag)."""
-    return [long for long, short in MODES.items() if any(a in (long, short) or a.startswith(long + "=") for a in argv)]
+    """The Hydra modes the command line asks for (each named by its long flag; argparse takes a
+    long flag's unambiguous abbreviation too, --multi for --multirun)."""
+
+    def asks(arg: str, long: str, short: str) -> bool:
+        flag = arg.split("=", 1)[0]
+        return arg == short or (flag.startswith("--") and len(flag) > 3 and long.startswith(flag))
+
+    return [long for long, short in MODES.items() if any(asks(a, long, short) for a in argv)]
 
 
 def cli() -> None:

@@ -13,6 +13,17 @@ from resnet_exp import gpu_check
 from tests.conftest import run_cli
 
 
+def test_it_starts_before_the_wheels_it_installs():
+    """gpu_check runs on a GPU machine before the project's other dependencies are there (it lists
+    what is missing): at its top it imports the standard library only, nothing of the project's."""
+    import ast
+
+    tree = ast.parse(open(gpu_check.__file__).read())
+    roots = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    roots |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
+    assert roots - {"__future__"} <= set(sys.stdlib_module_names), roots - set(sys.stdlib_module_names)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the check would run")
 def test_without_cuda_it_says_so_in_one_line(tmp_path):
     r = run_cli("resnet_exp.gpu_check", "--out", str(tmp_path / "out"), cwd=tmp_path)

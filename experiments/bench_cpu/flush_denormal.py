@@ -4,7 +4,7 @@ it. x86 cores can take many times longer on an operation whose input or output i
 (below about 1.2e-38 in fp32) unless the FTZ/DAZ flags flush them to zero; oneDNN's convolutions
 set them for themselves, ATen's elementwise kernels (BatchNorm, ReLU, the additions: the share
 step_profile.md shows fp32 losing most) do not. ``torch.set_flush_denormal`` sets them for the
-process. One block of 8 timed steps each way, alternated 4 times in one process after 3 warm-up
+process. One block of 8 timed steps each way, alternated 4 times (A B, B A, ...) in one process after 3 warm-up
 steps. Prints milliseconds a step for each block.
 
     python experiments/bench_cpu/flush_denormal.py [PRECISION] > experiments/bench_cpu/flush_denormal.txt

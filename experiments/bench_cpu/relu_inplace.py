@@ -2,7 +2,7 @@
 the framework's batches, network, loss and SGD in a plain loop, as step_profile.py runs it. The
 network as models/ builds it (its ReLUs of a BatchNorm's or an addition's output in place, as
 torchvision's) for one block of 8 timed steps, every ReLU out of place for the next (``F.relu``
-told to ignore ``inplace``, each ``nn.ReLU``'s ``inplace`` off), alternated 4 times in one
+told to ignore ``inplace``, each ``nn.ReLU``'s ``inplace`` off), alternated 4 times (A B, B A, ...) in one
 process after 3 warm-up steps. Prints milliseconds a step for each block.
 
     python experiments/bench_cpu/relu_inplace.py > experiments/bench_cpu/relu_inplace.txt

@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for layers in depths:
         mine = {b: curves[b, layers] for b in ORDERINGS if (b, layers) in curves}
-        steps = sorted(set.intersection(*({s for s, _ in rows} for seeds in mine.values() for rows in seeds.values())))
-        if not steps:
+        if not mine:  # only networks that are not orderings (plain) at this depth
             continue
+        steps = sorted(set.intersection(*({s for s, _ in rows} for seeds in mine.values() for rows in seeds.values())))
         at = points(steps)
         out += [f"## {layers} layers", "", "| ordering | seeds | " + " | ".join(f"step {s}" for s in at) + " |",
                 "|---|---|" + "---|" * len(at)]  # fmt: skip

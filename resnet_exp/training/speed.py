@@ -156,10 +156,15 @@ def plain_parts(cfg: Any, device: torch.device) -> tuple[torch.nn.Module, torch.
     return net, torch.optim.SGD(net.parameters(), lr=cfg.optim.lr), iter(datamodule.train_dataloader())
 
 
+PLAIN_PRECISIONS = ("bf16-mixed", "32-true", "32", 32)  # what the plain loop runs: fp32, or bf16 autocast
+
+
 def plain_step(cfg: Any, device: torch.device) -> tuple[torch.nn.Module, Callable[[], int]]:
     """The network of ``plain_parts`` and one step of the plain loop on its batches, in ``cfg``'s
     precision (bf16 autocast for bf16-mixed); the step returns the images it trained on."""
     precision = trainer_args(cfg.trainer)["precision"]
+    if precision not in PLAIN_PRECISIONS:
+        raise ValueError(f"trainer.precision={precision}: the plain loop runs {', '.join(map(str, PLAIN_PRECISIONS))}")
     net, optimizer, batches = plain_parts(cfg, device)
 
     def step() -> int:
@@ -178,7 +183,7 @@ def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, 
     """The framework's own batches, network and precision in a plain PyTorch loop (no Lightning, no
     metrics, no callbacks): what the framework's loop costs per step is the difference."""
     precision = trainer_args(cfg.trainer)["precision"]
-    if precision not in ("bf16-mixed", "32-true", "32", 32):
+    if precision not in PLAIN_PRECISIONS:
         return {}
     _, step = plain_step(cfg, device)
     images, timed_from = 0, 0.0
@@ -194,14 +199,16 @@ def plain(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, 
 def alternate(
     step: Callable[[], Any], arms: dict[str, Callable[[], None]], rounds: int = 4, steps: int = 8, warmup: int = 3
 ) -> dict[str, list[float]]:
-    """Two or more ways of running ``step`` timed in one process, in turn: after ``warmup`` steps,
-    ``rounds`` times each arm's set-up, one untimed step, then ``steps`` timed ones; milliseconds a
-    step of each block, by arm (experiments/bench_cpu's A/B measurements)."""
+    """Two or more ways of running ``step`` timed in one process, in turn, on the CPU: after
+    ``warmup`` steps, ``rounds`` times each arm's set-up, one untimed step, then ``steps`` timed
+    ones, the arms' order reversed every other round (A B, B A, ...) so that a drift of the
+    machine's speed favours none; milliseconds a step of each block, by arm, in round order
+    (experiments/bench_cpu's A/B measurements)."""
     for _ in range(warmup):
         step()
     ms: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(rounds):
-        for name, set_up in arms.items():
+    for round_ in range(rounds):
+        for name, set_up in list(arms.items())[:: -1 if round_ % 2 else 1]:
             set_up()
             step()
             start = time.perf_counter()
