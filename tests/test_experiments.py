@@ -323,8 +323,8 @@ def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():
 
 def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp_path):
     """The plan in experiments/depth/README.md and cost.md are plan.py's from the measurements; the
-    committed signal tables and depth table are signal_depth.py's and depth_table.py's from the
-    committed records, byte for byte."""
+    committed signal tables, depth table and first-epoch table are signal_depth.py's, depth_table.py's
+    and first_epoch.py's from the committed records, byte for byte."""
     depth = ROOT / "experiments" / "depth"
     r = subprocess.run([sys.executable, str(depth / "plan.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -343,6 +343,13 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
         cwd=ROOT,
     )
     assert r.returncode == 0 and r.stdout == (depth / "depth_table.md").read_text(), r.stderr
+    r = subprocess.run(
+        [sys.executable, str(depth / "first_epoch.py"), "experiments/depth/first_epoch_jobs", "--full",
+         "experiments/depth/jobs", "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "first_epoch.md").read_text() == (depth / "first_epoch.md").read_text()
 
 
 def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):
