@@ -165,13 +165,6 @@ def validate(cfg: DictConfig) -> None:
             f"callbacks.{name} was removed; set callbacks.{name}=null to turn it off, so that the job's "
             "saved config says it ran without it",
         )
-    for name, part in cfg.callbacks.items():  # the project's callbacks that act every N steps
-        ours = isinstance(part, DictConfig) and str(part.get("_target_", "")).startswith("resnet_exp.")
-        every = part.get("every", 1) if ours else 1
-        _check(
-            isinstance(every, int) and not isinstance(every, bool) and every >= 1,
-            f"callbacks.{name}.every={every} must be a whole number of steps, at least 1",
-        )
     for key, parts in (("callbacks", cfg.callbacks), ("logger.others", cfg.logger.others)):
         for name, part in parts.items():
             if part is None and key == "callbacks":
@@ -180,6 +173,11 @@ def validate(cfg: DictConfig) -> None:
                 isinstance(part, DictConfig) and isinstance(part.get("_target_"), str),
                 f"{key}.{name} must be a config with a _target_ (the class to build, e.g. "
                 "pytorch_lightning.callbacks.EarlyStopping); see conf/callbacks/ and conf/logger/",
+            )
+            every = part.get("every", 1) if part["_target_"].startswith("resnet_exp.") else 1  # the project's: N steps
+            _check(
+                isinstance(every, int) and not isinstance(every, bool) and every >= 1,
+                f"{key}.{name}.every={every} must be a whole number of steps, at least 1",
             )
             monitor = str(part.get("monitor", ""))
             _check(
