@@ -187,6 +187,20 @@ def write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, An
     atomic_write(path, text.getvalue())
 
 
+def append_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """``rows`` added to the end of a CSV file (its header first where the file is new), flushed to
+    the disk: a record that grows during a job (signal.csv, train_curve.csv). A kill while appending
+    can leave the last row cut short; its readers keep whole rows only."""
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fieldnames))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def sync_dir(folder: Path) -> None:
     """Flush a folder's entries (a file moved into it) to the disk, where the system allows it."""
     with contextlib.suppress(OSError):

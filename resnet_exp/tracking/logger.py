@@ -4,6 +4,7 @@ cannot start; never able to stop training; after a hard kill, the epochs W&B los
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,18 @@ def add_config(logger: Logger, values: dict[str, Any]) -> None:
         logger.experiment.config.update(values, allow_val_change=True)
     except Exception as e:  # W&B mirrors the job's records: never the reason a job cannot go on
         log.warning("W&B could not record %s (%s); status.json has it", ", ".join(values), describe(e))
+
+
+def mirror(logger: Logger | None, write: Callable[[Any], Any]) -> None:
+    """``write(run)`` on the job's W&B run, where it has one that has not failed: what a callback
+    logs there beside the record it writes (signal.csv, train_curve.csv). W&B mirrors the records,
+    so a failure here is left unsaid: the logger reports its own."""
+    if logger is None or getattr(logger, "failed", False):
+        return
+    try:
+        write(logger.experiment)
+    except Exception:
+        pass
 
 
 class SafeWandbLogger(WandbLogger):

@@ -20,7 +20,6 @@ row.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ import pytorch_lightning as pl
 import torch
 
 from resnet_exp.runs.job import Diverged
-from resnet_exp.runs.records import CURVE_FILE, write_csv
+from resnet_exp.runs.records import CURVE_FILE, append_csv, write_csv
+from resnet_exp.tracking.logger import mirror
 from resnet_exp.training.job_callbacks import JobContext
 
 COLUMNS = ("epoch", "step", "steps", "images", "train/loss")
@@ -91,11 +91,7 @@ class TrainingCurve(pl.Callback):
             with open(self.path, newline="", errors="replace") as f:
                 kept = [row for row in csv.DictReader(f) if _whole(row) and int(row["step"]) <= trainer.global_step]
         write_csv(self.path, COLUMNS, kept)
-        if self.wandb is not None and not getattr(self.wandb, "failed", False):
-            try:
-                self.wandb.experiment.define_metric("curve/*", step_metric="curve/step")
-            except Exception:  # W&B mirrors the file; its failures are reported by its logger
-                pass
+        mirror(self.wandb, lambda run: run.define_metric("curve/*", step_metric="curve/step"))
 
     def on_after_backward(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """The batch joins the window as soon as its loss is known: before the batch's end, where a
@@ -127,15 +123,8 @@ class TrainingCurve(pl.Callback):
             return
         row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, "steps": steps,
                "images": round(images), "train/loss": total / images}  # fmt: skip
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
-        if self.wandb is not None and not getattr(self.wandb, "failed", False):
-            try:
-                self.wandb.experiment.log({"curve/train_loss": row["train/loss"], "curve/step": row["step"]})
-            except Exception:
-                pass
+        append_csv(self.path, COLUMNS, [row])
+        mirror(self.wandb, lambda run: run.log({"curve/train_loss": row["train/loss"], "curve/step": row["step"]}))
 
 
 def _whole(row: dict[str, Any]) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import csv
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,8 @@ from torch import nn
 from resnet_exp.library_internals import forget_compiled
 from resnet_exp.models.blocks import ResidualUnit
 from resnet_exp.runs.console import DETAILS_LOGGER
-from resnet_exp.runs.records import SIGNAL_FILE, write_csv
+from resnet_exp.runs.records import SIGNAL_FILE, append_csv, write_csv
+from resnet_exp.tracking.logger import mirror
 from resnet_exp.training.job_callbacks import JobContext
 
 details = logging.getLogger(DETAILS_LOGGER)
@@ -165,16 +165,6 @@ class SignalPropagation(pl.Callback):
             return None
         return cls(job.dir, job.datamodule, job.cfg.diagnostics.probe_size, job.resumed_after, job.wandb)
 
-    def _write(self, rows: list[dict[str, Any]], mode: str = "a") -> None:
-        new = mode == "w" or not self.path.is_file()
-        with open(self.path, mode, newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-
     def _probe_batch(self, trainer: pl.Trainer, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if self.batch is None:
             data = self.images
@@ -198,19 +188,15 @@ class SignalPropagation(pl.Callback):
         if not trainer.is_global_zero or self.path is None:
             return
         rows = [{"epoch": epoch, **row} for row in rows]
-        self._write(rows)
-        if self.wandb is not None and not getattr(self.wandb, "failed", False):
-            logged = {"epoch": float(epoch)}
-            for row in rows:
-                if row["kind"] == "unit":
-                    logged[f"signal/act_std/{row['name']}"] = row["act_std"]
-                    logged[f"signal/input_grad_norm/{row['name']}"] = row["input_grad_norm"]
-                else:
-                    logged[f"signal/weight_grad_norm/{row['name']}"] = row["weight_grad_norm"]
-            try:
-                self.wandb.experiment.log(logged)
-            except Exception:  # W&B mirrors signal.csv; its failures are reported by its logger
-                pass
+        append_csv(self.path, COLUMNS, rows)
+        logged = {"epoch": float(epoch)}
+        for row in rows:
+            if row["kind"] == "unit":
+                logged[f"signal/act_std/{row['name']}"] = row["act_std"]
+                logged[f"signal/input_grad_norm/{row['name']}"] = row["input_grad_norm"]
+            else:
+                logged[f"signal/weight_grad_norm/{row['name']}"] = row["weight_grad_norm"]
+        mirror(self.wandb, lambda run: run.log(logged))
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.current_epoch == 0 and trainer.global_step == 0:
