@@ -85,6 +85,18 @@ def job_state(job: str, env: dict[str, str]) -> str:
     return slurm_cmd("squeue", "-h", "-j", job, "-o", "%T %r", env=env).strip()
 
 
+def final_states(job: str, env: dict[str, str]) -> list[str]:
+    """sacct's ``JobID|State`` of ``job`` (each task of an array), once none is still running. The
+    sweep returns when submitit has read each job's result, which the job writes before its batch
+    script exits and slurmctld tells slurmdbd: sacct may say RUNNING for a moment after. An event,
+    not a time: a job that never ends is ended by its own SLURM time limit."""
+    while True:
+        states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job, env=env).split()
+        if not any(s.endswith(("|RUNNING", "|COMPLETING")) for s in states):
+            return states
+        time.sleep(0.05)  # polling interval
+
+
 def release_when_requeued(job: str, proc: subprocess.Popen, env: dict[str, str]) -> None:
     """Wait until SLURM has requeued ``job`` (pending until its BeginTime), then let it start now."""
     wait_until(lambda: job_state(job, env) == "PENDING BeginTime", proc)
@@ -106,8 +118,7 @@ def test_a_sweep_is_a_slurm_array_and_ends_as_under_the_basic_launcher(tmp_path,
     ids = [status(tmp_path / "slurm" / n)["slurm_job"] for n in ("0", "1")]
     array = ids[0].split("_")[0]
     assert ids == [f"{array}_0", f"{array}_1"]
-    states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", array, env=slurm).split()
-    assert states == [f"{array}_0|COMPLETED", f"{array}_1|COMPLETED"]
+    assert final_states(array, slurm) == [f"{array}_0|COMPLETED", f"{array}_1|COMPLETED"]
     group = OmegaConf.load(tmp_path / "slurm" / "sweep.yaml").group
     for n, job_id in zip(("0", "1"), ids):
         assert results(tmp_path / "slurm" / n) == results(tmp_path / "basic" / n)
@@ -220,8 +231,7 @@ def test_preemption_resumes_exactly_and_a_cancelled_job_is_named_and_rerun_alone
     assert "#1 : " in again.stdout + again.stderr and "completed before, not queued" in again.stdout + again.stderr
     rerun_id = status(cancelled / "0")["slurm_job"]
     assert "_" not in rerun_id  # task 0 alone: one job, not an array
-    states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", rerun_id, env=slurm).split()
-    assert states == [f"{rerun_id}|COMPLETED"]
+    assert final_states(rerun_id, slurm) == [f"{rerun_id}|COMPLETED"]
 
     out, _ = one.communicate()
     assert one.returncode == 0, out[-3000:]
