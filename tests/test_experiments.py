@@ -328,6 +328,9 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
     depth = ROOT / "experiments" / "depth"
     r = subprocess.run([sys.executable, str(depth / "plan.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    # the plan region's spending counts every completed job kept of the plan's two sweeps
+    kept = [status(job)["status"] for f in ("jobs", "first_epoch_jobs") for job in (depth / f).glob("[0-9]*")]
+    assert f": {kept.count('completed')} of 42 jobs complete, " in (depth / "README.md").read_text()
     r = subprocess.run(
         [sys.executable, str(depth / "signal_depth.py"), "experiments/depth/signal_init_jobs",
          "experiments/depth/signal_steps_jobs", "--out", str(tmp_path)],

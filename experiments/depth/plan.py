@@ -10,7 +10,9 @@ CPU kind this plan is for): a job's epoch takes longer than its training images 
 (precise BN, two test passes and the signal probe besides), and those jobs measured by how much
 (their ``time/epoch_s`` over 60,000 images at their own ``time/images_per_s``). An epoch here is
 then 60,000 / (the bench's images/s) times that factor, and a job ten of them. The plan (which jobs,
-how many) is ``PLAN`` below; its cost is the sum of its jobs'.
+how many) is ``PLAN`` below; its cost is the sum of its jobs'. Below the plan, what the jobs kept so
+far spent against it (``spent``): their epochs' sum against what the plan gives those epochs, and
+each network's fastest epoch against the plan's, since an epoch that shared the machine is slower.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ import statistics
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from resnet_exp.runs.records import CONFIG_FILE, read_metrics, read_status
+
 HERE = Path(__file__).resolve().parent
 CALIBRATION = HERE.parent / "identity_mappings" / "jobs"
+JOBS = (HERE / "jobs", HERE / "first_epoch_jobs")  # the plan's sweeps' kept records
 CALIBRATION_JOBS = ("12", "13", "14")  # relu_only_pre seeds 3-5: fp32, a 2-core AMD EPYC with AVX512-BF16
 TRAIN_IMAGES, EPOCHS = 60_000, 10
 MODELS = ("seed", "cifar_resnet20", "cifar_resnet56", "cifar_resnet110")
@@ -35,6 +42,39 @@ PRECISIONS = {"32-true": "fp32", "bf16-mixed": "bf16"}
 # bn_after_add, their first epoch again with the training curve.
 PLAN = (("cifar_resnet20", "32-true", 4, 3, EPOCHS), ("cifar_resnet56", "32-true", 4, 3, EPOCHS),
         ("cifar_resnet20", "32-true", 3, 3, 1), ("cifar_resnet56", "32-true", 3, 3, 1))  # fmt: skip
+
+
+def spent(epoch: dict[tuple[str, str], float]) -> list[str]:
+    """What the plan's jobs kept so far (``JOBS``) spent against it, as lines of the README's plan
+    region: jobs complete of the plan's, the sum of their epochs (``time/epoch_s``) against the plan's
+    epochs for them, and each network's fastest epoch against the plan's epoch."""
+    planned = {(model, precision, epochs): networks * seeds for model, precision, networks, seeds, epochs in PLAN}
+    done, took, budget, fastest = 0, 0.0, 0.0, {}
+    for folder in JOBS:
+        for job in sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
+            status, rows = read_status(job), read_metrics(job)
+            c = OmegaConf.load(job / CONFIG_FILE)
+            model = f"cifar_resnet{2 * sum(c.model.blocks) + 2}"
+            key = (model, str(status.get("precision") or c.trainer.precision), int(c.trainer.max_epochs))
+            if status.get("status") != "completed" or key not in planned or len(rows) != key[2]:
+                continue
+            seconds = [r["time/epoch_s"] for r in rows]
+            done, took = done + 1, took + sum(seconds)
+            budget += key[2] * epoch[model, key[1]]
+            fastest[model] = min([*seconds, fastest.get(model, float("inf"))])
+    if not done:
+        return ["Spent so far: no job of the plan is complete."]
+    each = ", ".join(
+        f"{LAYERS[m].split(' (')[0]} {fastest[m]:.0f} s against {epoch[m, '32-true']:.0f}"
+        for m in MODELS
+        if m in fastest
+    )
+    return [
+        f"Spent so far, from the records in {' and '.join(f'`{f.name}/`' for f in JOBS)}: {done} of "
+        f"{sum(planned.values())} jobs complete, {took / 3600:.1f} hours (the sum of their epochs) against the plan's "
+        f"{budget / 3600:.1f} for them. Each network's fastest epoch against the plan's: {each}; the rest of the "
+        "difference is what else the machine ran beside them (Hardware, below).",
+    ]
 
 
 def overhead() -> tuple[float, list[str]]:
@@ -107,7 +147,9 @@ def cost_page() -> tuple[str, str]:
     )
     lines += ["", total_line, ""]
     plan_start = lines.index("## The plan")
-    region = "\n".join([BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", END])
+    region = "\n".join(
+        [BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", "", *spent(epoch), END]
+    )
     return "\n".join(lines), region
 
 

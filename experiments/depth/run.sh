@@ -42,3 +42,5 @@ sweep depth_first_epoch experiment=depth seed=1,2,3 model=cifar_resnet20,cifar_r
     +callbacks=training_curve callbacks.training_curve.every=5
 keep_records depth_first_epoch first_epoch_jobs
 "$python" "$here/first_epoch.py" "$out/first_epoch_jobs" --full "$out/jobs" --out "$out"
+# The README's plan region says what the kept jobs spent against the plan (where they are kept here).
+if [ "$out" = "$here" ]; then "$python" "$here/plan.py"; fi
