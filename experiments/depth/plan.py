@@ -1,7 +1,8 @@
-"""The depth experiment's cost table and plan, from measurements (before any long run).
+"""The depth experiment's cost table and plan, from measurements made before any long run, and what
+the kept jobs spent against it.
 
     python experiments/depth/plan.py            # write cost.md and the plan into README.md, between its markers
-    python experiments/depth/plan.py --check    # exit 1 if either is not what the measurements make now
+    python experiments/depth/plan.py --check    # exit 1 if either is not what the measurements and records make now
 
 Reads ``cost/*.json`` (cost.sh: ``python -m resnet_exp.bench`` of He et al.'s CIFAR network at 20,
 56 and 110 layers on Fashion-MNIST at 28 px, and of the seed network at 96 px, fp32 and bf16, on this
@@ -154,7 +155,7 @@ def cost_page() -> tuple[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan is stale")
     args = parser.parse_args()
     page, region = cost_page()
