@@ -78,9 +78,24 @@ def known_names() -> list[str]:
     return list(dict.fromkeys([*(k.split(".")[0] for k in keys), *keys, *GROUPS_WITHOUT_KEYS]))
 
 
-def neighbours(name: str) -> tuple[str, list[str]]:
+def launcher_keys(overrides: list[str]) -> tuple[str, list[str]]:
+    """The launcher the command line chose (``hydra/launcher=slurm``, or the default) and its keys,
+    dotted (``hydra.launcher.partition``); no keys where that config cannot be composed."""
+    chosen = [o for o in overrides if override_key(o) == "hydra/launcher"]
+    try:
+        hydra = compose_config(chosen, return_hydra_config=True).hydra
+    except Exception:  # a launcher choice that is itself wrong: Hydra's own error says so
+        return "?", []
+    return hydra.runtime.choices["hydra/launcher"], [f"hydra.launcher.{k}" for k in hydra.launcher if k != "_target_"]
+
+
+def neighbours(name: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """Where a mistyped ``name`` belongs and the names there: the keys of its group where it names a
-    real group (``data.bogus``: the keys of data), else the top-level names."""
+    real group (``data.bogus``: the keys of data; ``hydra.launcher.partion``: the keys of the
+    launcher the command line chose), else the top-level names."""
+    if name.startswith("hydra.launcher."):
+        launcher, keys = launcher_keys(list(overrides))
+        return f"the keys of hydra/launcher={launcher}", keys
     known = known_names()
     group, _, _ = name.rpartition(".")
     if group and any(k.startswith(f"{group}.") for k in known):
@@ -90,17 +105,24 @@ def neighbours(name: str) -> tuple[str, list[str]]:
     return "the groups and top-level keys", [k for k in known if "." not in k]
 
 
-def nearest_name(name: str) -> str | None:
+def nearest_name(name: str, overrides: list[str] | tuple[str, ...] = ()) -> str | None:
     """The config group or key nearest to a mistyped ``name`` (``optimizer`` -> ``optim``,
     ``blocks.order`` -> ``block.order``, ``trainer.max_epoch`` -> ``trainer.max_epochs``), or None
     where none is close."""
     import difflib
 
-    _, candidates = neighbours(name)
+    _, candidates = neighbours(name, overrides)
+    # within one group the spellings compared are the last parts (a long shared prefix, as
+    # hydra.launcher's, would make every key look close)
+    group, _, leaf = name.rpartition(".")
+    if group and candidates and all(c.startswith(f"{group}.") for c in candidates):
+        name, candidates, group = leaf, [c.rpartition(".")[2] for c in candidates], f"{group}."
+    else:
+        group = ""
     # a name that the other begins with (optimizer, optim), then the closest spelling
     stem = [c for c in candidates if min(len(c), len(name)) >= 4 and (name.startswith(c) or c.startswith(name))]
     found = stem or difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
-    return found[0] if found else None
+    return f"{group}{found[0]}" if found else None
 
 
 def with_hint(message: str, overrides: list[str]) -> str:
@@ -112,14 +134,12 @@ def with_hint(message: str, overrides: list[str]) -> str:
     if not found:
         return message
     name = found.group(1)
-    near = nearest_name(name)
+    near = nearest_name(name, overrides)
     value = next((o.split("=", 1)[1] for o in overrides if "=" in o and override_key(o) == name), None)
     if near is None:
-        where, names = neighbours(name)
-        return (
-            f"Could not override '{name}': there is no such config group or key; {where} are: {', '.join(names)} "
-            "(python -m resnet_exp.run --help)"
-        )
+        where, names = neighbours(name, overrides)
+        listed = f"{where} are: {', '.join(names)}" if names else f"{where}: there are none"
+        return f"Could not override '{name}': there is no such config group or key; {listed} (python -m resnet_exp.run --help)"
     suggestion = f"{near}={value}" if value is not None else near
     return f"Could not override '{name}': there is no such config group or key; did you mean {suggestion}?"
 

@@ -261,6 +261,16 @@ FRESH = pytest.mark.fresh_process
             ["-m", "blocks.order=post,pre"],
             "Could not override 'blocks.order': there is no such config group or key; did you mean block.order=post,pre?",
         ),
+        (  # a launcher's key: the launcher the command line chose has it, or has none
+            ["-m", "hydra/launcher=slurm", "hydra.launcher.partion=gpu"],
+            "Could not override 'hydra.launcher.partion': there is no such config group or key; "
+            "did you mean hydra.launcher.partition=gpu?",
+        ),
+        (
+            ["-m", "hydra.launcher.partition=gpu"],
+            "Could not override 'hydra.launcher.partition': there is no such config group or key; the keys of "
+            "hydra/launcher=basic: there are none (python -m resnet_exp.run --help)",
+        ),
         (
             ["experimnt=identity_mappings"],
             "Could not override 'experimnt': there is no such config group or key; "
