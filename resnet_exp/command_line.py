@@ -140,8 +140,22 @@ def with_hint(message: str, overrides: list[str]) -> str:
         where, names = neighbours(name, overrides)
         listed = f"{where} are: {', '.join(names)}" if names else f"{where}: there are none"
         return f"Could not override '{name}': there is no such config group or key; {listed} (python -m resnet_exp.run --help)"
+    if name.startswith(f"{near}.") and value is not None and adds_to_mapping(near, overrides):
+        # a new key of a mapping (hydra.launcher.additional_parameters.hold): Hydra adds it with +
+        return f"Could not override '{name}': {near} is a mapping; a key of its own is added with +: +{name}={value}"
     suggestion = f"{near}={value}" if value is not None else near
     return f"Could not override '{name}': there is no such config group or key; did you mean {suggestion}?"
+
+
+def adds_to_mapping(key: str, overrides: list[str]) -> bool:
+    """Whether ``key`` of the config (the Hydra part included, with the command line's launcher)
+    is a mapping that takes keys of the user's own (hydra.launcher.additional_parameters)."""
+    chosen = [o for o in overrides if override_key(o) == "hydra/launcher"]
+    try:
+        found = OmegaConf.select(compose_config(chosen, return_hydra_config=True), key)
+    except Exception:  # not composable: no advice
+        return False
+    return isinstance(found, DictConfig)
 
 
 def path_choice(overrides: list[str]) -> str | None:

@@ -267,6 +267,11 @@ FRESH = pytest.mark.fresh_process
             "did you mean hydra.launcher.partition=gpu?",
         ),
         (
+            ["-m", "hydra/launcher=slurm", "hydra.launcher.additional_parameters.hold=true"],
+            "Could not override 'hydra.launcher.additional_parameters.hold': hydra.launcher.additional_parameters is "
+            "a mapping; a key of its own is added with +: +hydra.launcher.additional_parameters.hold=true",
+        ),
+        (
             ["-m", "hydra.launcher.partition=gpu"],
             "Could not override 'hydra.launcher.partition': there is no such config group or key; the keys of "
             "hydra/launcher=basic: there are none (python -m resnet_exp.run --help)",
