@@ -10,7 +10,7 @@ have a module of their own: ``tracking/offline.py``.)
 Checked against torch 2.14.1 (and 2.11 on the GPU machine), pytorch-lightning 2.6.6, W&B 0.31.0,
 wandb-workspaces 0.4.13.
 
-Besides these touches, three places rely on what a library does, through its public names, where
+Besides these touches, four places rely on what a library does, through its public names, where
 no API promises it; each is named here so that an upgrade knows where to look, and each has a test
 that fails if the behaviour changes:
 
@@ -25,6 +25,10 @@ that fails if the behaviour changes:
   product of the swept values, the last key fastest), rebuilt with Hydra's public override parser
   because the sweeper's own function is internal (hydra-core 1.3.8; tests/test_config's refusals
   that name the job, and the resumed sweeps of tests/test_reliability).
+- ``runs/slurm.launch``: hydra-submitit-launcher's own ``launch`` with its collection of results
+  changed (the plugin has no hook for it), reading the launcher's ``params`` and the plugin's
+  ``BaseQueueConf`` as that ``launch`` does (hydra-submitit-launcher 1.2, pinned below 1.3; every
+  test of tests/test_slurm).
 """
 
 from __future__ import annotations

@@ -86,13 +86,14 @@ def job_state(job: str, env: dict[str, str]) -> str:
 
 
 def final_states(job: str, env: dict[str, str]) -> list[str]:
-    """sacct's ``JobID|State`` of ``job`` (each task of an array), once none is still running. The
-    sweep returns when submitit has read each job's result, which the job writes before its batch
-    script exits and slurmctld tells slurmdbd: sacct may say RUNNING for a moment after. An event,
-    not a time: a job that never ends is ended by its own SLURM time limit."""
+    """sacct's ``JobID|State`` of ``job`` (each task of an array), once none is still pending or
+    running. The sweep returns when submitit has read each job's result, which the job writes before
+    its batch script exits and slurmctld tells slurmdbd, and a job cancelled reaches slurmdbd after
+    scancel returns: sacct may say RUNNING or PENDING for a moment after. An event, not a time: a job
+    that never ends is ended by its own SLURM time limit."""
     while True:
-        states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job, env=env).split()
-        if not any(s.endswith(("|RUNNING", "|COMPLETING")) for s in states):
+        states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job, env=env).splitlines()
+        if not any(s.endswith(("|PENDING", "|RUNNING", "|COMPLETING")) for s in states):
             return states
         time.sleep(0.05)  # polling interval
 
@@ -242,6 +243,60 @@ def test_preemption_resumes_exactly_and_a_cancelled_job_is_named_and_rerun_alone
         assert results(job) == results(cancelled / "1")
 
 
+def queued_array(proc: subprocess.Popen) -> tuple[str, str]:
+    """The SLURM job of the array a sweep ``proc`` queued, once it says so, and what it said until then."""
+    said = ""
+    while not (found := re.search(r"Queued as SLURM job (\d+) \(", said)):
+        line = proc.stdout.readline()
+        assert line, said[-3000:]  # it ended first
+        said += line
+    return found.group(1), said
+
+
+def test_a_sweep_slurm_still_holds_is_not_queued_twice_and_a_stopped_command_names_its_jobs(tmp_path, data_dir, slurm):
+    """A sweep's array held in SLURM's queue (sbatch --hold: pending, never started). SIGTERM to the
+    waiting command: it says the SLURM job goes on and how to see and stop it. The same command
+    while SLURM holds the jobs: refused in one line naming the job, nothing more queued. Once they
+    are cancelled, the same command queues the sweep again."""
+    sweep = tmp_path / "held"
+    args = ["resnet_exp.run", "-m", *NODE, *TINY, "block.order=post,pre", "+hydra.launcher.additional_parameters.hold=true",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    arrays = lambda: {p.name.split("_")[0] for p in (sweep / ".submitit").glob("[0-9]*")}  # noqa: E731 (one per job)
+    try:
+        first = start(args, tmp_path, env=slurm)
+        array, said = queued_array(first)
+        first.terminate()
+        out, _ = first.communicate()
+        assert first.returncode == 130, (said + out)[-3000:]
+        assert f"the sweep's SLURM jobs go on: squeue -j {array} shows them, scancel {array} stops them" in out
+
+        again = run_cli(*args, cwd=tmp_path, env=slurm)
+        assert again.returncode == 2 and again.stderr == (
+            f"error: hydra.sweep.dir={sweep}: SLURM still holds jobs this sweep queued (job {array}: 2 pending); run "
+            f"now, the command would queue them twice: wait until they end (squeue -j {array}) or stop them (scancel "
+            f"{array}), then run it again\n"
+        ), again.stderr
+        assert arrays() == {array}  # nothing more queued
+        assert slurm_cmd("squeue", "-h", "-j", array, "-o", "%T", env=slurm).split() == ["PENDING"]
+
+        slurm_cmd("scancel", array, env=slurm)
+        states = final_states(array, slurm)  # pending tasks cancelled: one record, 509_[0-1%2]
+        assert states and all(state.split("|")[1].startswith("CANCELLED") for state in states), states
+        third = start(args, tmp_path, env=slurm)
+        requeued, _ = queued_array(third)
+        assert requeued != array
+        slurm_cmd("scancel", requeued, env=slurm)
+        out, _ = third.communicate()
+        assert third.returncode == 1, out[-3000:]
+        assert (
+            f"SLURM ended job {requeued}_0 as CANCELLED by 0 before it started; run the sweep again to queue it" in out
+        )
+        assert status(sweep / "1")["status"] == "stopped"  # a job that never started is said to have stopped
+    finally:  # none left held in the cluster
+        for held in arrays():
+            slurm_cmd("scancel", held, env=slurm)
+
+
 @pytest.mark.long
 def test_ddp_processes_started_by_slurm_report_metrics_over_both(tmp_path, data_dir, slurm):
     """trainer=ddp with two SLURM tasks (srun starts both processes; Lightning reads its ranks from
@@ -285,6 +340,17 @@ def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(
         "trainer=ddp trainer.devices=2 trainer.accelerator=cpu trainer.sync_batchnorm=false": "error: "
         "trainer.devices=2 x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
         "hydra.launcher.nodes=1 SLURM tasks; SLURM starts one process per device",
+        # devices=auto: every GPU SLURM gives the node (refused before the cluster is asked about GPUs)
+        "trainer=ddp hydra.launcher.gpus_per_node=2": "error: trainer.devices=auto (the 2 GPUs of "
+        "hydra.launcher.gpus_per_node=2) x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
+        "hydra.launcher.nodes=1 SLURM tasks",
+        # values no cluster takes, or that defeat the requeue
+        "hydra.launcher.timeout_min=2": "error: hydra.launcher.signal_delay_s=120 is not less than "
+        "hydra.launcher.timeout_min=2 minutes (120 s): the time-limit warning would come as the job starts",
+        "hydra.launcher.gpus_per_node=-1": "error: hydra.launcher.gpus_per_node=-1 must be 0 or more",
+        # the keys sbatch takes as they are, asked of the cluster with the rest
+        "hydra.launcher.constraint=bogus": "error: hydra.launcher.constraint=bogus: the cluster refuses it "
+        "(allocation failure: Invalid feature specification)",
     }
     for override, message in cases.items():
         code, err = run_cli_here(

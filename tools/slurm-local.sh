@@ -69,7 +69,7 @@ install() {
 write_config() {
     local host cpus mem_mb
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys those (the suite sets OMP_NUM_THREADS=1)
     mem_mb=$(( $(free -m | awk '/^Mem:/ {print $2}') - 1024 ))
     mkdir -p "$dir"/{log,run,state,spool,mariadb/data,munge}
     chmod 755 "$dir" "$dir/run" "$dir/log"

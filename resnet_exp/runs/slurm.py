@@ -8,16 +8,20 @@ the first that SLURM ended without one (``scancel``, a node failure, a job out o
 command would end there with a traceback, without waiting for or summing up the others, which go on
 running. Here such a job's end is written into its record (SLURM's state, with the job's own record
 of what it saved) and the sweep goes on, so the sweep's summary names it and its resume command
-finishes just that one; and a resumed sweep does not queue its completed jobs again. The plugin has
-no hook for this last step, so ``launch`` is its ``launch`` (hydra-submitit-launcher 1.2) with the
-collection changed; everything else is the plugin's. Hydra takes launchers only from its
+finishes just that one; and a resumed sweep does not queue its completed jobs again. The command
+names the SLURM job it queued, and when it is stopped (Ctrl-C, a hang-up, SIGTERM) it says that the
+jobs go on and how to stop them; a submission sbatch refuses is one line. The plugin has no hook
+for these steps, so ``launch`` is its ``launch`` (hydra-submitit-launcher 1.2) with them added;
+everything else is the plugin's. Hydra takes launchers only from its
 ``hydra_plugins`` namespace: the class it instantiates is ``hydra_plugins/resnet_exp``'s, which
 hands ``launch`` to this module.
 
 ``request_problem`` asks the cluster (``sinfo``, then ``sbatch --test-only``, which queues nothing)
 whether it can ever run what ``hydra.launcher.*`` requests, so that a request no node meets (more
 CPUs, memory or GPUs than a node has, a partition that does not exist) is refused in one line
-naming the key before anything is queued, instead of pending forever.
+naming the key before anything is queued, instead of pending forever; ``still_queued`` refuses a
+sweep whose jobs queued before SLURM still holds (``squeue``), which the same command would queue a
+second time.
 
 Inside a job, ``cluster_environment`` gives Lightning SLURM's environment with Lightning's own
 auto-requeue off: requeueing has one owner, submitit (``runs/signals.py`` hands it the preemption
@@ -27,16 +31,20 @@ names the SLURM job a process runs in, for its status.json and its W&B run.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from resnet_exp.runs.records import FINISHED, read_status, write_status
@@ -85,12 +93,17 @@ def cluster_environment() -> Any:
 def record_slurm_end(job_dir: Path, job_id: str, state: str) -> None:
     """Write into a job's status.json that SLURM ended it (job ``job_id``, ``state`` as sacct gives
     it) without a result: kept with the job's own record where it wrote one (``interrupted`` after
-    the checkpoint it saved on SLURM's SIGTERM), else ``stopped``; a job that finished keeps its
-    record."""
+    the checkpoint it saved on SLURM's SIGTERM), else ``stopped`` (in a folder of its own where it
+    ended before it started); a job that finished keeps its record."""
     status = read_status(job_dir)
     if status.get("status") in FINISHED:
         return
     said = f"SLURM ended job {job_id} as {state}"
+    if not job_dir.is_dir():  # ended while pending: the job never started
+        job_dir.mkdir(parents=True)
+        write_status(job_dir, status="stopped", error=f"{said} before it started; run the sweep again to queue it",
+                     slurm=state)  # fmt: skip
+        return
     if status.get("status") == "interrupted":
         write_status(job_dir, **{**status, "error": f"{status.get('error', 'interrupted')}; {said}", "slurm": state})
     else:
@@ -136,15 +149,30 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             continue
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-    jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
-    # changed: every job waited for, SLURM asked every POLL_S seconds; one that SLURM ended without a
-    # result is recorded as such
-    asked = time.monotonic()
-    while not all(job.done() for job in jobs):  # a result file is seen at once
-        time.sleep(1)
-        if time.monotonic() - asked >= POLL_S:
-            jobs[0].watcher.update()  # one sacct call for every job of the array
-            asked = time.monotonic()
+    try:
+        jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
+    except submitit.core.utils.FailedJobError as e:  # sbatch refused what --test-only let through
+        said = [line.strip() for line in str(e).splitlines() if line.strip()] or ["sbatch failed"]
+        raise SubmissionRefused(f"SLURM refused the sweep's submission ({said[-1]}); nothing was queued") from None
+    # changed: the SLURM job named; every job waited for, SLURM asked every POLL_S seconds; one that
+    # SLURM ended without a result is recorded as such
+    if jobs:
+        queued = jobs[0].job_id.split("_")[0]
+        # a hang-up or SIGTERM of this command (a closed terminal, kill) stops its waiting as Ctrl-C does
+        before = {sig: signal.signal(sig, stop_waiting) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            log.info(f"Queued as SLURM job {queued} ({len(jobs)} jobs): squeue -j {queued} shows them, scancel "
+                     f"{queued} stops them")  # fmt: skip
+            wait(jobs)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"this command stopped waiting; the sweep's SLURM jobs go on: squeue -j {queued} shows them, "
+                f"scancel {queued} stops them; once none is queued or running, the same command sums them up and "
+                "queues again only those that did not finish"
+            ) from None
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
     for (overrides, _, idx, *_), job in zip(job_params, jobs):
         try:
             returns[idx] = job.results()[0]
@@ -155,6 +183,38 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             log.warning("job %s (SLURM job %s) ended without a result: %s", job_dir, job.job_id, state)
             returns[idx] = ended(overrides)
     return [returns[idx] for idx in sorted(returns)]
+
+
+class SubmissionRefused(HydraException):
+    """sbatch refused the sweep's jobs (a limit ``sbatch --test-only`` does not judge): the command
+    prints it as one line, as it does Hydra's own errors."""
+
+
+def stop_waiting(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def wait(jobs: list[Any]) -> None:
+    """Until every job has ended: its result file is looked for every second, and SLURM asked every
+    POLL_S seconds (``done(force_check=True)`` of one job still waiting: submitit's one sacct call
+    for every job it watches), so a job SLURM ended without a result is seen too."""
+    waiting, asked = list(jobs), time.monotonic()
+    while waiting:
+        ask = time.monotonic() - asked >= POLL_S
+        if ask:
+            asked = time.monotonic()
+        still = []
+        for job in waiting:
+            if job.done():
+                continue
+            if ask:
+                ask = False
+                if job.done(force_check=True):
+                    continue
+            still.append(job)
+        waiting = still
+        if waiting:
+            time.sleep(1)
 
 
 def ended(overrides: Sequence[str]) -> JobReturn:
@@ -190,9 +250,35 @@ def _sinfo() -> list[dict[str, Any]]:
     return list(parts.values())
 
 
-def request_problem(launcher: Any) -> str | None:
-    """What keeps the cluster from ever running ``hydra.launcher.*``'s request, in one line naming
-    the key, or None. Needs SLURM's commands (the login node's)."""
+def value_problem(launcher: Any) -> str | None:
+    """A value of ``hydra.launcher.*`` that no cluster takes, or that defeats the requeue: in one
+    line naming the key, or None."""
+    key = "hydra.launcher."
+    for name in ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "array_parallelism"):
+        value = launcher.get(name)
+        if value is not None and int(value) < 1:
+            return f"{key}{name}={value} must be 1 or more"
+    for name in ("gpus_per_node", "max_num_timeout", "signal_delay_s", "mem_gb"):
+        value = launcher.get(name)
+        if value is not None and int(value) < 0:
+            return f"{key}{name}={value} must be 0 or more"
+    delay, limit = int(launcher.get("signal_delay_s") or 0), int(launcher.get("timeout_min") or 60)
+    if delay >= 60 * limit:
+        return (
+            f"{key}signal_delay_s={delay} is not less than {key}timeout_min={limit} minutes ({60 * limit} s): the "
+            "time-limit warning would come as the job starts, and each start would count as a timeout; make it "
+            f"shorter than the limit (a tenth of it: {6 * limit})"
+        )
+    return None
+
+
+def request_problem(launcher: Any, jobs: int = 1) -> str | None:
+    """What keeps the cluster from ever running ``hydra.launcher.*``'s request for a sweep of
+    ``jobs`` (one array), in one line naming the key, or None. Needs SLURM's commands (the login
+    node's)."""
+    problem = value_problem(launcher)
+    if problem:
+        return problem
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return ("hydra/launcher=slurm needs SLURM's commands (sinfo, sbatch), and they are not on the PATH here; "
                 "run the sweep on the cluster's login node")  # fmt: skip
@@ -247,18 +333,76 @@ def request_problem(launcher: Any) -> str | None:
         test.append(f"--mem={int(mem_gb)}G")
     if gpus:
         test.append(f"--gpus-per-node={gpus}")
-    for name in ("account", "qos"):
+    if jobs > 1:  # as submitit queues them: one array, array_parallelism at once
+        test.append(f"--array=0-{jobs - 1}%{launcher.get('array_parallelism') or jobs}")
+    for name in ("account", "qos", *PASSED_ON):
         if launcher.get(name):
-            test.append(f"--{name}={launcher.get(name)}")
+            test.append(f"--{name.replace('_', '-')}={launcher.get(name)}")
+    for name, value in (launcher.get("additional_parameters") or {}).items():  # submitit's own spelling of them
+        test.append(f"--{name.replace('_', '-')}" + ("" if value is True else f"={value}"))
     out = subprocess.run(test, capture_output=True, text=True)
     if out.returncode != 0:
         said = ([line.strip() for line in out.stderr.splitlines() if line.strip()] or ["sbatch --test-only failed"])[-1]
-        for word, name in REFUSED_KEYS:
-            if word in said.lower() and launcher.get(name) is not None:  # a key the user set
-                return f"{key}{name}={launcher.get(name)}: the cluster refuses it ({said})"
+        if "array" in said.lower() and jobs > 1:
+            return f"the sweep's {jobs} jobs as one SLURM array: the cluster refuses it ({said}); sweep fewer at once"
+        word, name = next(((w, n) for w, n in REFUSED_KEYS if w in said.lower()), (None, None))
+        if name is not None and launcher.get(name) is not None:  # a key the user set
+            return f"{key}{name}={launcher.get(name)}: the cluster refuses it ({said})"
+        if name is not None:  # a key left unset that this cluster wants
+            return f"{key}{name} is unset, and the cluster refuses the request without it ({said}); set {key}{name}"
         return f"the cluster refuses hydra.launcher's request ({said})"
     return None
 
 
+# The keys of hydra.launcher handed to sbatch as they are (submitit's flag of the same name), asked
+# of sbatch --test-only with the rest.
+PASSED_ON = ("constraint", "exclude", "gres", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu", "mem_per_cpu", "comment")
+
+
+def still_queued(sweep_dir: Path) -> str | None:
+    """The jobs this sweep queued before (submitit keeps a folder per SLURM job under .submitit/)
+    that SLURM still holds, pending or running, in one line naming them, or None: the same command
+    run now would queue them a second time (a job folder's lock keeps two copies from training at
+    once only where the file system's locks hold across nodes)."""
+    folder = sweep_dir / ".submitit"
+    ids = {p.name.split("_")[0] for p in folder.iterdir()} if folder.is_dir() else set()
+    ids = {i for i in ids if i.isdigit()}
+    if not ids:
+        return None
+    out = subprocess.run(["squeue", "-h", "-o", "%F|%i|%T", "-u", getpass.getuser()], capture_output=True, text=True)
+    if out.returncode != 0:
+        said = [line.strip() for line in out.stderr.splitlines() if line.strip()] or ["squeue failed"]
+        return f"hydra.sweep.dir={sweep_dir}: SLURM cannot say whether this sweep's jobs are still queued ({said[-1]})"
+    held: dict[str, Counter[str]] = {}
+    for line in out.stdout.splitlines():
+        array, job, state = line.split("|")
+        if array in ids:
+            held.setdefault(array, Counter())[state.lower()] += task_count(job)
+    if not held:
+        return None
+    said = "; ".join(
+        f"job {a}: " + ", ".join(f"{n} {state}" for state, n in sorted(c.items())) for a, c in held.items()
+    )
+    return (
+        f"hydra.sweep.dir={sweep_dir}: SLURM still holds jobs this sweep queued ({said}); run now, the command would "
+        f"queue them twice: wait until they end (squeue -j {','.join(held)}) or stop them (scancel {' '.join(held)}), "
+        "then run it again"
+    )
+
+
+def task_count(job: str) -> int:
+    """The tasks one of squeue's lines stands for: ``123_[2-5,7%4]`` (pending tasks of an array) 5,
+    ``123_4`` or ``123`` 1."""
+    if "[" not in job:
+        return 1
+    spec = job[job.index("[") + 1 : job.rindex("]")].split("%")[0]
+    count = 0
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        count += int(last) - int(first) + 1 if last else 1
+    return count
+
+
 # The key of hydra.launcher a refusal of sbatch names, by a word of its message.
-REFUSED_KEYS = (("qos", "qos"), ("account", "account"), ("partition", "partition"), ("time limit", "timeout_min"))
+REFUSED_KEYS = (("qos", "qos"), ("account", "account"), ("partition", "partition"), ("time limit", "timeout_min"),
+                ("feature", "constraint"), ("gres", "gres"), ("node name", "exclude"))  # fmt: skip

@@ -167,7 +167,7 @@ class SweepCallback(Callback):
         check_parts(cfgs, wheres)
         if not str(config.hydra.launcher.get("_target_", "")).endswith("SlurmLauncher"):
             check_memory(cfgs, wheres)  # under SLURM the jobs run on nodes this machine cannot see
-        check_cluster(config.hydra.launcher)
+        check_cluster(config.hydra.launcher, sweep_dir, len(jobs) if basic else 1)  # an array of them at once
         sweep_dir.mkdir(parents=True, exist_ok=True)
         before = read_sweep(sweep_dir) or {}
         info = {"group": sweep_group(sweep_dir)}

@@ -277,9 +277,14 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig, where: str = "") -> No
     count = processes(cfg.trainer)
     if target.endswith("SlurmLauncher"):
         tasks = int(launcher.tasks_per_node) * int(launcher.nodes)
-        if count is not None and count != tasks:
+        devices = f"trainer.devices={cfg.trainer.devices}"
+        if count is None:  # devices=auto (or -1): every device of the node SLURM gives the job
+            gpus = int(launcher.get("gpus_per_node") or 0) if str(cfg.trainer.accelerator) != "cpu" else 0
+            devices += f" (the {gpus} GPUs of hydra.launcher.gpus_per_node={gpus})" if gpus else " (one CPU process)"
+            count = max(gpus, 1) * int(cfg.trainer.num_nodes)
+        if count != tasks:
             fail(
-                f"trainer.devices={cfg.trainer.devices} x trainer.num_nodes={cfg.trainer.num_nodes} processes but "
+                f"{devices} x trainer.num_nodes={cfg.trainer.num_nodes} processes but "
                 f"hydra.launcher.tasks_per_node={launcher.tasks_per_node} x hydra.launcher.nodes={launcher.nodes} "
                 f"SLURM tasks; SLURM starts one process per device: make them equal (and gpus_per_node too){where}"
             )
@@ -291,12 +296,13 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig, where: str = "") -> No
         )
 
 
-def check_cluster(launcher: DictConfig) -> None:
-    """Under SLURM, refuse a request the cluster can never meet (``runs/slurm.request_problem``), before
-    anything is queued."""
+def check_cluster(launcher: DictConfig, sweep_dir: Path, jobs: int) -> None:
+    """Under SLURM, refuse a request the cluster can never meet for the sweep's ``jobs``
+    (``runs/slurm.request_problem``), and a sweep whose jobs queued before SLURM still holds
+    (``runs/slurm.still_queued``), before anything is queued."""
     if str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
-        from resnet_exp.runs.slurm import request_problem  # the SLURM launcher's plugin: installed here
+        from resnet_exp.runs.slurm import request_problem, still_queued  # the SLURM launcher's plugin: installed here
 
-        problem = request_problem(launcher)
+        problem = request_problem(launcher, jobs) or still_queued(sweep_dir)
         if problem:
             fail(problem)
