@@ -348,6 +348,9 @@ def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(
         "hydra.launcher.timeout_min=2": "error: hydra.launcher.signal_delay_s=120 is not less than "
         "hydra.launcher.timeout_min=2 minutes (120 s): the time-limit warning would come as the job starts",
         "hydra.launcher.gpus_per_node=-1": "error: hydra.launcher.gpus_per_node=-1 must be 0 or more",
+        # longer than the partition's MaxTime (a day, sinfo's 1-00:00:00)
+        "hydra.launcher.timeout_min=1441": "error: hydra.launcher.timeout_min=1441, but partition debug lets a job "
+        "run at most 1440 minutes; ask for at most 1440",
         # the keys sbatch takes as they are, asked of the cluster with the rest
         "hydra.launcher.constraint=bogus": "error: hydra.launcher.constraint=bogus: the cluster refuses it "
         "(allocation failure: Invalid feature specification)",

@@ -104,7 +104,7 @@ SchedulerParameters=sched_interval=2
 MinJobAge=300
 KillWait=10
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$host Default=YES MaxTime=1-00:00:00 State=UP
 EOF
     mv "$conf.new" "$conf"
     local pass=$dir/mariadb/slurm.pass

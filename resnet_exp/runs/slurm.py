@@ -234,16 +234,32 @@ def gpu_count(gres: str) -> int:
     return int(count) if count.isdigit() else 0
 
 
+def limit_minutes(limit: str) -> int | None:
+    """sinfo's time limit of a partition in whole minutes (``1-00:00:00`` 1440, ``2:00:00`` 120,
+    ``30:00`` 30, ``45`` 45), None where there is none (``infinite``) or it cannot be read."""
+    days, _, rest = limit.rpartition("-")
+    try:
+        parts = [int(x) for x in rest.split(":")]
+        whole = int(days or 0) * 1440
+    except ValueError:
+        return None
+    hours, minutes, seconds = ([0, 0, 0] + parts)[-3:] if len(parts) > 1 else (0, parts[0], 0)
+    return whole + 60 * hours + minutes + (1 if seconds else 0)
+
+
 def _sinfo() -> list[dict[str, Any]]:
-    """The cluster's partitions and their largest node: name, default, CPUs, memory (MB), GPUs."""
-    out = subprocess.run(["sinfo", "-h", "-e", "-o", "%P|%c|%m|%G"], capture_output=True, text=True, check=True)
+    """The cluster's partitions and their largest node: name, default, CPUs, memory (MB), GPUs, and
+    the partition's time limit (minutes, or None)."""
+    out = subprocess.run(["sinfo", "-h", "-e", "-o", "%P|%c|%m|%G|%l"], capture_output=True, text=True, check=True)
     parts: dict[str, dict[str, Any]] = {}
     for line in out.stdout.splitlines():
-        name, cpus, mem, gres = line.split("|")
+        name, cpus, mem, gres, limit = line.split("|")
         default = name.endswith("*")
         name = name.rstrip("*")
         gpus = sum(gpu_count(g) for g in gres.split(",") if g.startswith("gpu"))
-        p = parts.setdefault(name, {"name": name, "default": default, "cpus": 0, "mem_mb": 0, "gpus": 0})
+        p = parts.setdefault(
+            name, {"name": name, "default": default, "cpus": 0, "mem_mb": 0, "gpus": 0, "limit": limit_minutes(limit)}
+        )
         p["cpus"] = max(p["cpus"], int(cpus.rstrip("+")))
         p["mem_mb"] = max(p["mem_mb"], int(mem.rstrip("+")))
         p["gpus"] = max(p["gpus"], gpus)
@@ -325,6 +341,12 @@ def request_problem(launcher: Any, jobs: int = 1) -> str | None:
         have = f"at most {part['gpus']} GPUs" if part["gpus"] else "no GPUs"
         hint = f"at most {part['gpus']}" if part["gpus"] else "0 to train on its CPUs"
         return f"{key}gpus_per_node={gpus}, but the nodes of partition {part['name']} have {have}; ask for {hint}"
+    limit, asked = part["limit"], int(launcher.get("timeout_min") or 60)
+    if limit is not None and asked > limit:  # refused at submission only where the cluster enforces it
+        return (
+            f"{key}timeout_min={asked}, but partition {part['name']} lets a job run at most {limit} minutes; ask for "
+            f"at most {limit} (a job reaching it is requeued and resumes: max_num_timeout)"
+        )
     # the rest (accounts, QOS, time limits): the cluster's own judgement, without queueing anything
     test = ["sbatch", "--test-only", f"--partition={part['name']}", f"--nodes={launcher.get('nodes') or 1}",
             f"--ntasks-per-node={tasks}", f"--cpus-per-task={cpus}", f"--time={launcher.get('timeout_min') or 60}",
