@@ -93,6 +93,9 @@ def cli() -> None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the job under way saved where it stopped
+        if type(e).__name__ == "StoppedWaiting":  # runs/slurm: the jobs go on in SLURM; it says when to resume
+            print(e, file=sys.stderr)
+            sys.exit(130)
         print(
             f"stopped ({e or 'interrupted'}); to resume: {resume_hint() or 'run the same command again'}",
             file=sys.stderr,

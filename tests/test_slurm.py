@@ -87,13 +87,13 @@ def job_state(job: str, env: dict[str, str]) -> str:
 
 def final_states(job: str, env: dict[str, str]) -> list[str]:
     """sacct's ``JobID|State`` of ``job`` (each task of an array), once none is still pending or
-    running. The sweep returns when submitit has read each job's result, which the job writes before
-    its batch script exits and slurmctld tells slurmdbd, and a job cancelled reaches slurmdbd after
-    scancel returns: sacct may say RUNNING or PENDING for a moment after. An event, not a time: a job
+    running. slurmctld tells slurmdbd of a job's end after the job has left squeue (where the sweep
+    waits for it), and of a cancel after scancel returns: sacct may say RUNNING or PENDING, or know
+    nothing of a job just queued, for a moment after. An event, not a time: a job
     that never ends is ended by its own SLURM time limit."""
     while True:
         states = slurm_cmd("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", job, env=env).splitlines()
-        if not any(s.endswith(("|PENDING", "|RUNNING", "|COMPLETING")) for s in states):
+        if states and not any(s.endswith(("|PENDING", "|RUNNING", "|COMPLETING")) for s in states):
             return states
         time.sleep(0.05)  # polling interval
 
@@ -268,7 +268,12 @@ def test_a_sweep_slurm_still_holds_is_not_queued_twice_and_a_stopped_command_nam
         first.terminate()
         out, _ = first.communicate()
         assert first.returncode == 130, (said + out)[-3000:]
-        assert f"the sweep's SLURM jobs go on: squeue -j {array} shows them, scancel {array} stops them" in out
+        assert out.splitlines()[-1] == (
+            f"stopped waiting (SIGTERM); the sweep's SLURM jobs go on (squeue -j {array} shows them, scancel {array} "
+            "stops them); once none is queued or running, the same command sums them up and queues again only "
+            "those that did not finish"
+        )
+        assert (sweep / "slurm_jobs.txt").read_text() == f"{array}\n"
 
         again = run_cli(*args, cwd=tmp_path, env=slurm)
         assert again.returncode == 2 and again.stderr == (
@@ -344,6 +349,8 @@ def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_is_queued(
         "trainer=ddp hydra.launcher.gpus_per_node=2": "error: trainer.devices=auto (the 2 GPUs of "
         "hydra.launcher.gpus_per_node=2) x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1 x "
         "hydra.launcher.nodes=1 SLURM tasks",
+        "trainer=ddp hydra.launcher.gpus_per_node=null hydra.launcher.gres=gpu:2": "error: trainer.devices=auto (the "
+        "2 GPUs of hydra.launcher.gres=gpu:2) x trainer.num_nodes=1 processes but hydra.launcher.tasks_per_node=1",
         # values no cluster takes, or that defeat the requeue
         "hydra.launcher.timeout_min=2": "error: hydra.launcher.signal_delay_s=120 is not less than "
         "hydra.launcher.timeout_min=2 minutes (120 s): the time-limit warning would come as the job starts",

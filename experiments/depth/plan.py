@@ -53,11 +53,13 @@ def spent(epoch: dict[tuple[str, str], float]) -> list[str]:
     done, took, budget, fastest = 0, 0.0, 0.0, {}
     for folder in JOBS:
         for job in sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
-            status, rows = read_status(job), read_metrics(job)
-            c = OmegaConf.load(job / CONFIG_FILE)
+            status = read_status(job)
+            if status.get("status") != "completed":
+                continue
+            rows, c = read_metrics(job), OmegaConf.load(job / CONFIG_FILE)
             model = f"cifar_resnet{2 * sum(c.model.blocks) + 2}"
             key = (model, str(status.get("precision") or c.trainer.precision), int(c.trainer.max_epochs))
-            if status.get("status") != "completed" or key not in planned or len(rows) != key[2]:
+            if key not in planned or len(rows) != key[2]:
                 continue
             seconds = [r["time/epoch_s"] for r in rows]
             done, took = done + 1, took + sum(seconds)

@@ -10,7 +10,7 @@ running. Here such a job's end is written into its record (SLURM's state, with t
 of what it saved) and the sweep goes on, so the sweep's summary names it and its resume command
 finishes just that one; and a resumed sweep does not queue its completed jobs again. The command
 names the SLURM job it queued, and when it is stopped (Ctrl-C, a hang-up, SIGTERM) it says that the
-jobs go on and how to stop them; a submission sbatch refuses is one line. The plugin has no hook
+jobs go on and how to stop them; a submission sbatch refuses ends the command without a traceback. The plugin has no hook
 for these steps, so ``launch`` is its ``launch`` (hydra-submitit-launcher 1.2) with them added;
 everything else is the plugin's. Hydra takes launchers only from its
 ``hydra_plugins`` namespace: the class it instantiates is ``hydra_plugins/resnet_exp``'s, which
@@ -152,23 +152,31 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     try:
         jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
     except submitit.core.utils.FailedJobError as e:  # sbatch refused what --test-only let through
-        said = [line.strip() for line in str(e).splitlines() if line.strip()] or ["sbatch failed"]
-        raise SubmissionRefused(f"SLURM refused the sweep's submission ({said[-1]}); nothing was queued") from None
-    # changed: the SLURM job named; every job waited for, SLURM asked every POLL_S seconds; one that
-    # SLURM ended without a result is recorded as such
+        raise SubmissionRefused(
+            f"SLURM refused the sweep's submission ({last_line(str(e), 'sbatch failed')}); nothing was queued"
+        ) from None
+    # changed: the SLURM job named and kept in the sweep's folder; every job waited for, SLURM asked
+    # every POLL_S seconds; one that SLURM ended without a result is recorded as such; the command
+    # ends once SLURM holds none of them (a job writes its result before its batch script exits)
     if jobs:
         queued = jobs[0].job_id.split("_")[0]
-        # a hang-up or SIGTERM of this command (a closed terminal, kill) stops its waiting as Ctrl-C does
-        before = {sig: signal.signal(sig, stop_waiting) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        with open(sweep_dir / SLURM_JOBS, "a") as f:
+            f.write(f"{queued}\n")
+        before: dict[int, Any] = {}
         try:
-            log.info(f"Queued as SLURM job {queued} ({len(jobs)} jobs): squeue -j {queued} shows them, scancel "
-                     f"{queued} stops them")  # fmt: skip
+            # a hang-up or SIGTERM of this command (a closed terminal, kill) stops its waiting as Ctrl-C
+            # does, where it is not ignored (nohup)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    before[sig] = signal.signal(sig, stop_waiting)
+            log.info(f"Queued as SLURM job {queued} ({len(jobs)} jobs): {how_to_see(queued)}")
             wait(jobs)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                f"this command stopped waiting; the sweep's SLURM jobs go on: squeue -j {queued} shows them, "
-                f"scancel {queued} stops them; once none is queued or running, the same command sums them up and "
-                "queues again only those that did not finish"
+            while isinstance(held := held_in_slurm({queued}), dict) and held:
+                time.sleep(1)  # polling interval
+        except KeyboardInterrupt as e:
+            raise StoppedWaiting(
+                f"stopped waiting ({e or 'SIGINT'}); the sweep's SLURM jobs go on ({how_to_see(queued)}); once none "
+                "is queued or running, the same command sums them up and queues again only those that did not finish"
             ) from None
         finally:
             for sig, handler in before.items():
@@ -185,19 +193,38 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     return [returns[idx] for idx in sorted(returns)]
 
 
+# The SLURM jobs a sweep queued, one a line, in the sweep's folder: what still_queued asks squeue about.
+SLURM_JOBS = "slurm_jobs.txt"
+
+
 class SubmissionRefused(HydraException):
     """sbatch refused the sweep's jobs (a limit ``sbatch --test-only`` does not judge): the command
-    prints it as one line, as it does Hydra's own errors."""
+    ends with it as its last line (after sbatch's own message, which submitit prints), as it does
+    Hydra's own errors."""
+
+
+class StoppedWaiting(KeyboardInterrupt):
+    """The command stopped waiting for its SLURM jobs, which go on: the message says how to see and
+    stop them, and when to run the command again."""
 
 
 def stop_waiting(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def how_to_see(job: str) -> str:
+    return f"squeue -j {job} shows them, scancel {job} stops them"
+
+
+def last_line(text: str, otherwise: str) -> str:
+    """The last line of a command's message that says something, or ``otherwise``."""
+    return ([line.strip() for line in text.splitlines() if line.strip()] or [otherwise])[-1]
+
+
 def wait(jobs: list[Any]) -> None:
-    """Until every job has ended: its result file is looked for every second, and SLURM asked every
-    POLL_S seconds (``done(force_check=True)`` of one job still waiting: submitit's one sacct call
-    for every job it watches), so a job SLURM ended without a result is seen too."""
+    """Until every job has ended: its result file is looked for every second, and SLURM asked at
+    least every POLL_S seconds (``done(force_check=True)`` of one job still waiting: submitit's one
+    sacct call for every job it watches), so a job SLURM ended without a result is seen too."""
     waiting, asked = list(jobs), time.monotonic()
     while waiting:
         ask = time.monotonic() - asked >= POLL_S
@@ -301,8 +328,7 @@ def request_problem(launcher: Any, jobs: int = 1) -> str | None:
     try:
         partitions = _sinfo()
     except (subprocess.CalledProcessError, ValueError) as e:
-        said = (getattr(e, "stderr", "") or str(e)).strip().splitlines()
-        return f"hydra/launcher=slurm: the cluster does not answer sinfo ({said[-1] if said else e})"
+        return f"hydra/launcher=slurm: the cluster does not answer sinfo ({last_line(getattr(e, 'stderr', '') or '', str(e))})"
     names = [p["name"] for p in partitions]
     key = "hydra.launcher."
     if launcher.get("partition"):
@@ -341,22 +367,24 @@ def request_problem(launcher: Any, jobs: int = 1) -> str | None:
         have = f"at most {part['gpus']} GPUs" if part["gpus"] else "no GPUs"
         hint = f"at most {part['gpus']}" if part["gpus"] else "0 to train on its CPUs"
         return f"{key}gpus_per_node={gpus}, but the nodes of partition {part['name']} have {have}; ask for {hint}"
-    limit, asked = part["limit"], int(launcher.get("timeout_min") or 60)
-    if limit is not None and asked > limit:  # refused at submission only where the cluster enforces it
+    minutes = int(launcher.get("timeout_min") or 60)
+    limits = [p["limit"] for p in mine]  # of several partitions, the longest; a QOS may lift them (OverPartQOS)
+    if None not in limits and minutes > max(limits) and not launcher.get("qos"):
+        where = f"partition {mine[0]['name']} lets" if len(mine) == 1 else f"partitions {launcher.partition} let"
         return (
-            f"{key}timeout_min={asked}, but partition {part['name']} lets a job run at most {limit} minutes; ask for "
-            f"at most {limit} (a job reaching it is requeued and resumes: max_num_timeout)"
+            f"{key}timeout_min={minutes}, but {where} a job run at most {max(limits)} minutes; ask for at most "
+            f"{max(limits)} (a job reaching it is requeued and resumes: max_num_timeout)"
         )
     # the rest (accounts, QOS, time limits): the cluster's own judgement, without queueing anything
     test = ["sbatch", "--test-only", f"--partition={part['name']}", f"--nodes={launcher.get('nodes') or 1}",
-            f"--ntasks-per-node={tasks}", f"--cpus-per-task={cpus}", f"--time={launcher.get('timeout_min') or 60}",
+            f"--ntasks-per-node={tasks}", f"--cpus-per-task={cpus}", f"--time={minutes}",
             "--wrap=true", "--output=/dev/null"]  # fmt: skip
     if mem_gb is not None:
         test.append(f"--mem={int(mem_gb)}G")
     if gpus:
         test.append(f"--gpus-per-node={gpus}")
     if jobs > 1:  # as submitit queues them: one array, array_parallelism at once
-        test.append(f"--array=0-{jobs - 1}%{launcher.get('array_parallelism') or jobs}")
+        test.append(f"--array=0-{jobs - 1}%{min(jobs, int(launcher.get('array_parallelism') or jobs))}")
     for name in ("account", "qos", *PASSED_ON):
         if launcher.get(name):
             test.append(f"--{name.replace('_', '-')}={launcher.get(name)}")
@@ -364,14 +392,14 @@ def request_problem(launcher: Any, jobs: int = 1) -> str | None:
         test.append(f"--{name.replace('_', '-')}" + ("" if value is True else f"={value}"))
     out = subprocess.run(test, capture_output=True, text=True)
     if out.returncode != 0:
-        said = ([line.strip() for line in out.stderr.splitlines() if line.strip()] or ["sbatch --test-only failed"])[-1]
+        said = last_line(out.stderr, "sbatch --test-only failed")
         if "array" in said.lower() and jobs > 1:
             return f"the sweep's {jobs} jobs as one SLURM array: the cluster refuses it ({said}); sweep fewer at once"
-        word, name = next(((w, n) for w, n in REFUSED_KEYS if w in said.lower()), (None, None))
+        name = next((n for w, n in REFUSED_KEYS if w in said.lower()), None)
         if name is not None and launcher.get(name) is not None:  # a key the user set
             return f"{key}{name}={launcher.get(name)}: the cluster refuses it ({said})"
-        if name is not None:  # a key left unset that this cluster wants
-            return f"{key}{name} is unset, and the cluster refuses the request without it ({said}); set {key}{name}"
+        if name == "account":  # none given, and this cluster has no default account for the user
+            return f"{key}account is unset, and the cluster refuses the request without one ({said}); set it"
         return f"the cluster refuses hydra.launcher's request ({said})"
     return None
 
@@ -381,25 +409,36 @@ def request_problem(launcher: Any, jobs: int = 1) -> str | None:
 PASSED_ON = ("constraint", "exclude", "gres", "gpus_per_task", "cpus_per_gpu", "mem_per_gpu", "mem_per_cpu", "comment")
 
 
-def still_queued(sweep_dir: Path) -> str | None:
-    """The jobs this sweep queued before (submitit keeps a folder per SLURM job under .submitit/)
-    that SLURM still holds, pending or running, in one line naming them, or None: the same command
-    run now would queue them a second time (a job folder's lock keeps two copies from training at
-    once only where the file system's locks hold across nodes)."""
-    folder = sweep_dir / ".submitit"
-    ids = {p.name.split("_")[0] for p in folder.iterdir()} if folder.is_dir() else set()
-    ids = {i for i in ids if i.isdigit()}
-    if not ids:
-        return None
-    out = subprocess.run(["squeue", "-h", "-o", "%F|%i|%T", "-u", getpass.getuser()], capture_output=True, text=True)
+def held_in_slurm(ids: set[str]) -> dict[str, Counter[str]] | str:
+    """What SLURM still holds of the jobs ``ids`` (array or plain job ids): per job, its tasks by
+    state (``{"123": {"pending": 2, "running": 8}}``), none where it has ended; or squeue's refusal,
+    as one line. SQUEUE_STATES is left out, so that squeue lists the states it lists by default
+    (pending, running, completing...), never the finished ones."""
+    env = {k: v for k, v in os.environ.items() if k != "SQUEUE_STATES"}
+    out = subprocess.run(["squeue", "-h", "-o", "%F|%i|%T", "-u", getpass.getuser()], capture_output=True, text=True,
+                         env=env)  # fmt: skip
     if out.returncode != 0:
-        said = [line.strip() for line in out.stderr.splitlines() if line.strip()] or ["squeue failed"]
-        return f"hydra.sweep.dir={sweep_dir}: SLURM cannot say whether this sweep's jobs are still queued ({said[-1]})"
+        return last_line(out.stderr, "squeue failed")
     held: dict[str, Counter[str]] = {}
     for line in out.stdout.splitlines():
         array, job, state = line.split("|")
         if array in ids:
             held.setdefault(array, Counter())[state.lower()] += task_count(job)
+    return held
+
+
+def still_queued(sweep_dir: Path) -> str | None:
+    """The jobs this sweep queued before (``SLURM_JOBS``) that SLURM still holds, pending or running,
+    in one line naming them, or None: the same command run now would queue them a second time (a
+    job folder's lock keeps two copies from training at once only where the file system's locks hold
+    across nodes)."""
+    path = sweep_dir / SLURM_JOBS
+    ids = set(path.read_text().split()) if path.is_file() else set()
+    if not ids:
+        return None
+    held = held_in_slurm(ids)
+    if isinstance(held, str):
+        return f"hydra.sweep.dir={sweep_dir}: SLURM cannot say whether this sweep's jobs are still queued ({held})"
     if not held:
         return None
     said = "; ".join(
