@@ -66,14 +66,12 @@ install() {
         || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null; }
 }
 
-write_config() {
+config_text() {  # the slurm.conf this script writes for this machine
     local host cpus mem_mb
     host=$(hostname -s)
     cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys those (the suite sets OMP_NUM_THREADS=1)
     mem_mb=$(( $(free -m | awk '/^Mem:/ {print $2}') - 1024 ))
-    mkdir -p "$dir"/{log,run,state,spool,mariadb/data,munge}
-    chmod 755 "$dir" "$dir/run" "$dir/log"
-    cat > "$conf.new" <<EOF
+    cat <<EOF
 # Written by tools/slurm-local.sh for $host: one node, accounting through slurmdbd; every daemon
 # reached at 127.0.0.1, so that no name lookup of this machine stands between them.
 ClusterName=resnetexp
@@ -106,6 +104,20 @@ KillWait=10
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=1-00:00:00 State=UP
 EOF
+}
+
+stale_config() {  # whether the running daemons' slurm.conf is not what this script writes now
+    [ -f "$conf" ] && [ "$(config_text)" != "$(cat "$conf")" ]
+}
+
+write_config() {
+    mkdir -p "$dir"/{log,run,state,spool,mariadb/data,munge}
+    chmod 755 "$dir" "$dir/run" "$dir/log"
+    if stale_config; then  # a config of an earlier version of this script: its daemons start again with this one
+        say "the config changed: restarting slurmctld and slurmd with it"
+        stop slurmd slurmctld
+    fi
+    config_text > "$conf.new"
     mv "$conf.new" "$conf"
     local pass=$dir/mariadb/slurm.pass
     [ -s "$pass" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$pass")
@@ -210,9 +222,10 @@ start() {
     echo "export SLURM_CONF=$conf"
 }
 
-stop() {
-    local name pid start
-    for name in slurmd slurmctld slurmdbd mariadb munged; do
+stop() {  # stop [NAME...]: the daemons named, or all that start started
+    local name pid start names=("$@")
+    [ ${#names[@]} -gt 0 ] || names=(slurmd slurmctld slurmdbd mariadb munged)
+    for name in "${names[@]}"; do
         if alive "$name"; then
             pid=$(cat "$dir/run/$name.pid")
             kill "$pid" 2>/dev/null || true  # gone between the check and now: nothing to stop
@@ -241,6 +254,7 @@ status() {
         fi
     done
     if [ $ok = 0 ] && node_up; then say "node: $(SLURM_CONF=$conf sinfo -h -o '%n %T' | head -1)"; else ok=1; fi
+    if stale_config; then say "config: written by an earlier version of this script; start applies this one"; ok=1; fi
     return $ok
 }
 
