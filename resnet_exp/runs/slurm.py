@@ -151,7 +151,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
     try:
         jobs = executor.map_array(launcher, *zip(*job_params)) if job_params else []
-    except submitit.core.utils.FailedJobError as e:  # sbatch refused what --test-only let through
+    except submitit.core.utils.FailedJobError as e:  # refused after --test-only passed it (the queue changed)
         raise SubmissionRefused(
             f"SLURM refused the sweep's submission ({last_line(str(e), 'sbatch failed')}); nothing was queued"
         ) from None
@@ -198,7 +198,7 @@ SLURM_JOBS = "slurm_jobs.txt"
 
 
 class SubmissionRefused(HydraException):
-    """sbatch refused the sweep's jobs (a limit ``sbatch --test-only`` does not judge): the command
+    """sbatch refused the sweep's jobs after ``sbatch --test-only`` passed them: the command
     ends with it as its last line (after sbatch's own message, which submitit prints), as it does
     Hydra's own errors."""
 
