@@ -48,7 +48,8 @@ PLAN = (("cifar_resnet20", "32-true", 4, 3, EPOCHS), ("cifar_resnet56", "32-true
 def spent(epoch: dict[tuple[str, str], float]) -> list[str]:
     """What the plan's jobs kept so far (``JOBS``) spent against it, as lines of the README's plan
     region: jobs complete of the plan's, the sum of their epochs (``time/epoch_s``) against the plan's
-    epochs for them, and each network's fastest epoch against the plan's epoch."""
+    epochs for them, each network's fastest epoch against the plan's epoch, and what the jobs left
+    take at the plan's speeds."""
     planned = {(model, precision, epochs): networks * seeds for model, precision, networks, seeds, epochs in PLAN}
     done, took, budget, fastest = 0, 0.0, 0.0, {}
     for folder in JOBS:
@@ -72,11 +73,20 @@ def spent(epoch: dict[tuple[str, str], float]) -> list[str]:
         for m in MODELS
         if m in fastest
     )
+    whole = sum(
+        networks * seeds * epochs * epoch[model, precision] for model, precision, networks, seeds, epochs in PLAN
+    )
+    left = sum(planned.values()) - done
     return [
         f"Spent so far, from the records in {' and '.join(f'`{f.name}/`' for f in JOBS)}: {done} of "
         f"{sum(planned.values())} jobs complete, {took / 3600:.1f} hours (the sum of their epochs) against the plan's "
         f"{budget / 3600:.1f} for them. Each network's fastest epoch against the plan's: {each}; the rest of the "
-        "difference is what else the machine ran beside them (Hardware, below).",
+        "difference is what else the machine ran beside them (Hardware, below)."
+        + (
+            f" The {left} jobs left take about {(whole - budget) / 3600:.1f} hours at the plan's speeds."
+            if left
+            else ""
+        ),
     ]
 
 
