@@ -78,15 +78,24 @@ def known_names() -> list[str]:
     return list(dict.fromkeys([*(k.split(".")[0] for k in keys), *keys, *GROUPS_WITHOUT_KEYS]))
 
 
-def launcher_keys(overrides: list[str]) -> tuple[str, list[str]]:
-    """The launcher the command line chose (``hydra/launcher=slurm``, or the default) and its keys,
-    dotted (``hydra.launcher.partition``); no keys where that config cannot be composed."""
-    chosen = [o for o in overrides if override_key(o) == "hydra/launcher"]
+def with_launcher(overrides: list[str]) -> DictConfig | None:
+    """The config with its Hydra part, composed with the launcher the command line chose
+    (``hydra/launcher=slurm``, or the default) and nothing else of it; None where that cannot be
+    composed (a launcher choice that is itself wrong: Hydra's own error says so)."""
     try:
-        hydra = compose_config(chosen, return_hydra_config=True).hydra
-    except Exception:  # a launcher choice that is itself wrong: Hydra's own error says so
+        return compose_config([o for o in overrides if override_key(o) == "hydra/launcher"], return_hydra_config=True)
+    except Exception:
+        return None
+
+
+def launcher_keys(overrides: list[str]) -> tuple[str, list[str]]:
+    """The launcher the command line chose and its keys, dotted (``hydra.launcher.partition``); no
+    keys where that config cannot be composed."""
+    cfg = with_launcher(overrides)
+    if cfg is None:
         return "?", []
-    return hydra.runtime.choices["hydra/launcher"], [f"hydra.launcher.{k}" for k in hydra.launcher if k != "_target_"]
+    launcher = cfg.hydra.launcher
+    return cfg.hydra.runtime.choices["hydra/launcher"], [f"hydra.launcher.{k}" for k in launcher if k != "_target_"]
 
 
 def neighbours(name: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, list[str]]:
@@ -150,12 +159,8 @@ def with_hint(message: str, overrides: list[str]) -> str:
 def adds_to_mapping(key: str, overrides: list[str]) -> bool:
     """Whether ``key`` of the config (the Hydra part included, with the command line's launcher)
     is a mapping that takes keys of the user's own (hydra.launcher.additional_parameters)."""
-    chosen = [o for o in overrides if override_key(o) == "hydra/launcher"]
-    try:
-        found = OmegaConf.select(compose_config(chosen, return_hydra_config=True), key)
-    except Exception:  # not composable: no advice
-        return False
-    return isinstance(found, DictConfig)
+    cfg = with_launcher(overrides)
+    return cfg is not None and isinstance(OmegaConf.select(cfg, key), DictConfig)
 
 
 def path_choice(overrides: list[str]) -> str | None:

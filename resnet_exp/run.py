@@ -93,7 +93,9 @@ def cli() -> None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the job under way saved where it stopped
-        if type(e).__name__ == "StoppedWaiting":  # runs/slurm: the jobs go on in SLURM; it says when to resume
+        from resnet_exp.runs.slurm import StoppedWaiting  # standard library and Hydra only: no SLURM extra needed
+
+        if isinstance(e, StoppedWaiting):  # the SLURM launcher stopped its waiting; the jobs go on, it says so
             print(e, file=sys.stderr)
             sys.exit(130)
         print(

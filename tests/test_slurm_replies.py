@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 pytest.importorskip("submitit")  # the SLURM extra
 
-from resnet_exp.runs.slurm import gpu_count, last_line, limit_minutes, task_count, value_problem  # noqa: E402
+from resnet_exp.runs.slurm import gpu_count, gres_gpus, last_line, limit_minutes, task_count, value_problem  # noqa: E402
 
 
 def test_squeue_job_ids_count_their_tasks():
@@ -26,6 +26,7 @@ def test_sinfo_time_limits_in_minutes():
 
 def test_gres_gpus_and_the_last_line_of_a_message():
     assert [gpu_count(g) for g in ("gpu:4", "gpu:a100:2", "gpu:a100:4(S:0-1)", "gpu")] == [4, 2, 4, 0]
+    assert [gres_gpus(g) for g in ("gpu:a100:2,tmp:1", "gpu:2,gpu:v100:1", "(null)")] == [2, 3, 0]
     assert last_line("sbatch: warning: x\nsbatch: error: Batch job submission failed\n\n", "none") == (
         "sbatch: error: Batch job submission failed"
     )

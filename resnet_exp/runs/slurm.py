@@ -10,9 +10,9 @@ running. Here such a job's end is written into its record (SLURM's state, with t
 of what it saved) and the sweep goes on, so the sweep's summary names it and its resume command
 finishes just that one; and a resumed sweep does not queue its completed jobs again. The command
 names the SLURM job it queued, and when it is stopped (Ctrl-C, a hang-up, SIGTERM) it says that the
-jobs go on and how to stop them; a submission sbatch refuses ends the command without a traceback. The plugin has no hook
-for these steps, so ``launch`` is its ``launch`` (hydra-submitit-launcher 1.2) with them added;
-everything else is the plugin's. Hydra takes launchers only from its
+jobs go on and how to stop them; a submission sbatch refuses ends the command without a traceback.
+The plugin has no hook for these steps, so ``launch`` is its ``launch`` (hydra-submitit-launcher
+1.2) with them added; everything else is the plugin's. Hydra takes launchers only from its
 ``hydra_plugins`` namespace: the class it instantiates is ``hydra_plugins/resnet_exp``'s, which
 hands ``launch`` to this module.
 
@@ -261,6 +261,11 @@ def gpu_count(gres: str) -> int:
     return int(count) if count.isdigit() else 0
 
 
+def gres_gpus(gres: str) -> int:
+    """The GPUs of a whole GRES list (sinfo's ``%G``, or ``hydra.launcher.gres``): ``gpu:a100:2,tmp:1`` 2."""
+    return sum(gpu_count(g) for g in gres.split(",") if g.startswith("gpu"))
+
+
 def limit_minutes(limit: str) -> int | None:
     """sinfo's time limit of a partition in whole minutes (``1-00:00:00`` 1440, ``2:00:00`` 120,
     ``30:00`` 30, ``45`` 45), None where there is none (``infinite``) or it cannot be read."""
@@ -283,7 +288,7 @@ def _sinfo() -> list[dict[str, Any]]:
         name, cpus, mem, gres, limit = line.split("|")
         default = name.endswith("*")
         name = name.rstrip("*")
-        gpus = sum(gpu_count(g) for g in gres.split(",") if g.startswith("gpu"))
+        gpus = gres_gpus(gres)
         p = parts.setdefault(
             name, {"name": name, "default": default, "cpus": 0, "mem_mb": 0, "gpus": 0, "limit": limit_minutes(limit)}
         )

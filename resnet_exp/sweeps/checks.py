@@ -279,13 +279,13 @@ def check_launcher(launcher: DictConfig, cfg: DictConfig, where: str = "") -> No
         tasks = int(launcher.tasks_per_node) * int(launcher.nodes)
         devices = f"trainer.devices={cfg.trainer.devices}"
         if count is None:  # devices=auto (or -1): every device of the node SLURM gives the job
-            from resnet_exp.runs.slurm import gpu_count  # the SLURM launcher's plugin: installed here
+            from resnet_exp.runs.slurm import gres_gpus  # the SLURM launcher's plugin: installed here
 
             gpus, said = 0, ""
             if str(cfg.trainer.accelerator) != "cpu" and launcher.get("gpus_per_node"):
                 gpus, said = int(launcher.gpus_per_node), f"gpus_per_node={launcher.gpus_per_node}"
             elif str(cfg.trainer.accelerator) != "cpu" and launcher.get("gres"):  # GPUs of a kind: gres=gpu:a100:2
-                gpus = sum(gpu_count(g) for g in str(launcher.gres).split(",") if g.startswith("gpu"))
+                gpus = gres_gpus(str(launcher.gres))
                 said = f"gres={launcher.gres}"
             devices += f" (the {gpus} GPUs of hydra.launcher.{said})" if gpus else " (one CPU process)"
             count = max(gpus, 1) * int(cfg.trainer.num_nodes)
