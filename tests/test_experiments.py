@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -353,6 +354,38 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "first_epoch.md").read_text() == (depth / "first_epoch.md").read_text()
+
+
+def test_depth_ladder_cost_counts_each_preset_s_jobs_at_a_gpu_s_measured_speed(tmp_path):
+    """plan.py's GPU ladder: a preset's jobs per network are its orderings x seeds, each its epochs x
+    the factor x 60,000 images at the bench's speed for its batch; a GPU's records (cost.sh's names)
+    fill the GPU column, a batch measured at 256 only stands in for 128 with a star, and a network
+    without a record is "not measured", which the preset's total then says too."""
+    spec = importlib.util.spec_from_file_location("depth_plan", ROOT / "experiments" / "depth" / "plan.py")
+    plan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plan)
+    record = json.loads((ROOT / "experiments" / "depth" / "cost" / "cifar_resnet20_32-true.json").read_text())
+    for name, batch, speed in (("cifar_resnet20_32-true", 256, 10_000.0), ("cifar_resnet20_32-true_b128", 128, 5_000.0),
+                               ("cifar_resnet56_32-true", 256, 2_000.0)):  # fmt: skip
+        record |= {"device": "a GPU by hand", "batch_size": batch, "framework": {"images_per_s": speed}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    lines, sentence = plan.ladder(1.0, tmp_path)
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in lines if line.startswith("| `")}
+    cell = lambda key: rows[key].strip("|").split("|")[-1].strip()  # noqa: E731
+    # 6 orderings x 5 seeds = 30 jobs; 10 epochs x 60,000 / 10,000 images/s = 60 s a job: 0.5 hours
+    assert "| 30 | 10, 256 |" in rows["`depth`", "ResNet-20 (28 px)"]
+    assert cell(("`depth`", "ResNet-20 (28 px)")) == "0.5 / not measured"
+    # 30 x 10 x 60,000 / 2,000 = 9,000 s = 2.5 hours
+    assert cell(("`depth`", "ResNet-56 (28 px)")) == "2.5 / not measured"
+    assert cell(("`depth`", "ResNet-110 (28 px)")) == "not measured"
+    assert cell(("`depth`", "in all")) == "not measured"
+    # He et al.'s schedule: 136 epochs at batch 128: 30 x 136 x 60,000 / 5,000 s = 13.6 hours; ResNet-56
+    # has no batch-128 record: 30 x 136 x 60,000 / 2,000 s = 34.0 hours at batch 256's speed
+    assert "| 30 | 136, 128 |" in rows["`depth_he_schedule`", "ResNet-20 (28 px)"]
+    assert cell(("`depth_he_schedule`", "ResNet-20 (28 px)")) == "13.6 / not measured"
+    assert cell(("`depth_he_schedule`", "ResNet-56 (28 px)")) == "34.0* / not measured"
+    assert "`cost_gpu/` (a GPU by hand)" in "\n".join(lines)
+    assert "on a GPU (a GPU by hand) not measured in fp32 (not measured in bf16)." in sentence
 
 
 def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The cost table's measurements: python -m resnet_exp.bench (the framework's training step beside
-# the torchvision reference, one process) for He et al.'s CIFAR network at 20, 56 and 110 layers on
-# Fashion-MNIST at 28 px, fp32 and bf16, and the seed network at 96 px; one JSON each in cost/.
-# plan.py turns them into cost.md (the plan and its cost).
+# the torchvision reference, one process) for He et al.'s CIFAR network at 20, 56, 110 and 164 layers
+# on Fashion-MNIST at 28 px, fp32 and bf16, and the seed network at 96 px; one JSON each in cost/
+# (a batch other than 256: NAME_bBATCH.json). plan.py turns them into cost.md (the plan and its cost,
+# and the GPU ladder's cost from a GPU's measurements).
 #   experiments/depth/cost.sh [STEPS]        (default 20 timed steps after 3 warm-up steps)
+# On a GPU (a device session), the ladder's measurements, both batches its presets train with:
+#   COST_DIR=experiments/depth/cost_gpu BATCHES="256 128" experiments/depth/cost.sh
 source "$(dirname "$0")/../common.sh"
 steps=${1:-20}
-mkdir -p "$out/cost"
-for precision in 32-true bf16-mixed; do
-    for model in cifar_resnet20 cifar_resnet56 cifar_resnet110 seed; do
-        size=data.resize=null
-        if [ "$model" = seed ]; then size=data.resize=96; fi
-        file="$out/cost/${model}_${precision}.json"
-        if [ -f "$file" ]; then echo "$file: measured before"; continue; fi
-        "$python" -m resnet_exp.bench --steps "$steps" --warmup 3 --eval-batches 4 --out "$file" \
-            model=$model $size trainer.precision=$precision ${extra[@]+"${extra[@]}"}
+dir=${COST_DIR:-$out/cost}
+mkdir -p "$dir"
+for batch in ${BATCHES:-256}; do
+    suffix=$([ "$batch" = 256 ] || echo "_b$batch")
+    for precision in 32-true bf16-mixed; do
+        for model in cifar_resnet20 cifar_resnet56 cifar_resnet110 cifar_resnet164 seed; do
+            size=data.resize=null
+            if [ "$model" = seed ]; then size=data.resize=96; fi
+            file="$dir/${model}_${precision}${suffix}.json"
+            if [ -f "$file" ]; then echo "$file: measured before"; continue; fi
+            "$python" -m resnet_exp.bench --steps "$steps" --warmup 3 --eval-batches 4 --out "$file" \
+                model=$model $size trainer.precision=$precision data.batch_size=$batch ${extra[@]+"${extra[@]}"}
+        done
     done
 done

@@ -14,6 +14,12 @@ then 60,000 / (the bench's images/s) times that factor, and a job ten of them. T
 how many) is ``PLAN`` below; its cost is the sum of its jobs'. Below the plan, what the jobs kept so
 far spent against it (``spent``): their epochs' sum against what the plan gives those epochs, and
 each network's fastest epoch against the plan's, since an epoch that shared the machine is slower.
+
+The GPU ladder's cost (``ladder``): the presets ``experiment=depth`` and ``experiment=depth_he_schedule``
+(their networks, orderings, seeds, epochs and batch read from the composed presets), each job estimated
+the same way from the bench: on this CPU from ``cost/``, on a GPU from ``cost_gpu/`` once a device
+session has measured it (``cost.sh``'s header says how); a speed measured at batch 256 only stands in
+for batch 128's, and says so.
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ CALIBRATION = HERE.parent / "identity_mappings" / "jobs"
 JOBS = (HERE / "jobs", HERE / "first_epoch_jobs")  # the plan's sweeps' kept records
 CALIBRATION_JOBS = ("12", "13", "14")  # relu_only_pre seeds 3-5: fp32, a 2-core AMD EPYC with AVX512-BF16
 TRAIN_IMAGES, EPOCHS = 60_000, 10
-MODELS = ("seed", "cifar_resnet20", "cifar_resnet56", "cifar_resnet110")
+MODELS = ("seed", "cifar_resnet20", "cifar_resnet56", "cifar_resnet110", "cifar_resnet164")
 LAYERS = {"seed": "the seed network (14 layers, 96 px)", "cifar_resnet20": "ResNet-20 (28 px)",
-          "cifar_resnet56": "ResNet-56 (28 px)", "cifar_resnet110": "ResNet-110 (28 px)"}  # fmt: skip
+          "cifar_resnet56": "ResNet-56 (28 px)", "cifar_resnet110": "ResNet-110 (28 px)",
+          "cifar_resnet164": "ResNet-164 (28 px)"}  # fmt: skip
 PRECISIONS = {"32-true": "fp32", "bf16-mixed": "bf16"}
 # The plan: (model, precision, networks, seeds, epochs). The seed-recipe sweep: plain, post, pre
 # and bn_after_add, 10 epochs; then the first-epoch sweep (added while the first ran): post, pre and
@@ -104,10 +111,104 @@ def overhead() -> tuple[float, list[str]]:
 README = HERE / "README.md"
 BEGIN = "<!-- plan: made by python experiments/depth/plan.py; do not edit by hand -->"
 END = "<!-- /plan -->"
+LADDER_BEGIN = "<!-- ladder: made by python experiments/depth/plan.py; do not edit by hand -->"
+LADDER_END = "<!-- /ladder -->"
+PRESETS = ("depth", "depth_he_schedule")
+GPU_COMMAND = 'COST_DIR=experiments/depth/cost_gpu BATCHES="256 128" experiments/depth/cost.sh'
 
 
-def cost_page() -> tuple[str, str]:
-    """(cost.md's text, the README's plan region) from the measurements."""
+def measured(folder: Path) -> dict[tuple[str, str, int], dict]:
+    """cost.sh's bench records in ``folder``, by (model, precision, batch)."""
+    found = {}
+    for model in MODELS:
+        for precision in PRECISIONS:
+            for path in sorted(folder.glob(f"{model}_{precision}*.json")):
+                record = json.loads(path.read_text())
+                found[model, precision, int(record["batch_size"])] = record
+    return found
+
+
+def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[str], str]:
+    """(cost.md's section on the GPU ladder, the README's ladder sentence): every job of each preset
+    at the bench's speed on this CPU and, where measured (``gpu_records``), on a GPU, fp32 and bf16."""
+    from resnet_exp.config import compose_config
+
+    sources = {"this CPU": measured(HERE / "cost"), "a GPU": measured(gpu_records)}
+    lines = [
+        "## The GPU ladder",
+        "",
+        "Each preset's jobs (`python -m resnet_exp.run experiment=NAME`: its networks, orderings and seeds), "
+        f"a job estimated as above: its epochs x {factor:.2f} x 60,000 / (the bench's training images/s). "
+        "Hours of one machine, fp32 / bf16. A speed marked * was measured at batch 256 only and stands in for "
+        "the preset's batch. ResNet-164's speeds on this CPU were measured after the plan, for this table.",
+        "",
+        "| preset | network | jobs | epochs, batch | " + " | ".join(f"{where}, hours" for where in sources) + " |",
+        "|---|---|---|---|" + "---|" * len(sources),
+    ]
+    totals: dict[str, dict[str, dict[str, float | None]]] = {}
+    for preset in PRESETS:
+        cfg = compose_config([f"experiment={preset}"], return_hydra_config=True)
+        params = cfg.hydra.sweeper.params
+        per_network = len(str(params.block).split(",")) * len(str(params.seed).split(","))
+        epochs, batch = int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
+        totals[preset] = {where: {p: 0.0 for p in PRECISIONS} for where in sources}
+        for model in str(params.model).split(","):
+            cells = []
+            for where, bench in sources.items():
+                cell = []
+                for precision in PRECISIONS:
+                    record = bench.get((model, precision, batch))
+                    star = ""
+                    if record is None and (model, precision, 256) in bench:
+                        record, star = bench[model, precision, 256], "*"
+                    if record is None:
+                        cell.append("not measured")
+                        totals[preset][where][precision] = None
+                        continue
+                    hours = per_network * epochs * factor * TRAIN_IMAGES / record["framework"]["images_per_s"] / 3600
+                    if totals[preset][where][precision] is not None:
+                        totals[preset][where][precision] += hours
+                    cell.append(f"{hours:,.1f}{star}")
+                cells.append(" / ".join(cell) if set(cell) != {"not measured"} else "not measured")
+            lines.append(f"| `{preset}` | {LAYERS[model]} | {per_network} | {epochs}, {batch} | {' | '.join(cells)} |")
+        whole = [
+            "not measured"
+            if set(totals[preset][where].values()) == {None}
+            else " / ".join("not measured" if t is None else f"{t:,.0f}" for t in totals[preset][where].values())
+            for where in sources
+        ]
+        jobs = per_network * len(str(params.model).split(","))
+        lines.append(f"| `{preset}` | in all | {jobs} | | {' | '.join(whole)} |")
+    gpu = sources["a GPU"]
+    lines += [
+        "",
+        (
+            f"The GPU column is from `cost_gpu/` ({next(iter(gpu.values()))['device']}); its epochs carry this CPU's "
+            f"factor of {factor:.2f}, which a GPU's evaluation and data path need not share."
+            if gpu
+            else f"No GPU has measured it yet: in a device session, `{GPU_COMMAND}` (the bench of each network, "
+            "both precisions and batches) fills the GPU column."
+        ),
+        "",
+    ]
+
+    def hours(where: str) -> str:
+        fp32, bf16 = ("not measured" if t is None else f"about {t:,.0f} hours" for t in totals["depth"][where].values())
+        return f"{fp32} in fp32 ({bf16} in bf16)"
+
+    sentence = (
+        f"Its cost, estimated from the bench (`cost.md`, The GPU ladder): on this 2-core CPU {hours('this CPU')}; "
+        + (
+            f"on a GPU ({next(iter(gpu.values()))['device']}) {hours('a GPU')}."
+            if gpu
+            else f"on a GPU not measured yet: no GPU was available to this experiment (`{GPU_COMMAND}` measures it)."
+        )
+    )
+    return lines, "\n".join([LADDER_BEGIN, sentence, LADDER_END])
+
+
+def cost_page() -> tuple[str, str, str]:
+    """(cost.md's text, the README's plan region, its ladder region) from the measurements."""
     factor, seen = overhead()
     bench = {}
     for model in MODELS:
@@ -163,17 +264,19 @@ def cost_page() -> tuple[str, str]:
     region = "\n".join(
         [BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", "", *spent(epoch), END]
     )
-    return "\n".join(lines), region
+    ladder_lines, ladder_region = ladder(factor)
+    return "\n".join([*lines, *ladder_lines]), region, ladder_region
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan is stale")
     args = parser.parse_args()
-    page, region = cost_page()
-    readme = README.read_text()
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    new_readme = readme[:start] + region + readme[end:]
+    page, region, ladder_region = cost_page()
+    new_readme = README.read_text()
+    for begin, end, text in ((BEGIN, END, region), (LADDER_BEGIN, LADDER_END, ladder_region)):
+        start, stop = new_readme.index(begin), new_readme.index(end) + len(end)
+        new_readme = new_readme[:start] + text + new_readme[stop:]
     cost = HERE / "cost.md"
     if args.check:
         stale = [p.name for p, text in ((cost, page), (README, new_readme)) if p.read_text() != text]
