@@ -359,16 +359,20 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
 def test_depth_ladder_cost_counts_each_preset_s_jobs_at_a_gpu_s_measured_speed(tmp_path):
     """plan.py's GPU ladder: a preset's jobs per network are its orderings x seeds, each its epochs x
     the factor x 60,000 images at the bench's speed for its batch; a GPU's records (cost.sh's names)
-    fill the GPU column, a batch measured at 256 only stands in for 128 with a star, and a network
-    without a record is "not measured", which the preset's total then says too."""
+    fill the GPU column (read by what each record says it measured), a batch measured at 256 only stands
+    in for 128 with a star, and a network without a record is "not measured", which the preset's total
+    then says too."""
     spec = importlib.util.spec_from_file_location("depth_plan", ROOT / "experiments" / "depth" / "plan.py")
     plan = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plan)
     record = json.loads((ROOT / "experiments" / "depth" / "cost" / "cifar_resnet20_32-true.json").read_text())
-    for name, batch, speed in (("cifar_resnet20_32-true", 256, 10_000.0), ("cifar_resnet20_32-true_b128", 128, 5_000.0),
-                               ("cifar_resnet56_32-true", 256, 2_000.0)):  # fmt: skip
-        record |= {"device": "a GPU by hand", "batch_size": batch, "framework": {"images_per_s": speed}}
-        (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    for name, model, batch, speed in (("a.json", "cifar_resnet20", 256, 10_000.0),
+                                      ("b.json", "cifar_resnet20", 128, 5_000.0),
+                                      ("c.json", "cifar_resnet56", 256, 2_000.0)):  # fmt: skip
+        framework = {"images_per_s": speed, "precision": "32-true"}
+        overrides = [f"model={model}", "data.resize=null", "trainer.precision=auto"]
+        record |= {"device": "a GPU by hand", "batch_size": batch, "framework": framework, "overrides": overrides}
+        (tmp_path / name).write_text(json.dumps(record))
     lines, sentence = plan.ladder(1.0, tmp_path)
     rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in lines if line.startswith("| `")}
     cell = lambda key: rows[key].strip("|").split("|")[-1].strip()  # noqa: E731

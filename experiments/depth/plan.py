@@ -118,13 +118,17 @@ GPU_COMMAND = 'COST_DIR=experiments/depth/cost_gpu BATCHES="256 128" experiments
 
 
 def measured(folder: Path) -> dict[tuple[str, str, int], dict]:
-    """cost.sh's bench records in ``folder``, by (model, precision, batch)."""
-    found = {}
-    for model in MODELS:
-        for precision in PRECISIONS:
-            for path in sorted(folder.glob(f"{model}_{precision}*.json")):
-                record = json.loads(path.read_text())
-                found[model, precision, int(record["batch_size"])] = record
+    """The bench records in ``folder`` (cost.sh's, or ``python -m resnet_exp.gpu_check``'s
+    ``bench_depth_*.json`` copied there), by (model, precision, batch) read from each record: its
+    ``model=`` override (none: the seed network), the precision its framework path resolved to, its
+    batch. Two records of one kind: the one with more timed steps."""
+    found: dict[tuple[str, str, int], dict] = {}
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        model = next((o.split("=", 1)[1] for o in record["overrides"] if o.startswith("model=")), "seed")
+        key = (model, record["framework"]["precision"], int(record["batch_size"]))
+        if model in MODELS and key[1] in PRECISIONS and record["steps"] > found.get(key, {}).get("steps", -1):
+            found[key] = record
     return found
 
 
