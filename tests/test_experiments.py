@@ -356,40 +356,70 @@ def test_depth_committed_tables_are_what_their_scripts_make_from_the_records(tmp
     assert (tmp_path / "first_epoch.md").read_text() == (depth / "first_epoch.md").read_text()
 
 
-def test_depth_ladder_cost_counts_each_preset_s_jobs_at_a_gpu_s_measured_speed(tmp_path):
+def test_depth_ladder_cost_counts_each_preset_s_jobs_at_a_gpu_s_measured_speed(tmp_path, capsys):
     """plan.py's GPU ladder: a preset's jobs per network are its orderings x seeds, each its epochs x
-    the factor x 60,000 images at the bench's speed for its batch; a GPU's records (cost.sh's names)
-    fill the GPU column (read by what each record says it measured), a batch measured at 256 only stands
-    in for 128 with a star, and a network without a record is "not measured", which the preset's total
-    then says too."""
+    the factor x 60,000 images at the bench's speed for its batch. A GPU's records fill the GPU column,
+    read by what each says it measured; a batch measured at 256 only stands in for 128 with a star,
+    which the total then carries; a network without a record is "not measured", and a total over
+    networks not all measured says how many were. Records of another size, a compiled step, a CPU or
+    no bench at all are skipped by name; of two records of one kind, the longer measure counts."""
     spec = importlib.util.spec_from_file_location("depth_plan", ROOT / "experiments" / "depth" / "plan.py")
     plan = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plan)
-    record = json.loads((ROOT / "experiments" / "depth" / "cost" / "cifar_resnet20_32-true.json").read_text())
-    for name, model, batch, speed in (("a.json", "cifar_resnet20", 256, 10_000.0),
-                                      ("b.json", "cifar_resnet20", 128, 5_000.0),
-                                      ("c.json", "cifar_resnet56", 256, 2_000.0)):  # fmt: skip
-        framework = {"images_per_s": speed, "precision": "32-true"}
-        overrides = [f"model={model}", "data.resize=null", "trainer.precision=auto"]
-        record |= {"device": "a GPU by hand", "batch_size": batch, "framework": framework, "overrides": overrides}
-        (tmp_path / name).write_text(json.dumps(record))
-    lines, sentence = plan.ladder(1.0, tmp_path)
+    base = json.loads((ROOT / "experiments" / "depth" / "cost" / "cifar_resnet20_32-true.json").read_text())
+
+    def record(name, model, precision, batch, speed, steps=20, size="data.resize=null", compile="none", device="GPU X"):
+        overrides = ([f"model={model}"] if model else []) + [size, "trainer.precision=auto"]
+        framework = {"images_per_s": speed, "precision": precision, "compile": compile}
+        r = base | {
+            "device": device,
+            "batch_size": batch,
+            "steps": steps,
+            "framework": framework,
+            "overrides": overrides,
+        }
+        (tmp_path / name).write_text(json.dumps(r))
+
+    record("r20.json", "cifar_resnet20", "32-true", 256, 10_000.0)
+    record("r20_b128.json", "cifar_resnet20", "32-true", 128, 5_000.0)
+    record("r20_bf16.json", "cifar_resnet20", "bf16-mixed", 256, 20_000.0)
+    record("r56_short.json", "cifar_resnet56", "32-true", 256, 1_000.0, steps=5)
+    record("r56.json", "cifar_resnet56", "32-true", 256, 2_000.0)  # 20 steps: counts over the 5 above
+    for model in ("cifar_resnet56", "cifar_resnet110", "cifar_resnet164"):
+        record(f"{model}_bf16.json", model, "bf16-mixed", 256, 4_000.0)
+    record("r110.json", "cifar_resnet110", "32-true", 256, 1.0, size="data.resize=96")  # not 28 px
+    record("r164.json", "cifar_resnet164", "32-true", 256, 1.0, compile="reduce-overhead")
+    record("cpu.json", "cifar_resnet110", "32-true", 256, 1.0, device="CPU (x86_64, 2 threads)")
+    record("bench_default.json", None, "32-true", 256, 1.0, size="data.resize=96")  # the seed network
+    (tmp_path / "versions.json").write_text("{}")
+    lines, sentence = plan.ladder(1.5, tmp_path)
+    skipped = capsys.readouterr().err
+    for name in ("r110.json", "r164.json", "cpu.json", "versions.json"):
+        assert f"skipped {tmp_path / name}: " in skipped, name
+    assert "bench_default.json" not in skipped  # the seed network's record: read, not in the ladder
     rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in lines if line.startswith("| `")}
-    cell = lambda key: rows[key].strip("|").split("|")[-1].strip()  # noqa: E731
-    # 6 orderings x 5 seeds = 30 jobs; 10 epochs x 60,000 / 10,000 images/s = 60 s a job: 0.5 hours
+    cell = lambda preset, network: rows[f"`{preset}`", network].strip("|").split("|")[-1].strip()  # noqa: E731
+    # 6 orderings x 5 seeds = 30 jobs; 30 x 10 epochs x 1.5 x 60,000 / 10,000 images/s = 2,700 s: 0.75 hours;
+    # bf16 at 20,000: 0.375, shown to one decimal
     assert "| 30 | 10, 256 |" in rows["`depth`", "ResNet-20 (28 px)"]
-    assert cell(("`depth`", "ResNet-20 (28 px)")) == "0.5 / not measured"
-    # 30 x 10 x 60,000 / 2,000 = 9,000 s = 2.5 hours
-    assert cell(("`depth`", "ResNet-56 (28 px)")) == "2.5 / not measured"
-    assert cell(("`depth`", "ResNet-110 (28 px)")) == "not measured"
-    assert cell(("`depth`", "in all")) == "not measured"
-    # He et al.'s schedule: 136 epochs at batch 128: 30 x 136 x 60,000 / 5,000 s = 13.6 hours; ResNet-56
-    # has no batch-128 record: 30 x 136 x 60,000 / 2,000 s = 34.0 hours at batch 256's speed
+    assert cell("depth", "ResNet-20 (28 px)") == "0.8 / 0.4"
+    # 30 x 10 x 1.5 x 60,000 / 2,000 = 13,500 s = 3.75 hours; bf16 at 4,000: 1.875
+    assert cell("depth", "ResNet-56 (28 px)") == "3.8 / 1.9"
+    assert cell("depth", "ResNet-110 (28 px)") == "not measured / 1.9"
+    # fp32 measured for 2 of 4 networks; bf16 for all: 0.375 + 3 x 1.875 = 6.0
+    assert cell("depth", "in all") == "2 of 4 networks measured / 6"
+    # He et al.'s schedule: 136 epochs at batch 128: 30 x 136 x 1.5 x 60,000 / 5,000 s = 20.4 hours;
+    # ResNet-56 has no batch-128 record: 30 x 136 x 1.5 x 60,000 / 2,000 s = 51.0 hours at batch 256's
     assert "| 30 | 136, 128 |" in rows["`depth_he_schedule`", "ResNet-20 (28 px)"]
-    assert cell(("`depth_he_schedule`", "ResNet-20 (28 px)")) == "13.6 / not measured"
-    assert cell(("`depth_he_schedule`", "ResNet-56 (28 px)")) == "34.0* / not measured"
-    assert "`cost_gpu/` (a GPU by hand)" in "\n".join(lines)
-    assert "on a GPU (a GPU by hand) not measured in fp32 (not measured in bf16)." in sentence
+    assert cell("depth_he_schedule", "ResNet-20 (28 px)") == "20.4 / 5.1*"
+    assert cell("depth_he_schedule", "ResNet-56 (28 px)") == "51.0* / 25.5*"
+    # bf16 at batch 256's speeds: (30 x 136 x 1.5 x 60,000 / 3,600) x (1/20,000 + 3/4,000) = 81.6
+    assert cell("depth_he_schedule", "in all") == "2 of 4 networks measured / 82*"
+    assert "`cost_gpu/` (GPU X)" in "\n".join(lines)
+    assert "on one GPU (GPU X) 2 of 4 networks measured (fp32) / 6 (bf16)" in sentence
+    record("other.json", "cifar_resnet20", "32-true", 256, 1.0, device="GPU Y")
+    with pytest.raises(SystemExit, match=r"records of 2 devices \(GPU X, GPU Y\); keep one kind there"):
+        plan.ladder(1.5, tmp_path)
 
 
 def test_the_seeds_figures_are_computed_from_its_printed_log(tmp_path):

@@ -1,11 +1,11 @@
 """The depth experiment's cost table and plan, from measurements made before any long run, and what
-the kept jobs spent against it.
+the kept jobs spent against it, and the GPU ladder's cost.
 
-    python experiments/depth/plan.py            # write cost.md and the plan into README.md, between its markers
-    python experiments/depth/plan.py --check    # exit 1 if either is not what the measurements and records make now
+    python experiments/depth/plan.py            # write cost.md, and the plan and the ladder's cost into README.md
+    python experiments/depth/plan.py --check    # exit 1 if any is not what the measurements and records make now
 
 Reads ``cost/*.json`` (cost.sh: ``python -m resnet_exp.bench`` of He et al.'s CIFAR network at 20,
-56 and 110 layers on Fashion-MNIST at 28 px, and of the seed network at 96 px, fp32 and bf16, on this
+56, 110 and 164 layers on Fashion-MNIST at 28 px, and of the seed network at 96 px, fp32 and bf16, on this
 machine) and the records of identity_mappings jobs 12-14 (the seed network, fp32, full size, on the
 CPU kind this plan is for): a job's epoch takes longer than its training images at the bench's speed
 (precise BN, two test passes and the signal probe besides), and those jobs measured by how much
@@ -29,6 +29,7 @@ import csv
 import json
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -114,99 +115,139 @@ END = "<!-- /plan -->"
 LADDER_BEGIN = "<!-- ladder: made by python experiments/depth/plan.py; do not edit by hand -->"
 LADDER_END = "<!-- /ladder -->"
 PRESETS = ("depth", "depth_he_schedule")
-GPU_COMMAND = 'COST_DIR=experiments/depth/cost_gpu BATCHES="256 128" experiments/depth/cost.sh'
+GPU_COMMAND = 'COST_DIR=$OUT/cost_gpu BATCHES="256 128" MODELS=ladder experiments/depth/cost.sh'
 
 
-def measured(folder: Path) -> dict[tuple[str, str, int], dict]:
+def epoch_s(factor: float, record: dict) -> float:
+    """An epoch of a job, seconds: 60,000 training images at the bench record's speed, times the factor."""
+    return factor * TRAIN_IMAGES / record["framework"]["images_per_s"]
+
+
+def measured(folder: Path, on_gpu: bool = False) -> dict[tuple[str, str, int], dict]:
     """The bench records in ``folder`` (cost.sh's, or ``python -m resnet_exp.gpu_check``'s
     ``bench_depth_*.json`` copied there), by (model, precision, batch) read from each record: its
     ``model=`` override (none: the seed network), the precision its framework path resolved to, its
-    batch. Two records of one kind: the one with more timed steps."""
+    batch. Counted: eager records of the plan's networks at their own size (28 px for the CIFAR
+    network), on a CPU or (``on_gpu``) on GPUs of one kind; any other file is named on stderr as
+    skipped. Two records of one kind: the one with more timed steps."""
     found: dict[tuple[str, str, int], dict] = {}
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
-        model = next((o.split("=", 1)[1] for o in record["overrides"] if o.startswith("model=")), "seed")
+        if not {"framework", "overrides", "device", "batch_size", "steps"} <= record.keys():
+            print(f"skipped {path}: not a bench record", file=sys.stderr)
+            continue
+        overrides = record["overrides"]
+        model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "seed")
         key = (model, record["framework"]["precision"], int(record["batch_size"]))
-        if model in MODELS and key[1] in PRECISIONS and record["steps"] > found.get(key, {}).get("steps", -1):
+        why = (
+            f"model {model}, not one of {', '.join(MODELS)}" if model not in MODELS
+            else f"precision {key[1]}, not {' or '.join(PRECISIONS)}" if key[1] not in PRECISIONS
+            else f"compile={record['framework'].get('compile')}" if record["framework"].get("compile", "none") != "none"
+            else "not at 28 px (data.resize=null)" if model != "seed" and "data.resize=null" not in overrides
+            else f"measured on {record['device']}" if record["device"].startswith("CPU") == on_gpu
+            else None
+        )  # fmt: skip
+        if why:
+            print(f"skipped {path}: {why}", file=sys.stderr)
+        elif record["steps"] > found.get(key, {}).get("steps", -1):
             found[key] = record
+    devices = sorted({r["device"] for r in found.values()})
+    if len(devices) > 1:
+        raise SystemExit(f"{folder}: records of {len(devices)} devices ({', '.join(devices)}); keep one kind there")
     return found
+
+
+def preset_jobs(preset: str) -> tuple[dict[str, int], int, int]:
+    """A preset's jobs by network (its sweep expanded as the sweeper does), its epochs and batch."""
+    from resnet_exp.config import compose_config
+    from resnet_exp.sweeps.checks import job_list
+
+    cfg = compose_config([f"experiment={preset}"], return_hydra_config=True)
+    jobs = job_list([f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()])
+    per_network = Counter(dict(o.split("=", 1) for o in job)["model"] for job in jobs)
+    return dict(per_network), int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
 
 
 def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[str], str]:
     """(cost.md's section on the GPU ladder, the README's ladder sentence): every job of each preset
-    at the bench's speed on this CPU and, where measured (``gpu_records``), on a GPU, fp32 and bf16."""
-    from resnet_exp.config import compose_config
-
-    sources = {"this CPU": measured(HERE / "cost"), "a GPU": measured(gpu_records)}
+    at the bench's speed on this CPU and, where measured (``gpu_records``), on a GPU, fp32 and bf16.
+    A preset's total over a precision is a number only where every network of it was measured."""
+    sources = {"this CPU": measured(HERE / "cost"), "a GPU": measured(gpu_records, on_gpu=True)}
+    gpu = sources["a GPU"]
+    device = next(iter(gpu.values()))["device"] if gpu else None
     lines = [
         "## The GPU ladder",
         "",
         "Each preset's jobs (`python -m resnet_exp.run experiment=NAME`: its networks, orderings and seeds), "
-        f"a job estimated as above: its epochs x {factor:.2f} x 60,000 / (the bench's training images/s). "
-        "Hours of one machine, fp32 / bf16. A speed marked * was measured at batch 256 only and stands in for "
-        "the preset's batch. ResNet-164's speeds on this CPU were measured after the plan, for this table.",
+        f"a job estimated as above: its epochs x {factor:.4f} x 60,000 / (the bench's training images/s). Hours: "
+        "the jobs one after another on one otherwise idle machine (both cores of this CPU, or one GPU; the "
+        "parallel launcher shortens a GPU's), in fp32, the presets' precision / in bf16 "
+        "(`trainer.precision=bf16-mixed`). Hours marked * use the network's speed at batch 256: the preset's "
+        "batch was not measured. ResNet-164's speeds on this CPU were measured after the plan, for this table.",
         "",
         "| preset | network | jobs | epochs, batch | " + " | ".join(f"{where}, hours" for where in sources) + " |",
         "|---|---|---|---|" + "---|" * len(sources),
     ]
-    totals: dict[str, dict[str, dict[str, float | None]]] = {}
+    says: dict[str, str] = {}  # the README's words for each preset
     for preset in PRESETS:
-        cfg = compose_config([f"experiment={preset}"], return_hydra_config=True)
-        params = cfg.hydra.sweeper.params
-        per_network = len(str(params.block).split(",")) * len(str(params.seed).split(","))
-        epochs, batch = int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
-        totals[preset] = {where: {p: 0.0 for p in PRECISIONS} for where in sources}
-        for model in str(params.model).split(","):
+        per_network, epochs, batch = preset_jobs(preset)
+        # (hours, starred) per source and precision, for each network measured
+        found: dict[tuple[str, str], list[tuple[float, bool]]] = {(w, p): [] for w in sources for p in PRECISIONS}
+        for model, jobs in per_network.items():
             cells = []
             for where, bench in sources.items():
                 cell = []
                 for precision in PRECISIONS:
-                    record = bench.get((model, precision, batch))
-                    star = ""
+                    record, star = bench.get((model, precision, batch)), False
                     if record is None and (model, precision, 256) in bench:
-                        record, star = bench[model, precision, 256], "*"
+                        record, star = bench[model, precision, 256], True
                     if record is None:
                         cell.append("not measured")
-                        totals[preset][where][precision] = None
                         continue
-                    hours = per_network * epochs * factor * TRAIN_IMAGES / record["framework"]["images_per_s"] / 3600
-                    if totals[preset][where][precision] is not None:
-                        totals[preset][where][precision] += hours
-                    cell.append(f"{hours:,.1f}{star}")
-                cells.append(" / ".join(cell) if set(cell) != {"not measured"} else "not measured")
-            lines.append(f"| `{preset}` | {LAYERS[model]} | {per_network} | {epochs}, {batch} | {' | '.join(cells)} |")
-        whole = [
-            "not measured"
-            if set(totals[preset][where].values()) == {None}
-            else " / ".join("not measured" if t is None else f"{t:,.0f}" for t in totals[preset][where].values())
-            for where in sources
-        ]
-        jobs = per_network * len(str(params.model).split(","))
-        lines.append(f"| `{preset}` | in all | {jobs} | | {' | '.join(whole)} |")
-    gpu = sources["a GPU"]
+                    hours = jobs * epochs * epoch_s(factor, record) / 3600
+                    found[where, precision].append((hours, star))
+                    cell.append(f"{hours:,.1f}{'*' if star else ''}")
+                cells.append("not measured" if set(cell) == {"not measured"} else " / ".join(cell))
+            lines.append(f"| `{preset}` | {LAYERS[model]} | {jobs} | {epochs}, {batch} | {' | '.join(cells)} |")
+
+        def total(where: str, precision: str) -> str:
+            got = found[where, precision]
+            if len(got) < len(per_network):
+                return f"{len(got)} of {len(per_network)} networks measured" if got else "not measured"
+            return f"{sum(h for h, _ in got):,.0f}{'*' if any(s for _, s in got) else ''}"
+
+        whole = []
+        for where in sources:
+            both = [total(where, p) for p in PRECISIONS]
+            whole.append("not measured" if set(both) == {"not measured"} else " / ".join(both))
+        lines.append(f"| `{preset}` | in all | {sum(per_network.values())} | | {' | '.join(whole)} |")
+        fp32, bf16 = (total("this CPU", p) for p in PRECISIONS)
+        on_gpu = ""
+        if gpu:
+            g32, g16 = (total("a GPU", p) for p in PRECISIONS)
+            on_gpu = f"; on one GPU ({device}) {g32} (fp32) / {g16} (bf16)"
+        says[preset] = (
+            f"`experiment={preset}` ({sum(per_network.values())} jobs): {fp32} hours of this 2-core CPU in fp32 "
+            f"({bf16} in bf16){on_gpu}"
+        )
     lines += [
         "",
         (
-            f"The GPU column is from `cost_gpu/` ({next(iter(gpu.values()))['device']}); its epochs carry this CPU's "
-            f"factor of {factor:.2f}, which a GPU's evaluation and data path need not share."
+            f"The GPU column is from `cost_gpu/` ({device}); its epochs carry this CPU's factor of {factor:.4f} "
+            "(the seed network's jobs here), which a GPU's evaluation and data path need not share."
             if gpu
             else f"No GPU has measured it yet: in a device session, `{GPU_COMMAND}` (the bench of each network, "
-            "both precisions and batches) fills the GPU column."
+            "both precisions and batches) and its records copied into `experiments/depth/cost_gpu/` fill the GPU "
+            "column."
         ),
         "",
     ]
-
-    def hours(where: str) -> str:
-        fp32, bf16 = ("not measured" if t is None else f"about {t:,.0f} hours" for t in totals["depth"][where].values())
-        return f"{fp32} in fp32 ({bf16} in bf16)"
-
     sentence = (
-        f"Its cost, estimated from the bench (`cost.md`, The GPU ladder): on this 2-core CPU {hours('this CPU')}; "
-        + (
-            f"on a GPU ({next(iter(gpu.values()))['device']}) {hours('a GPU')}."
-            if gpu
-            else f"on a GPU not measured yet: no GPU was available to this experiment (`{GPU_COMMAND}` measures it)."
-        )
+        "Their cost, estimated from the bench (`cost.md`, The GPU ladder: each preset's jobs one after another, "
+        "on one idle machine; * where batch 128 was not measured): "
+        + "; ".join(says.values())
+        + "."
+        + ("" if gpu else " On a GPU: not measured yet, no GPU was available to this experiment.")
     )
     return lines, "\n".join([LADDER_BEGIN, sentence, LADDER_END])
 
@@ -214,22 +255,17 @@ def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[s
 def cost_page() -> tuple[str, str, str]:
     """(cost.md's text, the README's plan region, its ladder region) from the measurements."""
     factor, seen = overhead()
-    bench = {}
-    for model in MODELS:
-        for precision in PRECISIONS:
-            path = HERE / "cost" / f"{model}_{precision}.json"
-            if path.is_file():
-                bench[model, precision] = json.loads(path.read_text())
-    epoch = {k: factor * TRAIN_IMAGES / b["framework"]["images_per_s"] for k, b in bench.items()}
+    bench = {(model, precision): r for (model, precision, batch), r in measured(HERE / "cost").items() if batch == 256}
+    epoch = {k: epoch_s(factor, record) for k, record in bench.items()}
     any_bench = next(iter(bench.values()))
     lines = [
         "# The depth experiment's cost, before it ran",
         "",
         f"Made by `plan.py` from `cost/*.json` ({any_bench['device']}, torch {any_bench['versions']['torch']}, "
         f"batch {any_bench['batch_size']}, {any_bench['steps']} timed steps after {any_bench['warmup']}) and the "
-        f"epoch times of `identity_mappings/jobs/{{{','.join(seen)}}}`: a job's epoch took {factor:.2f} times its "
+        f"epoch times of `identity_mappings/jobs/{{{','.join(seen)}}}`: a job's epoch took {factor:.4f} times its "
         "training images at its own speed (precise BN, two test passes, the signal probe), so an epoch here is "
-        f"{factor:.2f} x 60,000 / (images/s).",
+        f"{factor:.4f} x 60,000 / (images/s).",
         "",
         "| network | precision | training images/s | an epoch, s | a job of 10 epochs, min | bf16's speed-up |",
         "|---|---|---|---|---|---|",
@@ -274,7 +310,7 @@ def cost_page() -> tuple[str, str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan or ladder is stale")
     args = parser.parse_args()
     page, region, ladder_region = cost_page()
     new_readme = README.read_text()
@@ -290,7 +326,7 @@ def main() -> int:
         return 0
     cost.write_text(page)
     README.write_text(new_readme)
-    print(f"written: {cost}, {README} (the plan)")
+    print(f"written: {cost}, {README} (the plan, the ladder's cost)")
     return 0
 
 
