@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -293,6 +294,40 @@ def test_depth_script_runs_its_signal_sweeps_and_the_control_and_writes_its_tabl
     assert "## 20 layers" in text and "| `pre` minus `post` | 1 | " in text
     assert "the same to the bit for 3 of 3 jobs" in text
     assert (out / "first_epoch.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("plain", "post", "verdict"),
+    [
+        # (pairs, mean, 95% low, high) of 56 minus 20 layers' final training loss
+        ((2, 0.16, 0.05, 0.28), (1, -0.01, math.nan, math.nan),
+         "not decided yet: plain 56 minus 20 is higher, residual not resolved (fewer than 2 pairs)."),
+        ((3, 0.16, 0.05, 0.28), (3, -0.02, -0.03, -0.01),
+         "the degradation problem is reproduced: the plain network trains worse at 56 layers than at 20, "
+         "the residual one better."),
+        ((3, 0.16, 0.05, 0.28), (3, 0.0, -0.02, 0.02),
+         "the degradation problem is reproduced: the plain network trains worse at 56 layers than at 20; the "
+         "residual one does not train worse by as much (its change +0.000 [-0.020, +0.020] (3 pairs) includes 0 "
+         "and lies below the plain's +0.160 [+0.050, +0.280] (3 pairs))."),
+        ((3, 0.16, 0.05, 0.28), (3, 0.05, -0.01, 0.11),
+         "the degradation problem is not shown by these records: plain 56 minus 20 is higher, residual not "
+         "resolved (the interval includes 0)."),
+        ((3, 0.16, 0.05, 0.28), (3, 0.03, 0.01, 0.04),
+         "the degradation problem is not reproduced: both train worse at 56 layers (plain 56 minus 20 is "
+         "higher, residual higher)."),
+        ((3, 0.05, -0.01, 0.11), (3, -0.02, -0.03, -0.01),
+         "the degradation problem is not shown by these records: plain 56 minus 20 is not resolved (the "
+         "interval includes 0), residual lower."),
+    ],
+)  # fmt: skip
+def test_depth_s_positive_control_verdict_claims_only_what_the_intervals_show(plain, post, verdict):
+    """The degradation verdict: reproduced only where the plain network's deeper-minus-shallower
+    training loss is above 0 and the residual one's is below 0, or includes 0 wholly below the
+    plain's; undecided below 2 pairs of either, whatever the plain network shows."""
+    spec = importlib.util.spec_from_file_location("depth_table", ROOT / "experiments" / "depth" / "depth_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.degradation(plain, post, 20, 56) == verdict
 
 
 def test_depth_presets_compose_he_et_al_s_ladder_and_schedule():

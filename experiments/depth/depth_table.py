@@ -89,6 +89,29 @@ def sign(n: int, low: float, high: float) -> str:
     return "not resolved (the interval includes 0)"
 
 
+def degradation(plain: tuple, post: tuple, shallow: int, deep: int) -> str:
+    """The positive control's verdict from ``paired``'s deep-minus-shallow final training loss of
+    the plain and the residual (post) network: reproduced where the plain network trains worse at
+    depth and the residual one does not (its change lower, or including 0 and wholly below the
+    plain's); not reproduced where both train worse; otherwise not shown. Nothing is decided below 2
+    pairs of either."""
+    p, r = sign(plain[0], *plain[2:]), sign(post[0], *post[2:])
+    said = f"plain {deep} minus {shallow} is {p}, residual {r}"
+    if min(plain[0], post[0]) < 2:
+        return f"not decided yet: {said}."
+    worse = f"the plain network trains worse at {deep} layers than at {shallow}"
+    if p == "higher" and r == "lower":
+        return f"the degradation problem is reproduced: {worse}, the residual one better."
+    if p == "higher" and r.startswith("not resolved") and post[3] < plain[2]:  # includes 0, below the plain's
+        return (
+            f"the degradation problem is reproduced: {worse}; the residual one does not train worse by as much "
+            f"(its change {interval(*post, 3)} includes 0 and lies below the plain's {interval(*plain, 3)})."
+        )
+    if p == "higher" and r == "higher":
+        return f"the degradation problem is not reproduced: both train worse at {deep} layers ({said})."
+    return f"the degradation problem is not shown by these records: {said}."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("jobs", nargs="+", type=Path)
@@ -175,19 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         plain = paired(values("plain", deep, "train_loss"), values("plain", shallow, "train_loss"))
         post = paired(values("post", deep, "train_loss"), values("post", shallow, "train_loss"))
         if plain[0] and post[0]:
-            shown_ = sign(plain[0], plain[2], plain[3]) == "higher" and sign(post[0], post[2], post[3]) != "higher"
-            out += [
-                "",
-                f"**Verdict (final training loss, {min(plain[0], post[0])} pair"
-                f"{'' if min(plain[0], post[0]) == 1 else 's'}):** "
-                + (
-                    f"the degradation problem is reproduced: the plain network trains worse at {deep} layers than at "
-                    f"{shallow}, the residual one does not."
-                    if shown_
-                    else f"the degradation problem is not shown by these records: plain {deep} minus {shallow} is "
-                    f"{sign(*plain[:1], *plain[2:])}, residual {sign(*post[:1], *post[2:])}."
-                ),
-            ]
+            n = min(plain[0], post[0])
+            out += ["", f"**Verdict (final training loss, {n} pair{'' if n == 1 else 's'}):** "
+                    + degradation(plain, post, shallow, deep)]  # fmt: skip
     out += ["", "## The orderings at each depth (minus post, paired by seed)", ""]
     out += ["| ordering | layers | test error, precise BN | test error, running averages | final training loss "
             "| epoch-1 training loss | He et al. at 110 layers |", "|---|---|---|---|---|---|---|"]  # fmt: skip
