@@ -98,6 +98,12 @@ def final_states(job: str, env: dict[str, str]) -> list[str]:
         time.sleep(0.05)  # polling interval
 
 
+def time_limit_warning(job: str, env: dict[str, str]) -> None:
+    """The signal SLURM sends a job ``signal_delay_s`` before its time limit (submitit asks for USR2);
+    a job that has ended meanwhile: no matter, so scancel's exit status is not checked."""
+    subprocess.run(["scancel", "--signal=USR2", job], env={**os.environ, **env}, capture_output=True)
+
+
 def release_when_requeued(job: str, proc: subprocess.Popen, env: dict[str, str]) -> None:
     """Wait until SLURM has requeued ``job`` (pending until its BeginTime), then let it start now."""
     wait_until(lambda: job_state(job, env) == "PENDING BeginTime", proc)
@@ -159,7 +165,7 @@ def test_the_time_limit_requeues_and_resumes_exactly_until_no_requeue_is_left(tm
     wait_until(lambda: interrupted.is_file() or (job / "checkpoints" / "last.ckpt").is_file(), timed_proc)
     slurm_id = status(job)["slurm_job"]
     if not interrupted.is_file():
-        subprocess.run(["scancel", "--signal=USR2", slurm_id], env={**os.environ, **slurm}, capture_output=True)
+        time_limit_warning(slurm_id, slurm)
     wait_until(interrupted.is_file, timed_proc)
     release_when_requeued(slurm_id, timed_proc, slurm)
     # resumed, inside trainer.fit (Lightning has restored the checkpoint): the time limit again,
@@ -167,7 +173,7 @@ def test_the_time_limit_requeues_and_resumes_exactly_until_no_requeue_is_left(tm
     restored = "Restored all states from the checkpoint"
     wait_until(lambda: (job / "run.log").read_text().count(restored) == 1, timed_proc)
     if status(job)["status"] == "running":  # not stopped by SLURM's timer already (a job gone: no matter)
-        subprocess.run(["scancel", "--signal=USR2", slurm_id], env={**os.environ, **slurm}, capture_output=True)
+        time_limit_warning(slurm_id, slurm)
     out, _ = timed_proc.communicate()
     assert timed_proc.returncode == 1, out[-3000:]
     record = status(job)

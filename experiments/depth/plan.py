@@ -37,6 +37,9 @@ from omegaconf import OmegaConf
 from resnet_exp.runs.records import CONFIG_FILE, read_metrics, read_status
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from costs import readme_with  # noqa: E402  (experiments/costs.py: a generated region between its markers)
+
 CALIBRATION = HERE.parent / "identity_mappings" / "jobs"
 JOBS = (HERE / "jobs", HERE / "first_epoch_jobs")  # the plan's sweeps' kept records
 CALIBRATION_JOBS = ("12", "13", "14")  # relu_only_pre seeds 3-5: fp32, a 2-core AMD EPYC with AVX512-BF16
@@ -168,6 +171,11 @@ def preset_jobs(preset: str) -> tuple[dict[str, int], int, int]:
     return dict(per_network), int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
 
 
+def joined(cells: list[str]) -> str:
+    """Table cells for fp32 / bf16, or one "not measured" where neither was."""
+    return "not measured" if set(cells) == {"not measured"} else " / ".join(cells)
+
+
 def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[str], str]:
     """(cost.md's section on the GPU ladder, the README's ladder sentence): every job of each preset
     at the bench's speed on this CPU and, where measured (``gpu_records``), on a GPU, fp32 and bf16.
@@ -207,7 +215,7 @@ def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[s
                     hours = jobs * epochs * epoch_s(factor, record) / 3600
                     found[where, precision].append((hours, star))
                     cell.append(f"{hours:,.1f}{'*' if star else ''}")
-                cells.append("not measured" if set(cell) == {"not measured"} else " / ".join(cell))
+                cells.append(joined(cell))
             lines.append(f"| `{preset}` | {LAYERS[model]} | {jobs} | {epochs}, {batch} | {' | '.join(cells)} |")
 
         def total(where: str, precision: str) -> str:
@@ -216,10 +224,7 @@ def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[s
                 return f"{len(got)} of {len(per_network)} networks measured" if got else "not measured"
             return f"{sum(h for h, _ in got):,.0f}{'*' if any(s for _, s in got) else ''}"
 
-        whole = []
-        for where in sources:
-            both = [total(where, p) for p in PRECISIONS]
-            whole.append("not measured" if set(both) == {"not measured"} else " / ".join(both))
+        whole = [joined([total(where, p) for p in PRECISIONS]) for where in sources]
         lines.append(f"| `{preset}` | in all | {sum(per_network.values())} | | {' | '.join(whole)} |")
         fp32, bf16 = (total("this CPU", p) for p in PRECISIONS)
         on_gpu = ""
@@ -249,11 +254,11 @@ def ladder(factor: float, gpu_records: Path = HERE / "cost_gpu") -> tuple[list[s
         + "."
         + ("" if gpu else " On a GPU: not measured yet, no GPU was available to this experiment.")
     )
-    return lines, "\n".join([LADDER_BEGIN, sentence, LADDER_END])
+    return lines, sentence
 
 
 def cost_page() -> tuple[str, str, str]:
-    """(cost.md's text, the README's plan region, its ladder region) from the measurements."""
+    """(cost.md's text, what the README's plan region holds, its ladder sentence) from the measurements."""
     factor, seen = overhead()
     bench = {(model, precision): r for (model, precision, batch), r in measured(HERE / "cost").items() if batch == 256}
     epoch = {k: epoch_s(factor, record) for k, record in bench.items()}
@@ -301,22 +306,18 @@ def cost_page() -> tuple[str, str, str]:
     )
     lines += ["", total_line, ""]
     plan_start = lines.index("## The plan")
-    region = "\n".join(
-        [BEGIN, *lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", "", *spent(epoch), END]
-    )
-    ladder_lines, ladder_region = ladder(factor)
-    return "\n".join([*lines, *ladder_lines]), region, ladder_region
+    region = "\n".join([*lines[plan_start + 2 : -1], "(`cost.md`: the measured speeds behind it.)", "", *spent(epoch)])
+    ladder_lines, sentence = ladder(factor)
+    return "\n".join([*lines, *ladder_lines]), region, sentence
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--check", action="store_true", help="exit 1 if cost.md or README.md's plan or ladder is stale")
     args = parser.parse_args()
-    page, region, ladder_region = cost_page()
-    new_readme = README.read_text()
-    for begin, end, text in ((BEGIN, END, region), (LADDER_BEGIN, LADDER_END, ladder_region)):
-        start, stop = new_readme.index(begin), new_readme.index(end) + len(end)
-        new_readme = new_readme[:start] + text + new_readme[stop:]
+    page, region, sentence = cost_page()
+    new_readme = readme_with(README.read_text(), region + "\n", README, BEGIN, END)
+    new_readme = readme_with(new_readme, sentence + "\n", README, LADDER_BEGIN, LADDER_END)
     cost = HERE / "cost.md"
     if args.check:
         stale = [p.name for p, text in ((cost, page), (README, new_readme)) if p.read_text() != text]
